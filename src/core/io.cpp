@@ -1,0 +1,129 @@
+#include "core/io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace seek {
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot read {}: {}", path, std::strerror(errno));
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) fail("cannot read {}: I/O error", path);
+  return s;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+void write_file_atomic(const std::string& path, std::string_view data) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot write {}: {}", tmp, std::strerror(errno));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail("cannot write {}: {}", path, std::strerror(e));
+    }
+    done += size_t(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    fail("cannot write {}: {}", path, std::strerror(e));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    fail("cannot rename {} to {}: {}", tmp, path, std::strerror(e));
+  }
+}
+
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned c = p[i];
+    if (c < 0x80) { ++i; continue; }
+    int len;
+    unsigned lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) { len = 3; if (c == 0xe0) lo = 0xa0; if (c == 0xed) hi = 0x9f; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; if (c == 0xf0) lo = 0x90; if (c == 0xf4) hi = 0x8f; }
+    else return false;
+    if (i + len > n) return false;
+    if (p[i + 1] < lo || p[i + 1] > hi) return false;
+    for (int k = 2; k < len; ++k)
+      if (p[i + k] < 0x80 || p[i + k] > 0xbf) return false;
+    i += len;
+  }
+  return true;
+}
+
+nlohmann::json parse_json(std::string_view text, const std::string& source) {
+  if (!valid_utf8(text)) fail("{}: not valid UTF-8 JSON", source);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: invalid JSON at byte {}: {}", source, e.byte, e.what());
+  }
+}
+
+namespace {
+template <typename T>
+const char* type_word() {
+  if constexpr (std::is_same_v<T, bool>) return "a boolean";
+  else if constexpr (std::is_integral_v<T>) return "an integer";
+  else if constexpr (std::is_floating_point_v<T>) return "a number";
+  else return "a string";
+}
+template <typename T>
+bool is_type(const nlohmann::json& v) {
+  if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
+  else if constexpr (std::is_integral_v<T>) return v.is_number_integer() ||
+      (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>())));
+  else if constexpr (std::is_floating_point_v<T>) return v.is_number();
+  else return v.is_string();
+}
+}  // namespace
+
+template <typename T>
+T json_get(const nlohmann::json& j, const char* key, const std::string& source) {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) fail("{}: missing field \"{}\"", source, key);
+  const auto& v = j[key];
+  if (!is_type<T>(v)) fail("{}: field \"{}\" must be {}, got {}", source, key, type_word<T>(), v.dump());
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) return T(v.get<double>());
+  else return v.get<T>();
+}
+
+template <typename T>
+T json_get_or(const nlohmann::json& j, const char* key, T fallback, const std::string& source) {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+  return json_get<T>(j, key, source);
+}
+
+template bool json_get<bool>(const nlohmann::json&, const char*, const std::string&);
+template int64_t json_get<int64_t>(const nlohmann::json&, const char*, const std::string&);
+template double json_get<double>(const nlohmann::json&, const char*, const std::string&);
+template std::string json_get<std::string>(const nlohmann::json&, const char*, const std::string&);
+template bool json_get_or<bool>(const nlohmann::json&, const char*, bool, const std::string&);
+template int64_t json_get_or<int64_t>(const nlohmann::json&, const char*, int64_t, const std::string&);
+template double json_get_or<double>(const nlohmann::json&, const char*, double, const std::string&);
+template std::string json_get_or<std::string>(const nlohmann::json&, const char*, std::string,
+                                              const std::string&);
+
+}  // namespace seek

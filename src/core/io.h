@@ -1,0 +1,27 @@
+// Small file and JSON helpers shared by every module; errors name the file.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace seek {
+
+std::string read_file(const std::string& path);  // throws "cannot read PATH: reason"
+bool file_exists(const std::string& path);
+
+// Writes via PATH.tmp.<pid> + fsync + rename, so a crash leaves either the old or the new file.
+void write_file_atomic(const std::string& path, std::string_view data);
+
+// Strict JSON parse: invalid UTF-8 or syntax errors become seek::Error naming `source`
+// (and the byte offset).
+nlohmann::json parse_json(std::string_view text, const std::string& source);
+
+// Typed field access with errors that name the source and the field.
+template <typename T>
+T json_get(const nlohmann::json& j, const char* key, const std::string& source);
+template <typename T>
+T json_get_or(const nlohmann::json& j, const char* key, T fallback, const std::string& source);
+
+bool valid_utf8(std::string_view s);
+
+}  // namespace seek

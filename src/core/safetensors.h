@@ -1,0 +1,78 @@
+// Safetensors checkpoints: the header parser (fuzzed), and a TensorStore that holds every tensor
+// of a model directory (single file or sharded with model.safetensors.index.json) exactly once,
+// either mapped from the files or read into anonymous (huge-page backed) memory.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace seek {
+
+struct TensorEntry {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;  // byte offsets relative to the data section
+};
+
+struct SafetensorsHeader {
+  uint64_t data_start = 0;  // 8 + header length
+  std::vector<TensorEntry> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+// Parses and validates a whole safetensors file image `bytes[0, size)` (or at least its first
+// 8 + N bytes, with `file_size` the real size). Throws seek::Error naming `file` (and the tensor)
+// on: short file, header length out of range, non-UTF-8 or malformed JSON, unknown dtype, shape/
+// offset mismatch, offsets out of range, overlapping tensors, gaps. Never reads out of bounds.
+SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, uint64_t file_size,
+                                           std::string_view file);
+
+struct Tensor {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+  size_t nbytes = 0;
+  std::string file;
+  int64_t numel() const;
+  std::string shape_str() const;  // "[576, 2048]"
+};
+
+enum class LoadMode {
+  Mmap,  // map the files read-only (shared page cache; pages fault in on first use)
+  Read,  // read once into anonymous memory advised for transparent huge pages
+};
+
+// Called during loading with (bytes done, bytes total).
+using ProgressFn = std::function<void(uint64_t, uint64_t)>;
+
+class TensorStore {
+ public:
+  // `dir` holds model.safetensors or model.safetensors.index.json + shards (or `dir` is a single
+  // .safetensors file).
+  static TensorStore open(const std::string& dir, LoadMode mode = LoadMode::Read,
+                          const ProgressFn& progress = {});
+  TensorStore();
+  TensorStore(TensorStore&&) noexcept;
+  TensorStore& operator=(TensorStore&&) noexcept;
+  ~TensorStore();
+
+  const Tensor* find(std::string_view name) const;
+  const Tensor& get(std::string_view name) const;  // throws "tensor X not found in DIR"
+  const std::vector<Tensor>& tensors() const;
+  uint64_t total_bytes() const;
+  const std::string& dir() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace seek

@@ -1,0 +1,55 @@
+// Matrix products against weights kept in their stored dtype (F32, BF16, F16, FP8 E4M3 with
+// 128x128 block scales). No FP32 copy of a weight is ever made: conversion happens in registers.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace seek::kernels {
+
+// A row-major matrix W [rows, cols] in its stored dtype, e.g. a linear weight [out, in]
+// (HF layout, y = x · Wᵀ). `ld` is the row stride in elements (>= cols), so a view can be a
+// sub-block of a larger matrix (one head's rows of kv_b_proj, the c_kv columns of a KV cache).
+// FP8 weights carry `scale_inv` [ceil(full_rows/128), scale_ld] (F32): W[i,j] = q[i,j] ·
+// scale_inv[(row0+i)/128, (col0+j)/128], where row0/col0 locate this view in the full tensor.
+struct WeightView {
+  DType dtype = DType::F32;
+  int64_t rows = 0, cols = 0, ld = 0;
+  const void* data = nullptr;
+  const float* scale_inv = nullptr;
+  int64_t scale_ld = 0;
+  int64_t row0 = 0, col0 = 0;
+
+  WeightView slice_rows(int64_t r0, int64_t n) const;
+  WeightView slice_cols(int64_t c0, int64_t n) const;
+  float at(int64_t i, int64_t j) const;  // dequantized element (slow; references and tests)
+};
+
+// Activation precision inside a product. F32: activations stay binary32 (the reference
+// semantics; decode and the fixture tests). BF16: activations are rounded to bf16 and the
+// product uses the CPU's bf16 dot instructions (fast prefill); accumulation is always F32.
+enum class Precision { F32, BF16 };
+
+// y[m, n] = Σ_k x[m, k] · W[n, k]      x: [M, K=w.cols] (row stride ldx), y: [M, N=w.rows] (ldy)
+void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+            Precision p = Precision::F32);
+inline void matmul(const float* x, int64_t M, const WeightView& w, float* y,
+                   Precision p = Precision::F32) {
+  matmul(x, M, w.cols, w, y, w.rows, p);
+}
+
+// y[m, k] = Σ_n x[m, n] · W[n, k]      x: [M, N=w.rows], y: [M, K=w.cols]  (W not transposed;
+// MLA's weight absorption multiplies queries by W_UK this way).
+void matmul_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
+inline void matmul_t(const float* x, int64_t M, const WeightView& w, float* y) {
+  matmul_t(x, M, w.rows, w, y, w.cols);
+}
+
+// Scalar references (the definition every SIMD variant is tested against).
+namespace ref {
+void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+            Precision p);
+void matmul_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
+}  // namespace ref
+
+}  // namespace seek::kernels
