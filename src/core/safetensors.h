@@ -27,12 +27,19 @@ struct SafetensorsHeader {
   std::map<std::string, std::string> metadata;
 };
 
+// Longest header accepted; real ones are far smaller (DeepSeek-V3: ~100 kB per shard), and the cap
+// bounds what a hostile length field can make a reader allocate.
+inline constexpr uint64_t kSafetensorsMaxHeader = 100ull << 20;
+
 // Parses and validates a whole safetensors file image `bytes[0, size)` (or at least its first
 // 8 + N bytes, with `file_size` the real size). Throws seek::Error naming `file` (and the tensor)
 // on: short file, header length out of range, non-UTF-8 or malformed JSON, unknown dtype, shape/
 // offset mismatch, offsets out of range, overlapping tensors, gaps. Never reads out of bounds.
+// The tensors come back sorted by `begin` (storage order).
 SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, uint64_t file_size,
                                            std::string_view file);
+
+std::string shape_str(const std::vector<int64_t>& shape);  // "[576, 2048]"
 
 struct Tensor {
   std::string name;
@@ -40,7 +47,10 @@ struct Tensor {
   std::vector<int64_t> shape;
   const void* data = nullptr;
   size_t nbytes = 0;
-  std::string file;
+  std::string file;  // path of the .safetensors file it came from (for error messages)
+  // data is a multiple of dtype_size. The format does not promise it (offsets and the header
+  // length are arbitrary), so kernels must not assume it; every real release is aligned.
+  bool aligned = true;
   int64_t numel() const;
   std::string shape_str() const;  // "[576, 2048]"
 };
@@ -55,8 +65,16 @@ using ProgressFn = std::function<void(uint64_t, uint64_t)>;
 
 class TensorStore {
  public:
-  // `dir` holds model.safetensors or model.safetensors.index.json + shards (or `dir` is a single
-  // .safetensors file).
+  // `dir` is one of
+  //  - a directory with model.safetensors.index.json: exactly the shards its weight_map names are
+  //    loaded, and every tensor it lists must be in the shard it names;
+  //  - a directory without an index: every *.safetensors file in it;
+  //  - a .safetensors file, or an index .json file.
+  // A tensor name that occurs in two files is an error naming both. Tensors are kept in file
+  // order, then storage order. In Read mode the data section of each file starts 2 MiB aligned,
+  // so a tensor is as aligned as its offset; in Mmap mode it is at the file offset 8 + N + begin.
+  // `progress` is called with cumulative data-section bytes (per 64 MiB chunk in Read mode, per
+  // file in Mmap mode).
   static TensorStore open(const std::string& dir, LoadMode mode = LoadMode::Read,
                           const ProgressFn& progress = {});
   TensorStore();
@@ -67,8 +85,10 @@ class TensorStore {
   const Tensor* find(std::string_view name) const;
   const Tensor& get(std::string_view name) const;  // throws "tensor X not found in DIR"
   const std::vector<Tensor>& tensors() const;
-  uint64_t total_bytes() const;
-  const std::string& dir() const;
+  uint64_t total_bytes() const;  // sum of nbytes
+  const std::string& dir() const;  // as given to open()
+  const std::vector<std::string>& files() const;  // the .safetensors files loaded, in load order
+  LoadMode mode() const;
 
  private:
   struct Impl;

@@ -66,6 +66,7 @@ struct ModelConfig {
   }
   bool yarn_active() const;            // rope_scaling yarn with factor > 1 (HF semantics)
   double softmax_scale() const;        // (d_h + d_R)^-0.5 · mscale² under YaRN
+  double rope_mscale() const;          // HF cos/sin factor m(mscale)/m(mscale_all_dim)
   std::vector<float> rope_freqs() const;  // effective freq[i], i < d_R/2, after YaRN (float32)
   // KV cache: compressed latent + shared rope key per token per layer (values, not bytes).
   int64_t kv_values_per_token_per_layer() const { return kv_lora_rank + qk_rope_head_dim; }

@@ -1,0 +1,63 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+#include <limits>
+
+namespace seek::kernels {
+
+void rmsnorm(const float* x, const float* g, float* y, int64_t n, float eps) {
+  // Sum of squares in double: the norm is the one reduction whose rounding every later layer
+  // inherits, and n is small enough for this to cost nothing.
+  double ss = 0.0;
+  for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * double(x[i]);
+  const float inv = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * inv * g[i];
+}
+
+void rope_interleaved(float* x, int64_t d, const float* cos, const float* sin) {
+  for (int64_t i = 0; i < d / 2; ++i) {
+    const float a = x[2 * i], b = x[2 * i + 1];
+    x[2 * i] = a * cos[i] - b * sin[i];
+    x[2 * i + 1] = a * sin[i] + b * cos[i];
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  if (mx == -std::numeric_limits<float>::infinity()) {  // fully masked row: all zeros
+    for (int64_t i = 0; i < n; ++i) x[i] = 0.0f;
+    return;
+  }
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void dequantize_row(const WeightView& w, int64_t r, float* out) {
+  const int64_t off = r * w.ld;
+  switch (w.dtype) {
+    case DType::F32: {
+      const float* p = static_cast<const float*>(w.data) + off;
+      for (int64_t j = 0; j < w.cols; ++j) out[j] = p[j];
+      return;
+    }
+    case DType::BF16: {
+      const uint16_t* p = static_cast<const uint16_t*>(w.data) + off;
+      for (int64_t j = 0; j < w.cols; ++j) out[j] = bf16_to_f32(p[j]);
+      return;
+    }
+    default:
+      for (int64_t j = 0; j < w.cols; ++j) out[j] = w.at(r, j);
+  }
+}
+
+}  // namespace seek::kernels

@@ -1,0 +1,177 @@
+// MLA. Shapes use: T tokens in the batch, nh heads, d_h = qk_nope_head_dim, d_R =
+// qk_rope_head_dim, d_v = v_head_dim, d_c = kv_lora_rank, W = d_c + d_R (one cache row).
+#include "model/mla.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "kernels/ops.h"
+
+namespace seek::model {
+
+using kernels::Precision;
+
+RopeTables::RopeTables(const ModelConfig& cfg, const std::vector<int64_t>& positions)
+    : half(cfg.qk_rope_head_dim / 2) {
+  const std::vector<float> freqs = cfg.rope_freqs();
+  const float mscale = float(cfg.rope_mscale());
+  cos.resize(positions.size() * size_t(half));
+  sin.resize(positions.size() * size_t(half));
+  for (size_t t = 0; t < positions.size(); ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      // The angle is a float32 product, as in model.py's precompute_freqs_cis.
+      const float angle = float(positions[t]) * freqs[size_t(i)];
+      cos[t * size_t(half) + size_t(i)] = std::cos(angle) * mscale;
+      sin[t * size_t(half) + size_t(i)] = std::sin(angle) * mscale;
+    }
+}
+
+namespace {
+
+WeightView f32_view(const float* p, int64_t rows, int64_t cols, int64_t ld) {
+  WeightView v;
+  v.dtype = DType::F32;
+  v.data = p;
+  v.rows = rows;
+  v.cols = cols;
+  v.ld = ld;
+  return v;
+}
+
+struct Dims {
+  int64_t nh, dh, dr, dv, dc, qd, W;
+  explicit Dims(const ModelConfig& c)
+      : nh(c.num_attention_heads), dh(c.qk_nope_head_dim), dr(c.qk_rope_head_dim),
+        dv(c.v_head_dim), dc(c.kv_lora_rank), qd(dh + dr), W(dc + dr) {}
+};
+
+// Causal softmax of score rows: row r belongs to the token at absolute position `pos`, which may
+// attend to cache positions [0, pos].
+void causal_softmax(float* s, int64_t len, int64_t pos, float scale) {
+  for (int64_t j = 0; j < len; ++j)
+    s[j] = j <= pos ? s[j] * scale : -std::numeric_limits<float>::infinity();
+  kernels::softmax(s, len);
+}
+
+// Absorbed attention (model.py attn_impl "absorb"): q_nope·k_nope = (q_nope·W_UK_h)·c_kv, so each
+// head's query is moved into the latent space once and scores run directly over cache rows
+// [c_kv | k_pe]; the value projection W_UV_h is applied after the weighted sum of latents.
+void attend_absorbed(const Dims& d, const MlaWeights& w, const float* q, int64_t n, int64_t start,
+                     const float* cache_rows, float scale, float* attn) {
+  const int64_t end = start + n;
+  std::vector<float> qf(size_t(n * d.nh * d.W));    // [n, nh, W]: [q_nope·W_UK_h | q_pe]
+  for (int64_t h = 0; h < d.nh; ++h) {
+    const WeightView w_uk = w.kv_b_proj.slice_rows(h * (d.dh + d.dv), d.dh);  // [d_h, d_c]
+    kernels::matmul_t(q + h * d.qd, n, d.nh * d.qd, w_uk, qf.data() + h * d.W, d.nh * d.W);
+    for (int64_t i = 0; i < n; ++i)
+      std::copy_n(q + i * d.nh * d.qd + h * d.qd + d.dh, d.dr,
+                  qf.data() + (i * d.nh + h) * d.W + d.dc);
+  }
+  const WeightView kv = f32_view(cache_rows, end, d.W, d.W);  // [end, W]
+  std::vector<float> s(size_t(n * d.nh * end));                // [n, nh, end]
+  kernels::matmul(qf.data(), n * d.nh, d.W, kv, s.data(), end);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < d.nh; ++h) causal_softmax(s.data() + (i * d.nh + h) * end, end, start + i, scale);
+  std::vector<float> lat(size_t(n * d.nh * d.dc));  // [n, nh, d_c] = Σ_j p_j · c_kv[j]
+  kernels::matmul_t(s.data(), n * d.nh, end, kv.slice_cols(0, d.dc), lat.data(), d.dc);
+  for (int64_t h = 0; h < d.nh; ++h) {
+    const WeightView w_uv = w.kv_b_proj.slice_rows(h * (d.dh + d.dv) + d.dh, d.dv);  // [d_v, d_c]
+    kernels::matmul(lat.data() + h * d.dc, n, d.nh * d.dc, w_uv, attn + h * d.dv, d.nh * d.dv);
+  }
+}
+
+// Naive attention (model.py attn_impl "naive"): expand every cached latent to per-head keys
+// k_nope and values v with kv_b_proj, then ordinary multi-head attention with the shared k_pe.
+void attend_naive(const Dims& d, const MlaWeights& w, const float* q, int64_t n, int64_t start,
+                  const float* cache_rows, float scale, Precision prec, float* attn) {
+  const int64_t end = start + n, kvw = d.nh * (d.dh + d.dv);
+  std::vector<float> kvf(size_t(end * kvw));  // [end, nh, d_h + d_v]
+  kernels::matmul(cache_rows, end, d.W, w.kv_b_proj, kvf.data(), kvw, prec);
+  const WeightView k_pe = f32_view(cache_rows + d.dc, end, d.dr, d.W);  // [end, d_R]
+  std::vector<float> s(size_t(n * end)), s_pe(size_t(n * end));
+  for (int64_t h = 0; h < d.nh; ++h) {
+    const float* qh = q + h * d.qd;
+    kernels::matmul(qh, n, d.nh * d.qd, f32_view(kvf.data() + h * (d.dh + d.dv), end, d.dh, kvw),
+                    s.data(), end);
+    kernels::matmul(qh + d.dh, n, d.nh * d.qd, k_pe, s_pe.data(), end);
+    for (int64_t i = 0; i < n; ++i) {
+      float* row = s.data() + i * end;
+      for (int64_t j = 0; j < end; ++j) row[j] += s_pe[size_t(i * end + j)];
+      causal_softmax(row, end, start + i, scale);
+    }
+    const WeightView v = f32_view(kvf.data() + h * (d.dh + d.dv) + d.dh, end, d.dv, kvw);
+    kernels::matmul_t(s.data(), n, end, v, attn + h * d.dv, d.nh * d.dv);
+  }
+}
+
+// Absorbed attention costs ~n·end·(W + d_c) per head; naive pays end·d_c·(d_h + d_v) once to
+// expand the cache, then n·end·(d_h + d_R + d_v). Decode (n = 1) is always absorbed.
+bool use_absorbed(const Dims& d, int64_t n, int64_t end, ForwardOptions::Attention mode) {
+  if (mode != ForwardOptions::Attention::Auto) return mode == ForwardOptions::Attention::Absorbed;
+  const double absorbed = double(n) * double(end) * double(d.W + d.dc);
+  const double naive = double(end) * double(d.dc) * double(d.dh + d.dv) +
+                       double(n) * double(end) * double(d.qd + d.dv);
+  return absorbed <= naive;
+}
+
+}  // namespace
+
+void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, const float* xn,
+                 const Batch& batch, const RopeTables& rope, KVCache& cache,
+                 const ForwardOptions& opts, float* out) {
+  const Dims d(cfg);
+  const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size;
+  const Precision prec = opts.precision;
+  const float eps = float(cfg.rms_norm_eps);
+
+  // Queries: q = q_b_proj(RMSNorm(q_a_proj(x))) with a q LoRA, else q_proj(x).   [T, nh, d_h+d_R]
+  std::vector<float> q(size_t(T * d.nh * d.qd));
+  if (cfg.q_lora_rank > 0) {
+    const int64_t r = cfg.q_lora_rank;
+    std::vector<float> qa(size_t(T * r));
+    kernels::matmul(xn, T, H, w.q_a_proj, qa.data(), r, prec);
+    for (int64_t t = 0; t < T; ++t)
+      kernels::rmsnorm(qa.data() + t * r, w.q_a_layernorm.data(), qa.data() + t * r, r, eps);
+    kernels::matmul(qa.data(), T, r, w.q_b_proj, q.data(), d.nh * d.qd, prec);
+  } else {
+    kernels::matmul(xn, T, H, w.q_proj, q.data(), d.nh * d.qd, prec);
+  }
+  // Compressed KV: [c_kv | k_pe] = kv_a_proj_with_mqa(x)                          [T, d_c + d_R]
+  std::vector<float> kv(size_t(T * d.W));
+  kernels::matmul(xn, T, H, w.kv_a_proj_with_mqa, kv.data(), d.W, prec);
+
+  // Cache rows hold RMSNorm(c_kv) and the rotated k_pe (one rope key shared by all heads).
+  int64_t t = 0;
+  for (const SeqChunk& sc : batch.seqs)
+    for (int64_t i = 0; i < sc.n_tokens; ++i, ++t) {
+      const int64_t pos = sc.start_pos + i;
+      if (pos >= cache.capacity())
+        fail("position {} exceeds the KV cache capacity {}", pos, cache.capacity());
+      float* row = cache.row(sc.slot, layer, pos);
+      const float* cs = rope.cos.data() + t * rope.half;
+      const float* sn = rope.sin.data() + t * rope.half;
+      kernels::rmsnorm(kv.data() + t * d.W, w.kv_a_layernorm.data(), row, d.dc, eps);
+      std::copy_n(kv.data() + t * d.W + d.dc, d.dr, row + d.dc);
+      kernels::rope_interleaved(row + d.dc, d.dr, cs, sn);
+      for (int64_t h = 0; h < d.nh; ++h)
+        kernels::rope_interleaved(q.data() + (t * d.nh + h) * d.qd + d.dh, d.dr, cs, sn);
+    }
+
+  const float scale = float(cfg.softmax_scale());
+  std::vector<float> attn(size_t(T * d.nh * d.dv));  // [T, nh, d_v]
+  t = 0;
+  for (const SeqChunk& sc : batch.seqs) {
+    const float* rows = cache.row(sc.slot, layer, 0);
+    const float* qs = q.data() + t * d.nh * d.qd;
+    float* as = attn.data() + t * d.nh * d.dv;
+    if (use_absorbed(d, sc.n_tokens, sc.start_pos + sc.n_tokens, opts.attention))
+      attend_absorbed(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, as);
+    else
+      attend_naive(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, prec, as);
+    t += sc.n_tokens;
+  }
+  kernels::matmul(attn.data(), T, d.nh * d.dv, w.o_proj, out, H, prec);
+}
+
+}  // namespace seek::model

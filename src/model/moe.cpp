@@ -1,0 +1,126 @@
+#include "model/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "kernels/ops.h"
+
+namespace seek::model {
+
+using kernels::Precision;
+
+void ffn_forward(const FfnWeights& w, const float* x, int64_t T, int64_t H, float* out,
+                 Precision prec) {
+  const int64_t I = w.gate_proj.rows;
+  std::vector<float> g(size_t(T * I)), u(size_t(T * I));
+  kernels::matmul(x, T, H, w.gate_proj, g.data(), I, prec);
+  kernels::matmul(x, T, H, w.up_proj, u.data(), I, prec);
+  kernels::silu_mul(g.data(), u.data(), g.data(), T * I);
+  kernels::matmul(g.data(), T, I, w.down_proj, out, H, prec);
+}
+
+namespace {
+
+// Indices of the k largest values (descending; ties keep the lower index first).
+void top_k(const float* v, int64_t n, int64_t k, int32_t* idx) {
+  std::vector<int32_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int32_t a, int32_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
+  std::copy_n(order.begin(), k, idx);
+}
+
+}  // namespace
+
+Routing moe_route(const ModelConfig& cfg, const float* logits, int64_t T,
+                  const std::vector<float>& bias) {
+  const int64_t E = cfg.n_routed_experts, k = cfg.num_experts_per_tok;
+  const int64_t G = cfg.n_group, per_group = E / G;
+  const bool noaux = cfg.topk_method == "noaux_tc";
+  const bool grouped = cfg.topk_method != "greedy" && G > 1;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  Routing r;
+  r.k = k;
+  r.experts.resize(size_t(T * k));
+  r.weights.resize(size_t(T * k));
+  r.scores.resize(size_t(T * E));
+  std::vector<float> sel(static_cast<size_t>(E)), group_score(static_cast<size_t>(G));
+  std::vector<int32_t> keep(size_t(cfg.topk_group)), top2(2);
+  for (int64_t t = 0; t < T; ++t) {
+    float* s = r.scores.data() + t * E;
+    std::copy_n(logits + t * E, E, s);
+    if (cfg.scoring_func == "sigmoid")
+      for (int64_t e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + std::exp(-s[e]));
+    else
+      kernels::softmax(s, E);
+    // The correction bias steers which experts are chosen, never how much they weigh.
+    for (int64_t e = 0; e < E; ++e) sel[size_t(e)] = s[e] + (noaux ? bias[size_t(e)] : 0.0f);
+    if (grouped) {
+      // Group score: sum of the two best (noaux_tc) or the best (group_limited_greedy).
+      for (int64_t g = 0; g < G; ++g) {
+        const float* gs = sel.data() + g * per_group;
+        if (noaux) {
+          top_k(gs, per_group, 2, top2.data());
+          group_score[size_t(g)] = gs[top2[0]] + gs[top2[1]];
+        } else {
+          group_score[size_t(g)] = *std::max_element(gs, gs + per_group);
+        }
+      }
+      top_k(group_score.data(), G, cfg.topk_group, keep.data());
+      std::vector<bool> allowed(static_cast<size_t>(G), false);
+      for (int32_t g : keep) allowed[size_t(g)] = true;
+      for (int64_t e = 0; e < E; ++e)
+        if (!allowed[size_t(e / per_group)]) sel[size_t(e)] = neg_inf;
+    }
+    int32_t* chosen = r.experts.data() + t * k;
+    float* gw = r.weights.data() + t * k;
+    top_k(sel.data(), E, k, chosen);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < k; ++i) sum += (gw[i] = s[chosen[i]]);
+    const float norm = cfg.norm_topk_prob ? 1.0f / (sum + 1e-20f) : 1.0f;
+    for (int64_t i = 0; i < k; ++i) gw[i] *= norm * float(cfg.routed_scaling_factor);
+  }
+  return r;
+}
+
+void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
+                 float* out, Precision prec, Routing* routing) {
+  const int64_t H = cfg.hidden_size, E = cfg.n_routed_experts;
+  // Router in float32 whatever the activation precision: gating is kept in high precision.
+  std::vector<float> logits(size_t(T * E));
+  kernels::matmul(xn, T, H, w.gate, logits.data(), E, Precision::F32);
+  Routing r = moe_route(cfg, logits.data(), T, w.e_score_correction_bias);
+
+  // Dispatch: group tokens by expert so each expert runs once over its tokens.
+  std::vector<std::vector<std::pair<int32_t, float>>> assigned(static_cast<size_t>(E));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < r.k; ++i)
+      assigned[size_t(r.experts[size_t(t * r.k + i)])].push_back(
+          {int32_t(t), r.weights[size_t(t * r.k + i)]});
+  std::fill_n(out, T * H, 0.0f);
+  std::vector<float> xe, ye;
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& toks = assigned[size_t(e)];
+    if (toks.empty()) continue;
+    const int64_t n = int64_t(toks.size());
+    xe.resize(size_t(n * H));
+    ye.resize(size_t(n * H));
+    for (int64_t i = 0; i < n; ++i) std::copy_n(xn + toks[size_t(i)].first * H, H, xe.data() + i * H);
+    ffn_forward(w.experts[size_t(e)], xe.data(), n, H, ye.data(), prec);
+    for (int64_t i = 0; i < n; ++i) {
+      float* o = out + toks[size_t(i)].first * H;
+      const float g = toks[size_t(i)].second;
+      for (int64_t j = 0; j < H; ++j) o[j] += g * ye[size_t(i * H + j)];
+    }
+  }
+  if (cfg.n_shared_experts > 0) {
+    std::vector<float> shared(size_t(T * H));
+    ffn_forward(w.shared_experts, xn, T, H, shared.data(), prec);
+    for (int64_t i = 0; i < T * H; ++i) out[i] += shared[size_t(i)];
+  }
+  if (routing) *routing = std::move(r);
+}
+
+}  // namespace seek::model

@@ -1,0 +1,34 @@
+// DeepSeekMoE (DeepSeekMoE paper; V2 §2.2; V3 §2.1.2): shared experts every token uses plus
+// top-k routed experts, and the dense SwiGLU FFN of the first layers.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace seek::model {
+
+// out[T, H] = down(silu(gate(x)) · up(x))
+void ffn_forward(const FfnWeights& w, const float* x, int64_t T, int64_t H, float* out,
+                 kernels::Precision prec);
+
+// The router's decision for T tokens: k experts each, in descending selection score.
+struct Routing {
+  int64_t k = 0;
+  std::vector<int32_t> experts;  // [T, k]
+  std::vector<float> weights;    // [T, k] gate values g (after norm_topk_prob and scaling)
+  std::vector<float> scores;     // [T, n_routed] s = softmax or sigmoid of the router logits
+};
+
+// Scores, selection (greedy / group_limited_greedy / noaux_tc, the correction bias affecting the
+// choice only) and gate values, from router logits [T, n_routed].
+Routing moe_route(const ModelConfig& cfg, const float* logits, int64_t T,
+                  const std::vector<float>& bias);
+
+// out[T, H] = Σ_{e ∈ TopK} g_e · Expert_e(x) + SharedExperts(x). `routing` receives the decision.
+void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
+                 float* out, kernels::Precision prec, Routing* routing = nullptr);
+
+}  // namespace seek::model

@@ -1,0 +1,149 @@
+#include "model/transformer.h"
+
+#include "core/error.h"
+#include "kernels/ops.h"
+#include "model/mla.h"
+#include "model/moe.h"
+
+namespace seek::model {
+
+using kernels::Precision;
+
+std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
+  auto m = std::unique_ptr<Model>(new Model());
+  m->dir_ = dir;
+  m->config_ = ModelConfig::load(dir);
+  m->store_ = TensorStore::open(dir, opts.mode, opts.progress);
+  m->weights_ = bind_weights(m->config_, m->store_);
+  return m;
+}
+
+void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<float>& logits,
+             const ForwardOptions& opts) {
+  const ModelConfig& cfg = m.config();
+  const ModelWeights& w = m.weights();
+  const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size, V = cfg.vocab_size;
+  const float eps = float(cfg.rms_norm_eps);
+
+  int64_t n_tok = 0, n_out = 0;
+  std::vector<int64_t> positions;
+  positions.reserve(size_t(T));
+  for (const SeqChunk& sc : batch.seqs) {
+    if (sc.slot < 0 || sc.slot >= cache.n_slots()) fail("batch: KV slot {} does not exist", sc.slot);
+    if (sc.n_tokens <= 0) fail("batch: empty sequence chunk");
+    if (sc.start_pos > cache.length(sc.slot))
+      fail("batch: chunk starts at {} but slot {} holds only {} positions", sc.start_pos, sc.slot,
+           cache.length(sc.slot));
+    if (sc.start_pos + sc.n_tokens > cache.capacity())
+      fail("context full: {} positions exceed the KV cache capacity {}", sc.start_pos + sc.n_tokens,
+           cache.capacity());
+    for (int64_t i = 0; i < sc.n_tokens; ++i) positions.push_back(sc.start_pos + i);
+    n_tok += sc.n_tokens;
+    n_out += sc.all_logits ? sc.n_tokens : 1;
+  }
+  if (n_tok != T) fail("batch: {} tokens but the chunks cover {}", T, n_tok);
+
+  // h = embed_tokens[ids]                                                           [T, H]
+  std::vector<float> h(size_t(T * H));
+  for (int64_t t = 0; t < T; ++t) {
+    const int32_t id = batch.tokens[size_t(t)];
+    if (id < 0 || id >= V) fail("token id {} is outside the vocabulary (size {})", id, V);
+    kernels::dequantize_row(w.embed_tokens, id, h.data() + t * H);
+  }
+  if (opts.hidden_states) {
+    opts.hidden_states->clear();
+    opts.hidden_states->insert(opts.hidden_states->end(), h.begin(), h.end());
+  }
+
+  if (opts.routing) opts.routing->assign(size_t(cfg.num_hidden_layers), Routing{});
+  const RopeTables rope(cfg, positions);
+  std::vector<float> xn(size_t(T * H)), y(size_t(T * H));
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    const LayerWeights& lw = w.layers[size_t(l)];
+    // h += MLA(RMSNorm(h))
+    for (int64_t t = 0; t < T; ++t)
+      kernels::rmsnorm(h.data() + t * H, lw.input_layernorm.data(), xn.data() + t * H, H, eps);
+    mla_forward(cfg, lw.attn, l, xn.data(), batch, rope, cache, opts, y.data());
+    for (int64_t i = 0; i < T * H; ++i) h[size_t(i)] += y[size_t(i)];
+    // h += FFN(RMSNorm(h)), dense or DeepSeekMoE
+    for (int64_t t = 0; t < T; ++t)
+      kernels::rmsnorm(h.data() + t * H, lw.post_attention_layernorm.data(), xn.data() + t * H, H, eps);
+    if (lw.is_moe)
+      moe_forward(cfg, lw.moe, xn.data(), T, y.data(), opts.precision,
+                  opts.routing ? &(*opts.routing)[size_t(l)] : nullptr);
+    else ffn_forward(lw.mlp, xn.data(), T, H, y.data(), opts.precision);
+    for (int64_t i = 0; i < T * H; ++i) h[size_t(i)] += y[size_t(i)];
+    if (opts.hidden_states) opts.hidden_states->insert(opts.hidden_states->end(), h.begin(), h.end());
+  }
+  for (const SeqChunk& sc : batch.seqs)
+    cache.set_length(sc.slot, std::max(cache.length(sc.slot), sc.start_pos + sc.n_tokens));
+
+  // logits = lm_head(RMSNorm(h)) for the rows asked for                           [n_out, V]
+  std::vector<float> rows(size_t(n_out * H));
+  int64_t t = 0, o = 0;
+  for (const SeqChunk& sc : batch.seqs) {
+    for (int64_t i = sc.all_logits ? 0 : sc.n_tokens - 1; i < sc.n_tokens; ++i, ++o)
+      kernels::rmsnorm(h.data() + (t + i) * H, w.norm.data(), rows.data() + o * H, H, eps);
+    t += sc.n_tokens;
+  }
+  logits.resize(size_t(n_out * V));
+  kernels::matmul(rows.data(), n_out, H, w.lm_head, logits.data(), V, opts.precision);
+}
+
+namespace {
+int64_t view_bytes(const WeightView& v) {
+  int64_t b = v.rows * v.cols * int64_t(dtype_size(v.dtype));
+  if (v.scale_inv) b += ((v.rows + 127) / 128) * v.scale_ld * 4;
+  return b;
+}
+int64_t ffn_bytes(const FfnWeights& f) {
+  return view_bytes(f.gate_proj) + view_bytes(f.up_proj) + view_bytes(f.down_proj);
+}
+int64_t ffn_params(const FfnWeights& f) {
+  return f.gate_proj.rows * f.gate_proj.cols * 3;
+}
+}  // namespace
+
+ModelStats model_stats(const Model& m, const KVCache* cache) {
+  const ModelConfig& c = m.config();
+  const ModelWeights& w = m.weights();
+  ModelStats s;
+  for (const Tensor& t : m.weights_store().tensors()) {
+    s.weight_bytes_total += int64_t(t.nbytes);
+    if (t.name.size() < 10 || t.name.compare(t.name.size() - 10, 10, "_scale_inv") != 0)
+      s.params_total += t.numel();
+  }
+  const int64_t H = c.hidden_size;
+  // Per decoded token: one embedding row, every attention and dense weight, the router,
+  // shared experts and k routed experts per MoE layer, the final norm and the head.
+  int64_t bytes = H * int64_t(dtype_size(w.embed_tokens.dtype)) + view_bytes(w.lm_head);
+  int64_t params = w.embed_tokens.rows * H + (c.tie_word_embeddings ? 0 : w.lm_head.rows * H);
+  for (const LayerWeights& l : w.layers) {
+    const MlaWeights& a = l.attn;
+    for (const WeightView* v : {&a.q_a_proj, &a.q_b_proj, &a.q_proj, &a.kv_a_proj_with_mqa,
+                                &a.kv_b_proj, &a.o_proj})
+      if (v->data) { bytes += view_bytes(*v); params += v->rows * v->cols; }
+    if (!l.is_moe) {
+      bytes += ffn_bytes(l.mlp);
+      params += ffn_params(l.mlp);
+      continue;
+    }
+    bytes += view_bytes(l.moe.gate);
+    params += l.moe.gate.rows * l.moe.gate.cols;
+    if (c.n_shared_experts > 0) {
+      bytes += ffn_bytes(l.moe.shared_experts);
+      params += ffn_params(l.moe.shared_experts);
+    }
+    bytes += c.num_experts_per_tok * ffn_bytes(l.moe.experts[0]);
+    params += c.num_experts_per_tok * ffn_params(l.moe.experts[0]);
+  }
+  s.weight_bytes_per_token = bytes;
+  s.params_active = params;
+  const int64_t elt = 4;  // the cache stores float32
+  (void)cache;
+  s.kv_bytes_per_token = c.kv_values_per_token_per_layer() * c.num_hidden_layers * elt;
+  s.mha_kv_bytes_per_token = c.mha_kv_values_per_token_per_layer() * c.num_hidden_layers * elt;
+  return s;
+}
+
+}  // namespace seek::model

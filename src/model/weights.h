@@ -1,0 +1,67 @@
+// The model's tensors, bound by their Hugging Face names, as views in their stored dtype.
+// Only the tiny vectors (norm gains, router bias) are widened to float32 at load.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+#include "kernels/matmul.h"
+#include "model/config.h"
+
+namespace seek::model {
+
+using kernels::WeightView;
+
+struct MlaWeights {
+  WeightView q_a_proj, q_b_proj;   // [q_lora_rank, H], [nh·(d_h+d_R), q_lora_rank]  (q LoRA)
+  std::vector<float> q_a_layernorm;
+  WeightView q_proj;               // [nh·(d_h+d_R), H]  (q_lora_rank null, V2-Lite)
+  WeightView kv_a_proj_with_mqa;   // [d_c + d_R, H]
+  std::vector<float> kv_a_layernorm;  // [d_c]
+  WeightView kv_b_proj;            // [nh·(d_h+d_v), d_c], rows per head [k_nope | v]
+  WeightView o_proj;               // [H, nh·d_v]
+};
+
+struct FfnWeights {  // SwiGLU: down(silu(gate(x)) · up(x))
+  WeightView gate_proj, up_proj, down_proj;
+};
+
+struct MoeWeights {
+  WeightView gate;                             // router [n_routed, H]
+  std::vector<float> e_score_correction_bias;  // [n_routed] (noaux_tc), else empty
+  std::vector<FfnWeights> experts;             // n_routed
+  FfnWeights shared_experts;                   // fused n_shared experts (if n_shared > 0)
+};
+
+struct LayerWeights {
+  std::vector<float> input_layernorm, post_attention_layernorm;
+  MlaWeights attn;
+  bool is_moe = false;
+  FfnWeights mlp;  // dense layers
+  MoeWeights moe;  // MoE layers
+};
+
+// Multi-token prediction module k, stored as layer num_hidden_layers + k.
+struct MtpWeights {
+  WeightView embed_tokens;           // shared with the main model in the release
+  std::vector<float> enorm, hnorm;   // RMSNorm of the next token's embedding / previous hidden
+  WeightView eh_proj;                // [H, 2H] over [enorm(emb) ; hnorm(h)]
+  LayerWeights block;
+  std::vector<float> shared_head_norm;
+  WeightView shared_head_head;       // [vocab, H]
+};
+
+struct ModelWeights {
+  WeightView embed_tokens;  // [vocab, H]
+  std::vector<LayerWeights> layers;
+  std::vector<float> norm;
+  WeightView lm_head;       // [vocab, H] (embed_tokens when tie_word_embeddings)
+  std::vector<MtpWeights> mtp;
+};
+
+// Binds every tensor of `store` to its place, checking names, shapes and dtypes against the
+// config. Missing or unexpected tensors, wrong shapes or dtypes, FP8 weights without a matching
+// weight_scale_inv: seek::Error naming the tensor (and its file).
+ModelWeights bind_weights(const ModelConfig& cfg, const TensorStore& store);
+
+}  // namespace seek::model
