@@ -5,18 +5,35 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
-#include <fstream>
 
 #include "core/error.h"
 
 namespace seek {
 
+// POSIX rather than ifstream: errno is then meaningful, and a directory or an I/O error is a
+// seek::Error instead of an std::ios_base::failure or a silently empty string.
 std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("cannot read {}: {}", path, std::strerror(errno));
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) fail("cannot read {}: I/O error", path);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot read {}: {}", path, std::strerror(errno));
+  std::string s;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) s.reserve(size_t(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      fail("cannot read {}: {}", path, std::strerror(e));
+    }
+    if (n == 0) break;
+    s.append(buf, size_t(n));
+  }
+  ::close(fd);
   return s;
 }
 
@@ -41,8 +58,10 @@ void write_file_atomic(const std::string& path, std::string_view data) {
     }
     done += size_t(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int e = errno;
+  // close() even when fsync fails, or the descriptor leaks.
+  int rc = ::fsync(fd), e = errno;
+  if (::close(fd) != 0 && rc == 0) rc = -1, e = errno;
+  if (rc != 0) {
     ::unlink(tmp.c_str());
     fail("cannot write {}: {}", path, std::strerror(e));
   }
@@ -80,6 +99,8 @@ nlohmann::json parse_json(std::string_view text, const std::string& source) {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     fail("{}: invalid JSON at byte {}: {}", source, e.byte, e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range 406 for 1e999
+    fail("{}: invalid JSON: {}", source, e.what());
   }
 }
 
@@ -94,8 +115,15 @@ const char* type_word() {
 template <typename T>
 bool is_type(const nlohmann::json& v) {
   if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
-  else if constexpr (std::is_integral_v<T>) return v.is_number_integer() ||
-      (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>())));
+  else if constexpr (std::is_integral_v<T>) {
+    // Integers must fit int64_t; a float counts if it is integral and in range (2^63 is exact in
+    // double, so the range test is exact and the cast below is defined).
+    if (v.is_number_unsigned()) return v.get<uint64_t>() <= uint64_t(INT64_MAX);
+    if (v.is_number_integer()) return true;
+    if (!v.is_number_float()) return false;
+    double d = v.get<double>();
+    return d >= -0x1p63 && d < 0x1p63 && d == std::trunc(d);
+  }
   else if constexpr (std::is_floating_point_v<T>) return v.is_number();
   else return v.is_string();
 }
@@ -106,7 +134,9 @@ T json_get(const nlohmann::json& j, const char* key, const std::string& source) 
   if (!j.is_object() || !j.contains(key) || j[key].is_null()) fail("{}: missing field \"{}\"", source, key);
   const auto& v = j[key];
   if (!is_type<T>(v)) fail("{}: field \"{}\" must be {}, got {}", source, key, type_word<T>(), v.dump());
-  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) return T(v.get<double>());
+  // Through int64_t, not double: a double would round integers above 2^53.
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+    return v.is_number_float() ? T(v.get<double>()) : T(v.get<int64_t>());
   else return v.get<T>();
 }
 

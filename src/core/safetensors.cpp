@@ -23,7 +23,8 @@ namespace seek {
 namespace {
 
 constexpr size_t kHugePage = 2u << 20;
-constexpr size_t kReadChunk = 64u << 20;  // progress granularity; large enough to stream at disk speed
+// Progress granularity; large enough that the per-call overhead is invisible at disk speed.
+constexpr size_t kReadChunk = 64u << 20;
 
 // A munmap-on-destruction address range: a file mapping (Mmap) or anonymous memory (Read).
 class Region {
@@ -71,7 +72,8 @@ void read_at(int fd, uint8_t* dst, uint64_t n, uint64_t off, const std::string& 
       if (errno == EINTR) continue;
       fail("cannot read {} at byte {}: {}", path, off, std::strerror(errno));
     }
-    if (got == 0) fail("{}: unexpected end of file at byte {} (file changed while loading?)", path, off);
+    if (got == 0)
+      fail("{}: unexpected end of file at byte {} (file changed while loading?)", path, off);
     dst += got, off += uint64_t(got), n -= uint64_t(got);
   }
 }

@@ -34,7 +34,8 @@ inline constexpr uint64_t kSafetensorsMaxHeader = 100ull << 20;
 // Parses and validates a whole safetensors file image `bytes[0, size)` (or at least its first
 // 8 + N bytes, with `file_size` the real size). Throws seek::Error naming `file` (and the tensor)
 // on: short file, header length out of range, non-UTF-8 or malformed JSON, unknown dtype, shape/
-// offset mismatch, offsets out of range, overlapping tensors, gaps. Never reads out of bounds.
+// offset mismatch, offsets out of range, overlapping tensors, gaps (the tensors must tile the data
+// section exactly, as the format specifies). Never reads out of bounds.
 // The tensors come back sorted by `begin` (storage order).
 SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, uint64_t file_size,
                                            std::string_view file);
@@ -48,8 +49,8 @@ struct Tensor {
   const void* data = nullptr;
   size_t nbytes = 0;
   std::string file;  // path of the .safetensors file it came from (for error messages)
-  // data is a multiple of dtype_size. The format does not promise it (offsets and the header
-  // length are arbitrary), so kernels must not assume it; every real release is aligned.
+  // The address `data` is a multiple of dtype_size. The format does not promise that (offsets
+  // and the header length are arbitrary), so kernels must not assume it; real releases are.
   bool aligned = true;
   int64_t numel() const;
   std::string shape_str() const;  // "[576, 2048]"
@@ -67,7 +68,8 @@ class TensorStore {
  public:
   // `dir` is one of
   //  - a directory with model.safetensors.index.json: exactly the shards its weight_map names are
-  //    loaded, and every tensor it lists must be in the shard it names;
+  //    loaded, and every tensor it lists must be in the shard it names (tensors a shard holds
+  //    beyond the weight_map are loaded too);
   //  - a directory without an index: every *.safetensors file in it;
   //  - a .safetensors file, or an index .json file.
   // A tensor name that occurs in two files is an error naming both. Tensors are kept in file

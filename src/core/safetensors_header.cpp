@@ -17,14 +17,16 @@ namespace {
 
 using json = nlohmann::json;
 
-// Names and dtype strings come from the file: keep error messages a readable size.
-std::string shown(std::string_view s) {
+// Names, dtype strings and the parser's "last read" token come from the file: keep error messages
+// a readable size.
+std::string clip(std::string_view s, const char* quote = "") {
   constexpr size_t kMax = 200;
-  if (s.size() <= kMax) return fmt::format("\"{}\"", s);
+  if (s.size() <= kMax) return fmt::format("{0}{1}{0}", quote, s);
   size_t cut = kMax;
   while (cut > 0 && (uint8_t(s[cut]) & 0xc0) == 0x80) --cut;  // keep the UTF-8 sequence whole
-  return fmt::format("\"{}...\" ({} bytes)", s.substr(0, cut), s.size());
+  return fmt::format("{0}{1}...{0} ({2} bytes)", quote, s.substr(0, cut), s.size());
 }
+std::string shown(std::string_view s) { return clip(s, "\""); }
 
 // A non-negative JSON integer that fits in int64_t (shape dims and offsets both must).
 bool as_index(const json& v, uint64_t* out) {
@@ -83,7 +85,8 @@ struct EntryParser {
       if (!as_index((*off)[i], i == 0 ? &t.begin : &t.end))
         bad(name, fmt::format("data_offsets {} is {}", i == 0 ? "begin" : "end",
                               why_not_index((*off)[i])));
-    if (t.begin > t.end) bad(name, fmt::format("data_offsets [{}, {}]: begin > end", t.begin, t.end));
+    if (t.begin > t.end)
+      bad(name, fmt::format("data_offsets [{}, {}]: begin > end", t.begin, t.end));
     if (t.end > data_size)
       bad(name, fmt::format("data_offsets [{}, {}] run past the data section ({} bytes): "
                             "file truncated or header corrupt", t.begin, t.end, data_size));
@@ -184,9 +187,9 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, ui
     json rest = json::parse(text, on_event);  // only the emptied top-level object remains
     (void)rest;
   } catch (const json::parse_error& e) {
-    fail("{}: header is not valid JSON (byte {} of the header): {}", file, e.byte, e.what());
+    fail("{}: header is not valid JSON (byte {} of the header): {}", file, e.byte, clip(e.what()));
   } catch (const json::exception& e) {
-    fail("{}: header is not valid JSON: {}", file, e.what());
+    fail("{}: header is not valid JSON: {}", file, clip(e.what()));
   }
 
   // The tensors must tile the data section exactly: no overlap (two tensors aliasing bytes), no
@@ -202,8 +205,8 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, ui
       fail("{}: tensor {} [{}, {}] overlaps tensor {} [{}, {}]", file, shown(t.name), t.begin,
            t.end, shown(prev->name), prev->begin, prev->end);
     if (t.begin > pos)
-      fail("{}: data section not fully covered: bytes [{}, {}) before tensor {} belong to no tensor",
-           file, pos, t.begin, shown(t.name));
+      fail("{}: data section not fully covered: bytes [{}, {}) before tensor {} belong to no "
+           "tensor", file, pos, t.begin, shown(t.name));
     pos = t.end;
     prev = &t;
   }
