@@ -1,16 +1,49 @@
-// Dispatch of matrix products to the best kernel for this CPU (placeholder: reference only;
-// the SIMD kernels replace this).
+// The one place a matrix product picks its kernel: the ISA is read at every call (an atomic
+// load), so tests can run each variant through set_cpu_isa.
 #include "kernels/matmul.h"
 
+#include <algorithm>
+
+#include "core/cpu.h"
+#include "core/error.h"
+#include "kernels/matmul_internal.h"
+
 namespace seek::kernels {
+namespace {
+
+// Shapes every variant may assume: a supported dtype, FP8 with its scales, and something to do.
+bool prepare(int64_t M, const WeightView& w, float* y, int64_t ldy, int64_t out_cols) {
+  if (w.dtype != DType::F32 && w.dtype != DType::BF16 && w.dtype != DType::F16 &&
+      w.dtype != DType::F8_E4M3)
+    fail("matmul: unsupported weight dtype {}", dtype_name(w.dtype));
+  if (w.dtype == DType::F8_E4M3 && !w.scale_inv) fail("matmul: FP8 weight without scale_inv");
+  if (M <= 0 || out_cols <= 0) return false;
+  if (w.rows == 0 || w.cols == 0) {  // an empty sum
+    for (int64_t m = 0; m < M; ++m) std::fill(y + m * ldy, y + m * ldy + out_cols, 0.0f);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
             Precision p) {
-  ref::matmul(x, M, ldx, w, y, ldy, p);
+  if (!prepare(M, w, y, ldy, w.rows)) return;
+  switch (cpu_isa()) {
+    case Isa::Avx512: return avx512::matmul(x, M, ldx, w, y, ldy, p);
+    case Isa::Avx2: return avx2::matmul(x, M, ldx, w, y, ldy, p);
+    case Isa::Scalar: return portable::matmul(x, M, ldx, w, y, ldy, p);
+  }
 }
 
 void matmul_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy) {
-  ref::matmul_t(x, M, ldx, w, y, ldy);
+  if (!prepare(M, w, y, ldy, w.cols)) return;
+  switch (cpu_isa()) {
+    case Isa::Avx512: return avx512::matmul_t(x, M, ldx, w, y, ldy);
+    case Isa::Avx2: return avx2::matmul_t(x, M, ldx, w, y, ldy);
+    case Isa::Scalar: return portable::matmul_t(x, M, ldx, w, y, ldy);
+  }
 }
 
 }  // namespace seek::kernels

@@ -28,9 +28,16 @@ struct WeightView {
 // Activation precision inside a product. F32: activations stay binary32 (the reference
 // semantics; decode and the fixture tests). BF16: activations are rounded to bf16 and the
 // product uses the CPU's bf16 dot instructions (fast prefill); accumulation is always F32.
+// Weights are never rounded in either mode (BF16 and FP8 codes are exact in bf16; F32/F16
+// weights under BF16 precision run on fp32 FMAs), so both modes equal `ref` up to the order
+// of the fp32 sums. (vdpbf16ps flushes bf16 subnormals, |x| < 1.2e-38, to zero.)
 enum class Precision { F32, BF16 };
 
 // y[m, n] = Σ_k x[m, k] · W[n, k]      x: [M, K=w.cols] (row stride ldx), y: [M, N=w.rows] (ldy)
+// The kernel is picked per call from seek::cpu_isa() and M (<= 8 rows: a weight-streaming GEMV,
+// more: a packed, cache-blocked GEMM); it uses up to max_threads() OpenMP threads when the
+// product is big enough to pay for them, and one thread inside an outer parallel region.
+// y must not overlap x or W.
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
             Precision p = Precision::F32);
 inline void matmul(const float* x, int64_t M, const WeightView& w, float* y,

@@ -84,10 +84,12 @@ void attend_absorbed(const Dims& d, const MlaWeights& w, const float* q, int64_t
 // Naive attention (model.py attn_impl "naive"): expand every cached latent to per-head keys
 // k_nope and values v with kv_b_proj, then ordinary multi-head attention with the shared k_pe.
 void attend_naive(const Dims& d, const MlaWeights& w, const float* q, int64_t n, int64_t start,
-                  const float* cache_rows, float scale, Precision prec, float* attn) {
+                  const float* cache_rows, float scale, Precision prec, float* attn,
+                  float* kvf_out = nullptr, float* probs_out = nullptr) {
   const int64_t end = start + n, kvw = d.nh * (d.dh + d.dv);
   std::vector<float> kvf(size_t(end * kvw));  // [end, nh, d_h + d_v]
   kernels::matmul(cache_rows, end, d.W, w.kv_b_proj, kvf.data(), kvw, prec);
+  if (kvf_out) std::copy(kvf.begin(), kvf.end(), kvf_out);
   const WeightView k_pe = f32_view(cache_rows + d.dc, end, d.dr, d.W);  // [end, d_R]
   std::vector<float> s(size_t(n * end)), s_pe(size_t(n * end));
   for (int64_t h = 0; h < d.nh; ++h) {
@@ -100,6 +102,7 @@ void attend_naive(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
       for (int64_t j = 0; j < end; ++j) row[j] += s_pe[size_t(i * end + j)];
       causal_softmax(row, end, start + i, scale);
     }
+    if (probs_out) std::copy(s.begin(), s.end(), probs_out + h * n * end);
     const WeightView v = f32_view(kvf.data() + h * (d.dh + d.dv) + d.dh, end, d.dv, kvw);
     kernels::matmul_t(s.data(), n, end, v, attn + h * d.dv, d.nh * d.dv);
   }
@@ -119,7 +122,7 @@ bool use_absorbed(const Dims& d, int64_t n, int64_t end, ForwardOptions::Attenti
 
 void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, const float* xn,
                  const Batch& batch, const RopeTables& rope, KVCache& cache,
-                 const ForwardOptions& opts, float* out) {
+                 const ForwardOptions& opts, float* out, MlaTape* tape) {
   const Dims d(cfg);
   const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size;
   const Precision prec = opts.precision;
@@ -131,15 +134,28 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
     const int64_t r = cfg.q_lora_rank;
     std::vector<float> qa(size_t(T * r));
     kernels::matmul(xn, T, H, w.q_a_proj, qa.data(), r, prec);
+    if (tape) tape->qa = qa;
     for (int64_t t = 0; t < T; ++t)
       kernels::rmsnorm(qa.data() + t * r, w.q_a_layernorm.data(), qa.data() + t * r, r, eps);
     kernels::matmul(qa.data(), T, r, w.q_b_proj, q.data(), d.nh * d.qd, prec);
+    if (tape) tape->qa_n = std::move(qa);
   } else {
     kernels::matmul(xn, T, H, w.q_proj, q.data(), d.nh * d.qd, prec);
   }
   // Compressed KV: [c_kv | k_pe] = kv_a_proj_with_mqa(x)                          [T, d_c + d_R]
   std::vector<float> kv(size_t(T * d.W));
   kernels::matmul(xn, T, H, w.kv_a_proj_with_mqa, kv.data(), d.W, prec);
+  if (tape) {
+    tape->kv = kv;
+    tape->rows.resize(size_t(T * d.W));
+    tape->kvf.resize(size_t(T * d.nh * (d.dh + d.dv)));
+    int64_t n_probs = 0;
+    for (const SeqChunk& sc : batch.seqs) {
+      if (sc.start_pos != 0) fail("mla_forward: a training chunk must start at position 0");
+      n_probs += d.nh * sc.n_tokens * sc.n_tokens;
+    }
+    tape->probs.resize(size_t(n_probs));
+  }
 
   // Cache rows hold RMSNorm(c_kv) and the rotated k_pe (one rope key shared by all heads).
   int64_t t = 0;
@@ -154,6 +170,7 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
       kernels::rmsnorm(kv.data() + t * d.W, w.kv_a_layernorm.data(), row, d.dc, eps);
       std::copy_n(kv.data() + t * d.W + d.dc, d.dr, row + d.dc);
       kernels::rope_interleaved(row + d.dc, d.dr, cs, sn);
+      if (tape) std::copy_n(row, d.W, tape->rows.data() + t * d.W);
       for (int64_t h = 0; h < d.nh; ++h)
         kernels::rope_interleaved(q.data() + (t * d.nh + h) * d.qd + d.dh, d.dr, cs, sn);
     }
@@ -161,17 +178,26 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
   const float scale = float(cfg.softmax_scale());
   std::vector<float> attn(size_t(T * d.nh * d.dv));  // [T, nh, d_v]
   t = 0;
+  int64_t probs_off = 0;
   for (const SeqChunk& sc : batch.seqs) {
     const float* rows = cache.row(sc.slot, layer, 0);
     const float* qs = q.data() + t * d.nh * d.qd;
     float* as = attn.data() + t * d.nh * d.dv;
-    if (use_absorbed(d, sc.n_tokens, sc.start_pos + sc.n_tokens, opts.attention))
+    if (tape) {
+      attend_naive(d, w, qs, sc.n_tokens, 0, rows, scale, prec, as,
+                   tape->kvf.data() + t * d.nh * (d.dh + d.dv), tape->probs.data() + probs_off);
+      probs_off += d.nh * sc.n_tokens * sc.n_tokens;
+    } else if (use_absorbed(d, sc.n_tokens, sc.start_pos + sc.n_tokens, opts.attention))
       attend_absorbed(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, as);
     else
       attend_naive(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, prec, as);
     t += sc.n_tokens;
   }
   kernels::matmul(attn.data(), T, d.nh * d.dv, w.o_proj, out, H, prec);
+  if (tape) {
+    tape->q = std::move(q);
+    tape->attn = std::move(attn);
+  }
 }
 
 }  // namespace seek::model

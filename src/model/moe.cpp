@@ -12,11 +12,15 @@ namespace seek::model {
 using kernels::Precision;
 
 void ffn_forward(const FfnWeights& w, const float* x, int64_t T, int64_t H, float* out,
-                 Precision prec) {
+                 Precision prec, FfnTape* tape) {
   const int64_t I = w.gate_proj.rows;
   std::vector<float> g(size_t(T * I)), u(size_t(T * I));
   kernels::matmul(x, T, H, w.gate_proj, g.data(), I, prec);
   kernels::matmul(x, T, H, w.up_proj, u.data(), I, prec);
+  if (tape) {
+    tape->g = g;
+    tape->u = u;
+  }
   kernels::silu_mul(g.data(), u.data(), g.data(), T * I);
   kernels::matmul(g.data(), T, I, w.down_proj, out, H, prec);
 }
@@ -86,7 +90,7 @@ Routing moe_route(const ModelConfig& cfg, const float* logits, int64_t T,
 }
 
 void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
-                 float* out, Precision prec, Routing* routing) {
+                 float* out, Precision prec, Routing* routing, MoeTape* tape) {
   const int64_t H = cfg.hidden_size, E = cfg.n_routed_experts;
   // Router in float32 whatever the activation precision: gating is kept in high precision.
   std::vector<float> logits(size_t(T * E));
@@ -100,6 +104,14 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
       assigned[size_t(r.experts[size_t(t * r.k + i)])].push_back(
           {int32_t(t), r.weights[size_t(t * r.k + i)]});
   std::fill_n(out, T * H, 0.0f);
+  if (tape) {
+    tape->assigned.assign(size_t(E), {});
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < r.k; ++i)
+        tape->assigned[size_t(r.experts[size_t(t * r.k + i)])].push_back({int32_t(t), int32_t(i)});
+    tape->experts.assign(size_t(E), {});
+    tape->expert_out.assign(size_t(E), {});
+  }
   std::vector<float> xe, ye;
   for (int64_t e = 0; e < E; ++e) {
     const auto& toks = assigned[size_t(e)];
@@ -108,7 +120,9 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
     xe.resize(size_t(n * H));
     ye.resize(size_t(n * H));
     for (int64_t i = 0; i < n; ++i) std::copy_n(xn + toks[size_t(i)].first * H, H, xe.data() + i * H);
-    ffn_forward(w.experts[size_t(e)], xe.data(), n, H, ye.data(), prec);
+    ffn_forward(w.experts[size_t(e)], xe.data(), n, H, ye.data(), prec,
+                tape ? &tape->experts[size_t(e)] : nullptr);
+    if (tape) tape->expert_out[size_t(e)] = ye;
     for (int64_t i = 0; i < n; ++i) {
       float* o = out + toks[size_t(i)].first * H;
       const float g = toks[size_t(i)].second;
@@ -117,9 +131,10 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
   }
   if (cfg.n_shared_experts > 0) {
     std::vector<float> shared(size_t(T * H));
-    ffn_forward(w.shared_experts, xn, T, H, shared.data(), prec);
+    ffn_forward(w.shared_experts, xn, T, H, shared.data(), prec, tape ? &tape->shared : nullptr);
     for (int64_t i = 0; i < T * H; ++i) out[i] += shared[size_t(i)];
   }
+  if (tape) tape->routing = r;
   if (routing) *routing = std::move(r);
 }
 

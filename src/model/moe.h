@@ -6,13 +6,19 @@
 
 #include "kernels/matmul.h"
 #include "model/config.h"
+#include "model/grads.h"
 #include "model/weights.h"
 
 namespace seek::model {
 
+// What ffn_backward needs from the forward (training): the SwiGLU pre-activations.
+struct FfnTape {
+  std::vector<float> g, u;  // [T, I] gate(x), up(x)
+};
+
 // out[T, H] = down(silu(gate(x)) · up(x))
 void ffn_forward(const FfnWeights& w, const float* x, int64_t T, int64_t H, float* out,
-                 kernels::Precision prec);
+                 kernels::Precision prec, FfnTape* tape = nullptr);
 
 // The router's decision for T tokens: k experts each, in descending selection score.
 struct Routing {
@@ -27,8 +33,28 @@ struct Routing {
 Routing moe_route(const ModelConfig& cfg, const float* logits, int64_t T,
                   const std::vector<float>& bias);
 
+// What moe_backward needs from the forward (training).
+struct MoeTape {
+  Routing routing;
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> assigned;  // per expert: (token, slot)
+  std::vector<FfnTape> experts;
+  std::vector<std::vector<float>> expert_out;  // per expert [n_e, H] Expert_e(x) before gating
+  FfnTape shared;
+};
+
 // out[T, H] = Σ_{e ∈ TopK} g_e · Expert_e(x) + SharedExperts(x). `routing` receives the decision.
 void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
-                 float* out, kernels::Precision prec, Routing* routing = nullptr);
+                 float* out, kernels::Precision prec, Routing* routing = nullptr,
+                 MoeTape* tape = nullptr);
+
+// Backward passes (moe_backward.cpp). dout [T, H] → dx [T, H] (overwritten); weight gradients
+// accumulate. The router is trained through the gate values of the chosen experts (not the
+// discrete choice); `dscores` [T, n_routed], if given, is an extra gradient on the scores s
+// (the sequence-wise balance loss).
+void ffn_backward(const FfnWeights& w, const float* x, int64_t T, int64_t H, const FfnTape& tape,
+                  const float* dout, float* dx, FfnGrads& g, bool accumulate_dx = false);
+void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
+                  const MoeTape& tape, const float* dout, const float* dscores, float* dx,
+                  MoeGrads& g);
 
 }  // namespace seek::model

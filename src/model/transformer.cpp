@@ -18,6 +18,34 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
   return m;
 }
 
+void block_forward(const ModelConfig& cfg, const LayerWeights& lw, int64_t layer, float* h,
+                   const Batch& batch, const RopeTables& rope, KVCache& cache,
+                   const ForwardOptions& opts, Routing* routing, BlockTape* tape) {
+  const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size;
+  const float eps = float(cfg.rms_norm_eps);
+  std::vector<float> xn(size_t(T * H)), y(size_t(T * H));
+  if (tape) tape->h_in.assign(h, h + T * H);
+  // h += MLA(RMSNorm(h))
+  for (int64_t t = 0; t < T; ++t)
+    kernels::rmsnorm(h + t * H, lw.input_layernorm.data(), xn.data() + t * H, H, eps);
+  mla_forward(cfg, lw.attn, layer, xn.data(), batch, rope, cache, opts, y.data(),
+              tape ? &tape->attn : nullptr);
+  for (int64_t i = 0; i < T * H; ++i) h[i] += y[size_t(i)];
+  if (tape) {
+    tape->xn1 = xn;
+    tape->h_mid.assign(h, h + T * H);
+  }
+  // h += FFN(RMSNorm(h)), dense or DeepSeekMoE
+  for (int64_t t = 0; t < T; ++t)
+    kernels::rmsnorm(h + t * H, lw.post_attention_layernorm.data(), xn.data() + t * H, H, eps);
+  if (lw.is_moe)
+    moe_forward(cfg, lw.moe, xn.data(), T, y.data(), opts.precision, routing,
+                tape ? &tape->moe : nullptr);
+  else ffn_forward(lw.mlp, xn.data(), T, H, y.data(), opts.precision, tape ? &tape->mlp : nullptr);
+  for (int64_t i = 0; i < T * H; ++i) h[i] += y[size_t(i)];
+  if (tape) tape->xn2 = std::move(xn);
+}
+
 void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<float>& logits,
              const ForwardOptions& opts) {
   const ModelConfig& cfg = m.config();
@@ -57,22 +85,9 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
 
   if (opts.routing) opts.routing->assign(size_t(cfg.num_hidden_layers), Routing{});
   const RopeTables rope(cfg, positions);
-  std::vector<float> xn(size_t(T * H)), y(size_t(T * H));
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
-    const LayerWeights& lw = w.layers[size_t(l)];
-    // h += MLA(RMSNorm(h))
-    for (int64_t t = 0; t < T; ++t)
-      kernels::rmsnorm(h.data() + t * H, lw.input_layernorm.data(), xn.data() + t * H, H, eps);
-    mla_forward(cfg, lw.attn, l, xn.data(), batch, rope, cache, opts, y.data());
-    for (int64_t i = 0; i < T * H; ++i) h[size_t(i)] += y[size_t(i)];
-    // h += FFN(RMSNorm(h)), dense or DeepSeekMoE
-    for (int64_t t = 0; t < T; ++t)
-      kernels::rmsnorm(h.data() + t * H, lw.post_attention_layernorm.data(), xn.data() + t * H, H, eps);
-    if (lw.is_moe)
-      moe_forward(cfg, lw.moe, xn.data(), T, y.data(), opts.precision,
+    block_forward(cfg, w.layers[size_t(l)], l, h.data(), batch, rope, cache, opts,
                   opts.routing ? &(*opts.routing)[size_t(l)] : nullptr);
-    else ffn_forward(lw.mlp, xn.data(), T, H, y.data(), opts.precision);
-    for (int64_t i = 0; i < T * H; ++i) h[size_t(i)] += y[size_t(i)];
     if (opts.hidden_states) opts.hidden_states->insert(opts.hidden_states->end(), h.begin(), h.end());
   }
   for (const SeqChunk& sc : batch.seqs)

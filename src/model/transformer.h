@@ -12,6 +12,8 @@
 #include "model/config.h"
 #include "model/batch.h"
 #include "model/kv_cache.h"
+#include "model/mla.h"
+#include "model/moe.h"
 #include "model/weights.h"
 
 namespace seek::model {
@@ -46,6 +48,24 @@ struct ModelStats {
   int64_t mha_kv_bytes_per_token = 0;  // an equivalent MHA cache (k and v of every head)
 };
 ModelStats model_stats(const Model& m, const KVCache* cache = nullptr);
+
+// One decoder block, in place on the residual stream h [T, H]:
+//   h += MLA(RMSNorm(h));  h += FFN(RMSNorm(h))   (FFN dense or DeepSeekMoE)
+// Inference, training and the MTP modules all run their blocks through this.
+struct BlockTape {  // what block_backward needs (training)
+  std::vector<float> h_in, xn1, h_mid, xn2;  // [T, H] each
+  MlaTape attn;
+  FfnTape mlp;
+  MoeTape moe;
+};
+void block_forward(const ModelConfig& cfg, const LayerWeights& lw, int64_t layer, float* h,
+                   const Batch& batch, const RopeTables& rope, KVCache& cache,
+                   const ForwardOptions& opts, Routing* routing = nullptr,
+                   BlockTape* tape = nullptr);
+// dh [T, H]: gradient of the block's output in, of its input out. `dscores` as in moe_backward.
+void block_backward(const ModelConfig& cfg, const LayerWeights& lw, const Batch& batch,
+                    const RopeTables& rope, const BlockTape& tape, float* dh, LayerGrads& g,
+                    const float* dscores = nullptr);
 
 // Runs the batch, appends its KV entries to the cache, and writes logits
 // [Σ_seq (all_logits ? n_tokens : 1), vocab] into `logits`.

@@ -201,8 +201,8 @@ TEST_P(ModelFixture, MixedBatchEqualsSeparateRuns) {
   forward(*f.model, alone, Batch{{f.prompt[size_t(half)]}, {{0, half, 1, false}}}, a);
   KVCache fresh(f.model->config(), 1, 64);
   forward(*f.model, fresh, Batch{f.prompt, {{0, 0, T, true}}}, b);
-  EXPECT_LT(max_abs_diff(mixed.data(), b.data(), size_t(T * f.V)), 1e-5);
-  EXPECT_LT(max_abs_diff(mixed.data() + T * f.V, a.data(), size_t(f.V)), 1e-5);
+  EXPECT_LT(max_abs_diff(mixed.data(), b.data(), size_t(T * f.V)), 1e-4);
+  EXPECT_LT(max_abs_diff(mixed.data() + T * f.V, a.data(), size_t(f.V)), 1e-4);
 }
 
 // bf16 activations in the big products (the fast prefill path) stay close to the reference.

@@ -1,0 +1,310 @@
+// Matrix-product kernels against the machine's limits, all measured here:
+//   bench_matmul [--threads N] [--quick]
+// (default: 1 thread and omp_get_max_threads(); OMP_NUM_THREADS sets the latter)
+//  1. limits: memory read bandwidth (1 GiB, AVX-512 loads), vdpbf16ps and fp32 FMA peak
+//     (register-only loops) per thread count;
+//  2. decode GEMV (M = 1 and 8, Precision::F32) on BF16 and FP8 weights of DeepSeek shapes, cycling
+//     through enough copies (>= 256 MiB) that the weights come from DRAM, not the 32 MiB L3:
+//     GB/s of weights streamed and % of the read bandwidth;
+//  3. prefill GEMM (M = 512): GFLOP/s and % of the bf16 peak (Precision::BF16) or fp32 peak
+//     (Precision::F32);
+//  4. matmul_t on the shapes attention uses.
+// Buffers are 2 MiB-aligned and madvise(MADV_HUGEPAGE)d, for the bandwidth probe as for weights.
+// GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own code (GCC PR 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/cpu.h"
+#include "kernels/matmul.h"
+
+using namespace seek;
+using kernels::Precision;
+using kernels::WeightView;
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Buffer {
+  void* p = nullptr;
+  size_t n = 0;
+  explicit Buffer(size_t bytes) : n((bytes + (2u << 20) - 1) & ~size_t((2u << 20) - 1)) {
+    p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    madvise(p, n, MADV_HUGEPAGE);
+  }
+  ~Buffer() { munmap(p, n); }
+  Buffer(const Buffer&) = delete;
+  template <class T> T* as() const { return static_cast<T*>(p); }
+};
+
+// Pseudo-random bytes, written in parallel (this is also the first touch of the pages).
+void fill(Buffer& b, uint64_t seed, uint8_t and_mask = 0xff) {
+  uint64_t* q = b.as<uint64_t>();
+  const size_t n = b.n / 8;
+  const uint64_t mask = 0x0101010101010101ull * and_mask;
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t z = (i + seed) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
+    q[i] = (z ^ (z >> 29)) & mask;
+  }
+}
+
+// ---- machine limits ---------------------------------------------------------------------------
+
+__attribute__((target("avx512f"), noinline)) double read_chunk(const char* p, size_t bytes) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i < bytes; i += 256) {
+    a0 = _mm512_add_ps(a0, _mm512_load_ps(reinterpret_cast<const float*>(p + i)));
+    a1 = _mm512_add_ps(a1, _mm512_load_ps(reinterpret_cast<const float*>(p + i + 64)));
+    a2 = _mm512_add_ps(a2, _mm512_load_ps(reinterpret_cast<const float*>(p + i + 128)));
+    a3 = _mm512_add_ps(a3, _mm512_load_ps(reinterpret_cast<const float*>(p + i + 192)));
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+double read_bandwidth(int threads, const Buffer& buf) {
+  double best = 0, sink = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double t0 = now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    {
+      const size_t chunk = buf.n / size_t(omp_get_num_threads()) & ~size_t(255);
+      sink += read_chunk(buf.as<char>() + chunk * size_t(omp_get_thread_num()), chunk);
+    }
+    best = std::max(best, double(buf.n) / (now() - t0) / 1e9);
+  }
+  if (sink == 1.2345) std::puts("");
+  return best;
+}
+
+// 12 independent accumulators cover the latency x throughput of both units on current cores.
+__attribute__((target("avx512f,avx512bf16"), noinline)) float dp_loop(long iters) {
+  __m512 acc[12];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80);
+  for (long i = 0; i < iters; ++i)
+    for (auto& a : acc) {
+      a = _mm512_dpbf16_ps(a, x, x);
+      __asm__ volatile("" : "+v"(a));
+    }
+  float s = 0;
+  for (auto& a : acc) s += _mm512_reduce_add_ps(a);
+  return s;
+}
+__attribute__((target("avx512f"), noinline)) float fma_loop(long iters) {
+  __m512 acc[12];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
+  for (long i = 0; i < iters; ++i)
+    for (auto& a : acc) {
+      a = _mm512_fmadd_ps(a, x, y);
+      __asm__ volatile("" : "+v"(a));
+    }
+  float s = 0;
+  for (auto& a : acc) s += _mm512_reduce_add_ps(a);
+  return s;
+}
+
+// GFLOP/s with `threads` threads; flop_per_instr = 64 (vdpbf16ps zmm) or 32 (vfmadd zmm).
+template <class Loop>
+double peak(int threads, Loop loop, double flop_per_instr) {
+  const long iters = 10'000'000;
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    float sink = 0;
+    const double t0 = now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    sink += loop(iters);
+    best = std::max(best, threads * double(iters) * 12 * flop_per_instr / (now() - t0) / 1e9);
+    if (sink == 1.2345f) std::puts("");
+  }
+  return best;
+}
+
+struct Limits {
+  double bw, bf16, fp32;
+};
+
+// ---- weights ----------------------------------------------------------------------------------
+
+// `copies` distinct [rows, cols] weights of one dtype in one buffer (+ FP8 block scales).
+struct WeightSet {
+  Buffer data;
+  std::vector<float> scales;
+  std::vector<WeightView> views;
+  WeightSet(DType dt, int64_t rows, int64_t cols, int copies)
+      : data(size_t(rows * cols) * dtype_size(dt) * size_t(copies)) {
+    // BF16: random bits with the exponent kept small (mask 0x3f on the high byte) so no inf/NaN;
+    // FP8: bytes & 0x77 avoids the NaN codes.
+    fill(data, 17, dt == DType::F8_E4M3 ? 0x77 : 0xff);
+    if (dt == DType::BF16) {
+      uint16_t* h = data.as<uint16_t>();
+      for (size_t i = 0; i < data.n / 2; ++i) h[i] &= 0xbfff;
+    }
+    const int64_t sr = (rows + 127) / 128, sc = (cols + 127) / 128;
+    scales.assign(size_t(sr * sc), 0.01f);
+    for (int c = 0; c < copies; ++c) {
+      WeightView v;
+      v.dtype = dt;
+      v.rows = rows;
+      v.cols = cols;
+      v.ld = cols;
+      v.data = data.as<uint8_t>() + size_t(c) * size_t(rows * cols) * dtype_size(dt);
+      if (dt == DType::F8_E4M3) {
+        v.scale_inv = scales.data();
+        v.scale_ld = sc;
+      }
+      views.push_back(v);
+    }
+  }
+  size_t bytes_each() const { return size_t(views[0].rows * views[0].cols) * dtype_size(views[0].dtype); }
+};
+
+// Best seconds per call over passes through all copies (at least `min_time` in total).
+template <class F>
+double time_per_call(int calls_per_pass, F&& pass, double min_time) {
+  pass();  // warm-up: page-in, thread pool, scratch buffers
+  double best = 1e30, total = 0;
+  int reps = 0;
+  while (total < min_time || reps < 3) {
+    const double t0 = now();
+    pass();
+    const double dt = now() - t0;
+    best = std::min(best, dt / calls_per_pass);
+    total += dt;
+    ++reps;
+  }
+  return best;
+}
+
+void bench_gemv(const Limits& lim, bool quick) {
+  struct Case { int64_t rows, cols; const char* what; };
+  const Case cases[] = {{2048, 10944, "down_proj V2-Lite dense"}, {10944, 2048, "gate/up V2-Lite dense"},
+                        {1408, 2048, "expert gate/up V2-Lite"}, {102400, 2048, "lm_head V2-Lite"}};
+  for (DType dt : {DType::BF16, DType::F8_E4M3})
+    for (const Case& c : cases) {
+      const size_t each = size_t(c.rows * c.cols) * dtype_size(dt);
+      const int copies = int(std::max<size_t>(1, ((quick ? 128u : 256u) << 20) / each + 1));
+      WeightSet ws(dt, c.rows, c.cols, copies);
+      for (int64_t M : {int64_t(1), int64_t(8)}) {
+        if (M == 8 && c.rows != 2048) continue;
+        std::vector<float> x(size_t(M * c.cols), 0.5f), y(size_t(M * c.rows));
+        const double t = time_per_call(copies, [&] {
+          for (const WeightView& v : ws.views) kernels::matmul(x.data(), M, v, y.data());
+        }, quick ? 0.3 : 1.0);
+        const double gbs = double(each) / t / 1e9;
+        std::printf("  gemv  %-8s M=%-3lld [%6lld x %5lld] %-24s %8.1f us %7.1f GB/s %5.0f%% of bw\n",
+                    std::string(dtype_name(dt)).c_str(), (long long)M, (long long)c.rows,
+                    (long long)c.cols, c.what, t * 1e6, gbs, 100 * gbs / lim.bw);
+      }
+    }
+}
+
+void bench_gemm(const Limits& lim, bool quick) {
+  const int64_t M = 512;
+  struct Case { int64_t rows, cols; };
+  const Case cases[] = {{2048, 2048}, {10944, 2048}, {2048, 10944}};
+  std::vector<float> x(size_t(M * 10944));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i * 7919 % 1000) - 500) * 1e-3f;
+  for (const Case& c : cases)
+    for (DType dt : {DType::BF16, DType::F8_E4M3}) {
+      WeightSet ws(dt, c.rows, c.cols, 1);
+      std::vector<float> y(size_t(M * c.rows));
+      for (Precision p : {Precision::BF16, Precision::F32}) {
+        const double t = time_per_call(1, [&] {
+          kernels::matmul(x.data(), M, ws.views[0], y.data(), p);
+        }, quick ? 0.3 : 1.0);
+        const double gf = 2.0 * M * c.rows * c.cols / t / 1e9;
+        const double pk = p == Precision::BF16 ? lim.bf16 : lim.fp32;
+        std::printf("  gemm  %-8s M=%lld [%6lld x %5lld] precision %-4s %8.2f ms %7.1f GFLOP/s %5.0f%% of %s peak\n",
+                    std::string(dtype_name(dt)).c_str(), (long long)M, (long long)c.rows,
+                    (long long)c.cols, p == Precision::BF16 ? "bf16" : "f32", t * 1e3, gf,
+                    100 * gf / pk, p == Precision::BF16 ? "bf16" : "fp32");
+      }
+    }
+}
+
+void bench_matmul_t(const Limits& lim, bool quick) {
+  struct Case { DType dt; int64_t M, rows, cols; const char* what; };
+  const Case cases[] = {{DType::BF16, 1, 128, 512, "W_UK of one head, decode"},
+                        {DType::BF16, 64, 128, 512, "W_UK of one head, 64 tokens"},
+                        {DType::F32, 16, 4096, 512, "probs x c_kv cache, 16 heads"},
+                        {DType::F32, 128, 4096, 512, "probs x c_kv cache, 128 heads"}};
+  for (const Case& c : cases) {
+    WeightSet ws(c.dt, c.rows, c.cols, 1);
+    if (c.dt == DType::F32) fill(ws.data, 3, 0x3f);
+    std::vector<float> x(size_t(c.M * c.rows), 0.25f), y(size_t(c.M * c.cols));
+    const int calls = 20;
+    const double t = time_per_call(calls, [&] {
+      for (int i = 0; i < calls; ++i) kernels::matmul_t(x.data(), c.M, ws.views[0], y.data());
+    }, quick ? 0.2 : 0.5);
+    const double gf = 2.0 * c.M * c.rows * c.cols / t / 1e9;
+    std::printf("  mm_t  %-8s M=%-3lld [%6lld x %5lld] %-30s %8.1f us %7.1f GFLOP/s %5.0f%% of fp32 peak\n",
+                std::string(dtype_name(c.dt)).c_str(), (long long)c.M, (long long)c.rows,
+                (long long)c.cols, c.what, t * 1e6, gf, 100 * gf / lim.fp32);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> thread_counts;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads" && i + 1 < argc) thread_counts = {std::atoi(argv[++i])};
+    else if (a == "--quick") quick = true;
+    else {
+      std::fprintf(stderr, "usage: bench_matmul [--threads N] [--quick]\n");
+      return 2;
+    }
+  }
+  if (thread_counts.empty()) {
+    thread_counts = {1};
+    if (omp_get_max_threads() > 1) thread_counts.push_back(omp_get_max_threads());
+  }
+  if (cpu_max_isa() != Isa::Avx512) {
+    std::fprintf(stderr, "bench_matmul measures the AVX-512 kernels; this CPU has %s\n",
+                 std::string(isa_name(cpu_max_isa())).c_str());
+    return 1;
+  }
+  std::string cpu_name = "?";
+  if (FILE* f = std::fopen("/proc/cpuinfo", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+      if (!std::strncmp(line, "model name", 10) && std::strchr(line, ':')) {
+        cpu_name = std::strchr(line, ':') + 2;
+        cpu_name.erase(cpu_name.find_last_not_of("\n") + 1);
+        break;
+      }
+    std::fclose(f);
+  }
+  std::printf("bench_matmul: %s, isa %s; GEMV weights cycle through >= 256 MiB (DRAM, not L3)\n",
+              cpu_name.c_str(), std::string(isa_name(cpu_isa())).c_str());
+  Buffer probe(size_t(1) << 30);
+  fill(probe, 1);
+  for (int t : thread_counts) {
+    omp_set_num_threads(t);
+    const Limits lim{read_bandwidth(t, probe), peak(t, dp_loop, 64), peak(t, fma_loop, 32)};
+    std::printf("\n== %d thread%s: read bandwidth %.1f GB/s, bf16 dot peak %.0f GFLOP/s, fp32 FMA peak %.0f GFLOP/s\n",
+                t, t > 1 ? "s" : "", lim.bw, lim.bf16, lim.fp32);
+    bench_gemv(lim, quick);
+    bench_gemm(lim, quick);
+    bench_matmul_t(lim, quick);
+  }
+}

@@ -1,0 +1,134 @@
+#include "cli/common.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "tokenizer/tokenizer.h"
+
+namespace seek::cli {
+
+namespace fs = std::filesystem;
+
+bool stdin_is_tty() { return isatty(STDIN_FILENO) == 1; }
+bool stdout_is_tty() { return isatty(STDOUT_FILENO) == 1; }
+bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }
+
+std::string read_stdin() {
+  std::string s;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) s.append(buf, n);
+  if (std::ferror(stdin)) fail("cannot read standard input");
+  return s;
+}
+
+void write_stdout(std::string_view s) {
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+void write_stderr(std::string_view s) {
+  std::fwrite(s.data(), 1, s.size(), stderr);
+  std::fflush(stderr);
+}
+
+void add_load_flags(CLI::App* cmd, LoadFlags& f) {
+  cmd->add_flag("--mmap", f.mmap,
+                "Map the weight files instead of reading them into memory (starts faster, shares "
+                "the page cache; the first tokens are slower while pages fault in)");
+  cmd->add_option("-t,--threads", f.threads, "Worker threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void apply_threads(const LoadFlags& f) {
+  if (f.threads > 0) omp_set_num_threads(f.threads);
+}
+
+void check_model_dir(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) fail("model directory {} does not exist", dir);
+  if (!fs::is_directory(dir, ec)) fail("{} is not a directory", dir);
+  if (!fs::exists(fs::path(dir) / "config.json", ec))
+    fail("{} has no config.json (expected a Hugging Face model directory)", dir);
+}
+
+ProgressBar::ProgressBar(std::string label) : label_(std::move(label)) {}
+
+ProgressBar::~ProgressBar() {
+  if (drawn_) write_stderr("\r\x1b[K");
+}
+
+void ProgressBar::update(uint64_t done, uint64_t total) {
+  if (total == 0) return;
+  const int permille = int(double(std::min(done, total)) / double(total) * 1000.0);
+  if (permille == last_) return;
+  last_ = permille;
+  constexpr int kWidth = 30;
+  const int fill = permille * kWidth / 1000;
+  std::string bar(size_t(fill), '#');
+  bar.append(size_t(kWidth - fill), '.');
+  write_stderr(fmt::format("\r{} [{}] {:3d}%  {} / {}\x1b[K", label_, bar, permille / 10,
+                           human_bytes(double(done)), human_bytes(double(total))));
+  drawn_ = true;
+}
+
+std::unique_ptr<model::Model> load_model(const std::string& dir, const LoadFlags& flags) {
+  check_model_dir(dir);
+  apply_threads(flags);
+  model::LoadOptions opts;
+  opts.mode = flags.mmap ? LoadMode::Mmap : LoadMode::Read;
+  std::unique_ptr<ProgressBar> bar;
+  if (stderr_is_tty()) {
+    opts.progress = [&bar](uint64_t done, uint64_t total) {
+      constexpr uint64_t kShowAbove = 256ull << 20;
+      if (total < kShowAbove) return;
+      if (!bar) bar = std::make_unique<ProgressBar>("loading");
+      bar->update(done, total);
+    };
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto m = model::Model::load(dir, opts);
+  if (bar) {  // a large model: say what loading cost
+    bar.reset();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double bytes = double(m->weights_store().total_bytes());
+    write_stderr(fmt::format("seek: loaded {} of weights in {:.1f} s ({}/s)\n", human_bytes(bytes),
+                             s, human_bytes(bytes / std::max(s, 1e-9))));
+  }
+  return m;
+}
+
+std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail("model directory {} does not exist", dir);
+  if (!fs::exists(fs::path(dir) / "tokenizer.json", ec))
+    fail("{} has no tokenizer.json: copy tokenizer.json and tokenizer_config.json from the "
+         "model's Hugging Face repository into it (or work with token ids: seek logits)",
+         dir);
+  return std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::load(dir));
+}
+
+std::string human_bytes(double b) {
+  if (b >= 1e12) return fmt::format("{:.2f} TB", b / 1e12);
+  if (b >= 1e9) return fmt::format("{:.2f} GB", b / 1e9);
+  if (b >= 1e6) return fmt::format("{:.2f} MB", b / 1e6);
+  if (b >= 1e3) return fmt::format("{:.2f} kB", b / 1e3);
+  return fmt::format("{:.0f} B", b);
+}
+
+std::string human_count(double n) {
+  if (n >= 1e12) return fmt::format("{:.2f} T", n / 1e12);
+  if (n >= 1e9) return fmt::format("{:.2f} B", n / 1e9);
+  if (n >= 1e6) return fmt::format("{:.2f} M", n / 1e6);
+  if (n >= 1e3) return fmt::format("{:.2f} K", n / 1e3);
+  return fmt::format("{:.0f}", n);
+}
+
+}  // namespace seek::cli

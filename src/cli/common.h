@@ -1,0 +1,79 @@
+// Shared pieces of the `seek` commands: terminal detection, stdin, model / tokenizer loading
+// with a progress bar, number formatting. Each command group lives in its own cmd_*.cpp and
+// registers itself through one add_* function.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "model/transformer.h"
+
+namespace seek::tokenizer {
+class Tokenizer;
+}
+
+namespace seek::cli {
+
+// A registered subcommand: `run` is called after parsing when the subcommand was given and
+// returns the process exit code.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command add_run(CLI::App& app);
+Command add_chat(CLI::App& app);
+Command add_info(CLI::App& app);
+Command add_tokenize(CLI::App& app);
+Command add_template(CLI::App& app);
+Command add_logits(CLI::App& app);
+Command add_make_model(CLI::App& app);
+// Written by the owners of those modules:
+Command add_serve(CLI::App& app);  // cmd_serve.cpp
+Command add_train(CLI::App& app);  // cmd_train.cpp
+
+// ---- terminal and streams ----
+bool stdin_is_tty();
+bool stdout_is_tty();
+bool stderr_is_tty();
+std::string read_stdin();            // all of it, binary-safe
+void write_stdout(std::string_view s);  // unbuffered: written and flushed at once
+void write_stderr(std::string_view s);
+
+// ---- loading ----
+struct LoadFlags {
+  bool mmap = false;
+  int threads = 0;  // 0: OpenMP default (all cores)
+};
+void add_load_flags(CLI::App* cmd, LoadFlags& flags);
+void apply_threads(const LoadFlags& flags);
+
+// Throws a clear seek::Error when `dir` is not a directory or has no config.json.
+void check_model_dir(const std::string& dir);
+// Loads weights, drawing a progress bar on stderr (TTY only) for models above ~256 MB.
+std::unique_ptr<model::Model> load_model(const std::string& dir, const LoadFlags& flags);
+// Loads MODEL_DIR/tokenizer.json (+ tokenizer_config.json); a clear error when absent.
+std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& dir);
+
+// "\rloading [#######.............]  35%  1.23 / 3.52 GB" on stderr, redrawn only when the
+// per-mille changes; erased when destroyed. Callers decide whether stderr is a TTY.
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label);
+  ~ProgressBar();
+  void update(uint64_t done, uint64_t total);
+
+ private:
+  std::string label_;
+  int last_ = -1;
+  bool drawn_ = false;
+};
+
+// ---- formatting ----
+std::string human_bytes(double bytes);  // "1.23 GB" (decimal units, like download sizes)
+std::string human_count(double n);      // "671.03 B", "37.5 M", "960"
+
+}  // namespace seek::cli

@@ -1,0 +1,470 @@
+#include "generate/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include "generate/reasoning.h"
+#include "generate/stop.h"
+#include "tokenizer/stream_decoder.h"
+#include "tokenizer/tokenizer.h"
+
+namespace seek::generate {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+}  // namespace
+
+void ScriptedLogits::process(std::span<float> logits, int64_t n) {
+  int32_t want = -1;
+  if (n < int64_t(script_.size())) want = script_[size_t(n)];
+  else if (eos_ >= 0) want = eos_;
+  if (want < 0 || want >= int32_t(logits.size())) return;
+  std::fill(logits.begin(), logits.end(), -std::numeric_limits<float>::infinity());
+  logits[size_t(want)] = 0.0f;
+}
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::Stop: return "stop";
+    case FinishReason::Length: return "length";
+    case FinishReason::Cancelled: return "cancelled";
+    case FinishReason::Timeout: return "timeout";
+    case FinishReason::Shutdown: return "shutdown";
+    case FinishReason::Error: return "error";
+  }
+  return "error";
+}
+
+void RequestHandle::cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+
+// One request from submit() to on_done.
+struct Engine::Seq {
+  EngineRequest req;
+  EngineCallbacks cb;
+  std::shared_ptr<RequestHandle> handle;
+  Clock::time_point submitted;
+  int slot = -1;
+  std::vector<int32_t> tokens;  // prompt, then every sampled token
+  int64_t n_prompt = 0;
+  int64_t n_fed = 0;  // positions of `tokens` whose KV rows are in the slot
+  Sampler sampler;
+  TokenHistory history;
+  std::deque<int32_t> forced;  // tokens that replace sampling (closing a thinking block)
+  // Text pipeline (only with a tokenizer).
+  std::optional<tokenizer::StreamDecoder> decoder;
+  StopMatcher stop;
+  std::optional<ReasoningSplitter> split;
+  bool thinking = false;       // still inside the reasoning phase (counts reasoning tokens)
+  bool saw_reasoning = false;  // the splitter has been inside <think>
+  bool answer_began = false;   // an answer piece has been emitted
+  bool closed_thinking = false;  // "</think>" was forced after the thinking budget ran out
+  int64_t answer_tokens = 0;
+  bool done = false;
+  EngineResult result;
+
+  Seq(EngineRequest r, EngineCallbacks c)
+      : req(std::move(r)), cb(std::move(c)), sampler(req.sampling), stop(req.stop) {}
+
+  void emit(const std::vector<TextPiece>& pieces) {
+    for (const TextPiece& p : pieces) {
+      (p.reasoning ? result.reasoning : result.text).append(p.text);
+      if (!p.reasoning) answer_began = true;
+      if (cb.on_text) cb.on_text(p.text, p.reasoning);
+    }
+  }
+  void text(const std::string& piece) {
+    if (piece.empty()) return;
+    std::string out = stop.push(piece);
+    if (out.empty()) return;
+    if (split) emit(split->push(out));
+    else emit({TextPiece{std::move(out), false}});
+  }
+  void text_finish() {
+    if (!decoder) return;
+    if (!stop.stopped()) {
+      std::string rest = decoder->flush();
+      if (!rest.empty()) text(rest);
+      std::string held = stop.finish();
+      if (!held.empty()) {
+        if (split) emit(split->push(held));
+        else emit({TextPiece{std::move(held), false}});
+      }
+    }
+    if (split) emit(split->finish());
+  }
+};
+
+Engine::Engine(const model::Model& model, const tokenizer::Tokenizer* tok, const EngineOptions& opts)
+    : model_(model), tok_(tok), opts_(opts) {
+  const model::ModelConfig& cfg = model.config();
+  context_ = cfg.max_position_embeddings;
+  if (opts_.context > 0) context_ = std::min(context_, opts_.context);
+  if (context_ < 2) fail("engine: context {} is too small", context_);
+  if (opts_.max_seqs < 1) fail("engine: max_seqs must be >= 1 (got {})", opts_.max_seqs);
+  if (opts_.prefill_chunk <= 0) opts_.prefill_chunk = context_;
+  const int64_t slot_bytes =
+      context_ * cfg.num_hidden_layers * cfg.kv_values_per_token_per_layer() * int64_t(sizeof(float));
+  const int64_t fit = opts_.kv_budget_bytes / slot_bytes;
+  if (fit < 1)
+    fail("engine: a KV budget of {} bytes does not hold one sequence of {} positions ({} bytes); "
+         "raise the budget or lower the context", opts_.kv_budget_bytes, context_, slot_bytes);
+  n_slots_ = int(std::min<int64_t>(fit, int64_t(opts_.max_seqs) + std::max(opts_.cache_slots, 0)));
+  opts_.max_seqs = std::min(opts_.max_seqs, n_slots_);
+  cache_ = std::make_unique<model::KVCache>(cfg, n_slots_, context_);
+  slots_.resize(size_t(n_slots_));
+
+  for (int64_t id : cfg.eos_token_ids) eos_.push_back(int32_t(id));
+  if (tok_ && tok_->eos_id() >= 0) eos_.push_back(tok_->eos_id());
+  std::sort(eos_.begin(), eos_.end());
+  eos_.erase(std::unique(eos_.begin(), eos_.end()), eos_.end());
+  if (tok_) think_close_ = tok_->encode("\n</think>\n\n", false);
+
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+    accepting_ = false;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Engine::is_eos(int32_t id) const { return std::binary_search(eos_.begin(), eos_.end(), id); }
+
+std::shared_ptr<RequestHandle> Engine::submit(EngineRequest req, EngineCallbacks cb) {
+  const int64_t vocab = model_.config().vocab_size;
+  const auto n = int64_t(req.prompt.size());
+  if (n == 0) fail("empty prompt: nothing to generate from");
+  if (n >= context_)
+    fail("the prompt has {} tokens but the context limit is {} (prompt and output must fit "
+         "together)", n, context_);
+  for (size_t i = 0; i < req.prompt.size(); ++i)
+    if (req.prompt[i] < 0 || req.prompt[i] >= vocab)
+      fail("prompt token {} at position {} is outside the model's vocabulary (vocab_size {})",
+           req.prompt[i], i, vocab);
+  if (!req.stop.empty() && !tok_) fail("stop strings need a tokenizer");
+  if (req.reasoning && !tok_) fail("reasoning output needs a tokenizer");
+  req.sampling.validate();
+
+  auto s = std::make_unique<Seq>(std::move(req), std::move(cb));
+  s->handle = std::make_shared<RequestHandle>();
+  s->submitted = Clock::now();
+  s->n_prompt = n;
+  s->tokens = s->req.prompt;
+  s->result.prompt_tokens = n;
+  if (s->req.sampling.has_penalties()) s->history.add_prompt(s->req.prompt);
+  if (tok_) {
+    s->decoder.emplace(*tok_, /*skip_special_tokens=*/true);
+    if (s->req.reasoning) s->split.emplace(s->req.starts_in_thinking);
+  }
+  s->thinking = s->req.reasoning;
+  s->saw_reasoning = s->req.reasoning && s->req.starts_in_thinking;
+  auto handle = s->handle;
+  {
+    std::lock_guard lk(mu_);
+    if (!accepting_) throw EngineBusy(EngineBusy::Why::ShuttingDown, "the server is shutting down");
+    if (int(queue_.size()) >= opts_.max_queue)
+      throw EngineBusy(EngineBusy::Why::QueueFull,
+                       fmt::format("the request queue is full ({} waiting)", queue_.size()));
+    queue_.push_back(std::move(s));
+  }
+  cv_.notify_all();
+  return handle;
+}
+
+void Engine::stop_accepting() {
+  std::lock_guard lk(mu_);
+  accepting_ = false;
+}
+
+bool Engine::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  return idle_cv_.wait_for(lk, timeout, [&] { return queue_.empty() && n_active_ == 0; });
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard lk(mu_);
+  EngineStats st;
+  st.queued = int(queue_.size());
+  st.active = n_active_;
+  st.slots = n_slots_;
+  st.max_seqs = opts_.max_seqs;
+  st.context = context_;
+  st.kv_bytes = int64_t(n_slots_) * context_ * cache_->bytes_per_token();
+  st.steps = steps_;
+  st.batched_tokens = batched_tokens_;
+  return st;
+}
+
+// ---- the engine thread ----
+
+void Engine::loop() {
+  for (;;) {
+    std::vector<std::unique_ptr<Seq>> admitted, dropped;
+    bool stopping = false;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty() || !active_.empty(); });
+      stopping = stop_;
+      if (!stopping) {
+        const auto now = Clock::now();
+        for (auto it = queue_.begin(); it != queue_.end();) {
+          if ((*it)->handle->cancelled() || now >= (*it)->req.deadline) {
+            dropped.push_back(std::move(*it));
+            it = queue_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        while (!queue_.empty() && int(active_.size() + admitted.size()) < opts_.max_seqs) {
+          admitted.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      } else {
+        for (auto& s : queue_) dropped.push_back(std::move(s));
+        queue_.clear();
+      }
+    }
+    for (auto& s : dropped) {
+      if (stopping) finish(*s, FinishReason::Shutdown, "the server is shutting down");
+      else if (s->handle->cancelled()) finish(*s, FinishReason::Cancelled);
+      else finish(*s, FinishReason::Timeout, "the request waited in the queue past its deadline");
+    }
+    if (stopping) {
+      for (auto& s : active_)
+        if (!s->done) finish(*s, FinishReason::Shutdown, "the server is shutting down");
+      active_.clear();
+      std::lock_guard lk(mu_);
+      n_active_ = 0;
+      idle_cv_.notify_all();
+      return;
+    }
+    admit(admitted);
+    if (!active_.empty()) step();
+    std::erase_if(active_, [](const std::unique_ptr<Seq>& s) { return s->done; });
+    std::lock_guard lk(mu_);
+    n_active_ = int(active_.size());
+    if (queue_.empty() && active_.empty()) idle_cv_.notify_all();
+  }
+}
+
+void Engine::admit(std::vector<std::unique_ptr<Seq>>& admitted) {
+  const auto now = Clock::now();
+  for (auto& s : admitted) {
+    int64_t reused = 0;
+    s->slot = take_slot(s->req.prompt, reused);
+    s->n_fed = reused;
+    s->result.cached_tokens = reused;
+    s->result.queue_seconds = seconds_between(s->submitted, now);
+    if (s->cb.on_start) s->cb.on_start();
+    active_.push_back(std::move(s));
+  }
+}
+
+// Picks a free slot for `prompt` and how many of its leading positions are already cached.
+// The last prompt token is always recomputed: its logits give the first output token.
+int Engine::take_slot(const std::vector<int32_t>& prompt, int64_t& reused) {
+  const size_t max_keep = prompt.size() - 1;
+  auto common = [&](const Slot& sl) {
+    size_t k = 0;
+    const size_t lim = std::min(max_keep, sl.tokens.size());
+    while (k < lim && sl.tokens[k] == prompt[k]) ++k;
+    return k;
+  };
+  int best_free = -1, lru_free = -1, best_any = -1;
+  size_t best_free_len = 0, best_any_len = 0;
+  for (int i = 0; i < n_slots_; ++i) {
+    const Slot& sl = slots_[size_t(i)];
+    const size_t k = common(sl);
+    if (!sl.busy) {
+      if (lru_free < 0 || sl.last_use < slots_[size_t(lru_free)].last_use) lru_free = i;
+      if (k > best_free_len) best_free = i, best_free_len = k;
+    }
+    if (k > best_any_len) best_any = i, best_any_len = k;
+  }
+  if (lru_free < 0) fail("engine: no free KV slot (internal error)");
+  int slot = lru_free;
+  size_t keep = 0;
+  if (best_any_len > best_free_len && best_any >= 0) {
+    // Only a busy slot holds this prefix: copy its rows into the least recently used free slot.
+    copy_prefix(best_any, slot, int64_t(best_any_len));
+    keep = best_any_len;
+  } else if (best_free >= 0) {
+    slot = best_free;
+    keep = best_free_len;
+  }
+  Slot& sl = slots_[size_t(slot)];
+  sl.busy = true;
+  sl.last_use = ++use_clock_;
+  sl.tokens.resize(keep);
+  cache_->set_length(slot, int64_t(keep));
+  reused = int64_t(keep);
+  return slot;
+}
+
+// Rows of one slot and layer are contiguous (width floats each), so a prefix is one memcpy
+// per layer.
+void Engine::copy_prefix(int src, int dst, int64_t n) {
+  const int64_t layers = model_.config().num_hidden_layers;
+  for (int64_t l = 0; l < layers; ++l)
+    std::memcpy(cache_->row(dst, l, 0), cache_->row(src, l, 0),
+                size_t(n * cache_->width()) * sizeof(float));
+  slots_[size_t(dst)].tokens.assign(slots_[size_t(src)].tokens.begin(),
+                                    slots_[size_t(src)].tokens.begin() + n);
+  cache_->set_length(dst, n);
+}
+
+void Engine::step() {
+  const auto now = Clock::now();
+  for (auto& s : active_) {
+    if (s->done) continue;
+    if (s->handle->cancelled()) finish(*s, FinishReason::Cancelled);
+    else if (now >= s->req.deadline)
+      finish(*s, FinishReason::Timeout, "the request ran past its deadline");
+  }
+
+  // Decode tokens first (one per generating sequence, so streams never stall), then prefill
+  // chunks in admission order within what is left of the token budget.
+  model::Batch batch;
+  std::vector<Seq*> members;
+  int64_t n_decode = 0, n_prefill = 0;
+  for (auto& s : active_) {
+    if (s->done || s->n_fed < s->n_prompt) continue;
+    batch.tokens.push_back(s->tokens[size_t(s->n_fed)]);
+    batch.seqs.push_back({.slot = s->slot, .start_pos = s->n_fed, .n_tokens = 1});
+    members.push_back(s.get());
+    ++n_decode;
+  }
+  int64_t budget = std::max<int64_t>(opts_.max_batch_tokens - n_decode, 1);
+  for (auto& s : active_) {
+    if (s->done || s->n_fed >= s->n_prompt || budget <= 0) continue;
+    const int64_t n = std::min({opts_.prefill_chunk, s->n_prompt - s->n_fed, budget});
+    batch.tokens.insert(batch.tokens.end(), s->tokens.begin() + s->n_fed,
+                        s->tokens.begin() + s->n_fed + n);
+    batch.seqs.push_back({.slot = s->slot, .start_pos = s->n_fed, .n_tokens = n});
+    members.push_back(s.get());
+    budget -= n;
+    n_prefill += n;
+  }
+  if (members.empty()) return;
+
+  model::ForwardOptions fo;
+  fo.precision = !opts_.precise && n_prefill > EngineOptions::kBf16MinTokens
+                     ? kernels::Precision::BF16
+                     : kernels::Precision::F32;
+  try {
+    model::forward(model_, *cache_, batch, logits_, fo);
+  } catch (const std::exception& e) {
+    for (Seq* s : members) {
+      slots_[size_t(s->slot)].tokens.clear();  // the rows may be half written
+      cache_->clear(s->slot);
+      finish(*s, FinishReason::Error, e.what());
+    }
+    return;
+  }
+  {
+    std::lock_guard lk(mu_);
+    ++steps_;
+    batched_tokens_ += batch.tokens.size();
+  }
+
+  const int64_t V = model_.config().vocab_size;
+  for (size_t i = 0; i < members.size(); ++i) {
+    Seq& s = *members[i];
+    const int64_t n = batch.seqs[i].n_tokens;
+    auto& st = slots_[size_t(s.slot)].tokens;
+    st.insert(st.end(), s.tokens.begin() + s.n_fed, s.tokens.begin() + s.n_fed + n);
+    s.n_fed += n;
+    if (s.n_fed == int64_t(s.tokens.size()))  // prompt complete, or a decode step
+      sample(s, std::span<float>(logits_.data() + int64_t(i) * V, size_t(V)));
+  }
+}
+
+void Engine::sample(Seq& s, std::span<float> logits) {
+  EngineResult& r = s.result;
+  const int64_t pos = r.completion_tokens;  // output position of this token
+  if (pos == 0) r.ttft_seconds = seconds_between(s.submitted, Clock::now());
+  const bool was_thinking = s.thinking;
+
+  int32_t id;
+  SampleLogprobs lp;
+  const bool want_lp = s.req.top_logprobs >= 0;
+  LogitsProcessor* proc = s.req.processor.get();
+  if (proc && was_thinking && !proc->constrains_reasoning()) proc = nullptr;
+  if (!s.forced.empty()) {
+    id = s.forced.front();
+    s.forced.pop_front();
+  } else {
+    if (proc) proc->process(logits, pos);
+    id = s.sampler.sample(logits, s.history, want_lp ? &lp : nullptr, std::max(s.req.top_logprobs, 0));
+  }
+  if (proc) proc->accept(id);
+  s.tokens.push_back(id);
+  r.tokens.push_back(id);
+  ++r.completion_tokens;
+  if (was_thinking) ++r.reasoning_tokens;
+  else ++s.answer_tokens;
+  if (s.req.sampling.has_penalties()) s.history.add_generated(id);
+  if (s.cb.on_token) {
+    TokenEvent ev{.id = id, .reasoning = was_thinking, .logprobs = want_lp ? &lp : nullptr};
+    s.cb.on_token(ev);
+  }
+
+  if (!s.req.ignore_eos && is_eos(id)) return finish(s, FinishReason::Stop);
+  if (s.decoder) {
+    s.text(s.decoder->push(id));
+    if (s.stop.stopped()) {
+      r.stop_string = s.stop.matched();
+      return finish(s, FinishReason::Stop);
+    }
+    if (s.thinking && s.split) {
+      if (s.split->in_reasoning()) s.saw_reasoning = true;
+      else if (s.saw_reasoning || s.answer_began) s.thinking = false;
+    }
+  }
+  if (proc && proc->done()) return finish(s, FinishReason::Stop);
+  if (s.thinking) {
+    if (s.req.max_reasoning_tokens >= 0 && r.reasoning_tokens >= s.req.max_reasoning_tokens &&
+        s.forced.empty()) {
+      // Out of thinking budget: close the block so the answer can begin (once; if the model
+      // still does not leave its reasoning, the request ends).
+      if (think_close_.empty() || s.closed_thinking) return finish(s, FinishReason::Length);
+      s.forced.assign(think_close_.begin(), think_close_.end());
+      s.closed_thinking = true;
+    }
+  } else if (s.req.max_tokens >= 0 && s.answer_tokens >= s.req.max_tokens) {
+    return finish(s, FinishReason::Length);
+  }
+  // The next forward writes this token at position tokens.size() - 1.
+  if (int64_t(s.tokens.size()) >= context_) return finish(s, FinishReason::Length);
+}
+
+void Engine::finish(Seq& s, FinishReason why, std::string error) {
+  if (s.done) return;
+  s.done = true;
+  s.text_finish();
+  EngineResult& r = s.result;
+  r.finish = why;
+  r.error = std::move(error);
+  r.total_seconds = seconds_between(s.submitted, Clock::now());
+  if (s.slot >= 0) {
+    Slot& sl = slots_[size_t(s.slot)];
+    sl.busy = false;
+    sl.last_use = ++use_clock_;
+  }
+  if (s.cb.on_done) s.cb.on_done(r);
+  s.cb = {};  // release whatever the callbacks hold, now
+  s.req.processor.reset();
+}
+
+}  // namespace seek::generate

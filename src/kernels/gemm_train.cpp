@@ -1,0 +1,38 @@
+// Dispatch of the training GEMM, plus its scalar reference.
+#include "kernels/gemm_train.h"
+
+#include "core/cpu.h"
+
+namespace seek::kernels {
+
+namespace ref {
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        const float a = ta == Trans::No ? A[i * lda + k] : A[k * lda + i];
+        const float b = tb == Trans::No ? B[k * ldb + j] : B[j * ldb + k];
+        acc += double(a) * double(b);
+      }
+      float& c = C[i * ldc + j];
+      c = accumulate ? c + float(acc) : float(acc);
+    }
+}
+}  // namespace ref
+
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = 0.0f;
+    return;
+  }
+  if (cpu_isa() == Isa::Avx512) return avx512::gemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  ref::gemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+}  // namespace seek::kernels

@@ -1,0 +1,47 @@
+// Float32 GEMM with the transposes training needs. With W a linear weight [out, in] (HF layout):
+//   forward   y[T, out]   = x[T, in] · Wᵀ          gemm(NoTrans, Trans,   ...)
+//   input     dx[T, in]  += dy[T, out] · W         gemm(NoTrans, NoTrans, ...)
+//   weight    dW[out, in] += dyᵀ[out, T] · x[T, in]  gemm(Trans, NoTrans, ...)
+// One packed implementation serves all of them: A and B are packed into contiguous panels
+// whatever their layout, so the micro-kernel never sees a stride.
+#pragma once
+#include <cstdint>
+
+namespace seek::kernels {
+
+enum class Trans : uint8_t { No, Yes };
+
+// C[M, N] (+)= op(A)[M, K] · op(B)[K, N]. op(A) = A ([M, K], row stride lda) or Aᵀ (A stored
+// [K, M]); op(B) = B ([K, N], ldb) or Bᵀ (B stored [N, K]). accumulate: C += …, else C = ….
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+
+// Common shapes, named after what they compute (all row-major, tight strides).
+// y[M, N] (+)= x[M, K] · W[N, K]ᵀ
+inline void gemm_xwt(const float* x, const float* W, float* y, int64_t M, int64_t N, int64_t K,
+                     bool accumulate = false) {
+  gemm(Trans::No, Trans::Yes, M, N, K, x, K, W, K, y, N, accumulate);
+}
+// dx[M, K] (+)= dy[M, N] · W[N, K]
+inline void gemm_dyw(const float* dy, const float* W, float* dx, int64_t M, int64_t N, int64_t K,
+                     bool accumulate = true) {
+  gemm(Trans::No, Trans::No, M, K, N, dy, N, W, K, dx, K, accumulate);
+}
+// dW[N, K] += dy[M, N]ᵀ · x[M, K]
+inline void gemm_dytx(const float* dy, const float* x, float* dW, int64_t M, int64_t N,
+                      int64_t K) {
+  gemm(Trans::Yes, Trans::No, N, K, M, dy, N, x, K, dW, K, true);
+}
+
+namespace ref {
+// The definition (plain loops, double accumulation) the fast paths are tested against.
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+}  // namespace ref
+
+namespace avx512 {
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+}  // namespace avx512
+
+}  // namespace seek::kernels

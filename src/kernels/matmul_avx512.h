@@ -1,0 +1,92 @@
+// AVX-512 building blocks shared by matmul_avx512.cpp (GEMV, matmul_t) and
+// matmul_gemm_avx512.cpp (packed GEMM). Include only from *_avx512.cpp files: everything here
+// is compiled with the AVX-512 flags.
+#pragma once
+// GCC 12's AVX-512 headers seed some intrinsics with `__m512 __Y = __Y;` and then warn about it
+// under -W(maybe-)uninitialized (GCC PR 105593, fixed in 12.3/13); silence only that.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace seek::kernels::avx512 {
+
+// ---- FP8 E4M3 -> fp32 in three integer ops ----------------------------------------------------
+// An e4m3 byte is s.eeee.mmm (bias 7). Sign-extending it to 32 bits and shifting left by 20
+// puts s at bit 31 and eeee.mmm at bits 26..20, i.e. in the low 4 bits of the fp32 exponent and
+// the top 3 mantissa bits; the sign extension also leaves copies of s at bits 30..27, which the
+// mask clears. The result is the fp32 with the same sign, mantissa and exponent field, only read
+// with bias 127: exactly q·2^-120 — and for e = 0 (e4m3 subnormals m/8·2^-6) the fp32 subnormal
+// m/8·2^-126, which is q·2^-120 again. So no table and no special case: vpmovsxbd, vpslld, vpandd.
+// (The two NaN codes 0x7f/0xff become finite 480·2^-120; checkpoints never contain them.)
+// Callers fold the 2^120 into something else: the GEMV into its activations (see
+// matmul_avx512.cpp), packing multiplies by kFp8Up, which is exact.
+inline constexpr float kFp8Up = 0x1p120f;
+inline __m512 fp8_lowered(__m128i bytes) {
+  const __m512i v = _mm512_slli_epi32(_mm512_cvtepi8_epi32(bytes), 20);
+  return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int(0x87F00000u))));
+}
+// Exact q for 16 codes (used where the conversion is amortised: packing, matmul_t).
+inline __m512 fp8_exact(__m128i bytes) { return _mm512_mul_ps(fp8_lowered(bytes), _mm512_set1_ps(kFp8Up)); }
+
+// Mask of the first n lanes (n clamped to 0..16 / 0..32).
+inline __mmask16 lanes16(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+inline __mmask32 lanes32(int64_t n) {
+  return n >= 32 ? __mmask32(0xFFFFFFFFu) : n <= 0 ? __mmask32(0) : __mmask32((1u << n) - 1);
+}
+
+// 16 consecutive weights of one row from column `k` as fp32, lanes outside `mask` zero.
+// F32/BF16/F16 are exact; FP8 gives exact q (no block scale). Always a masked load: it never
+// touches memory past the last valid element (the last row of a tensor can be read without
+// overrun), costs the same as a plain load, and keeps hot loops free of branches — a branch on
+// the tail inside the loop made GCC keep the accumulators on the stack.
+template <DType DT>
+inline __m512 load16(const void* row, int64_t k, __mmask16 mask) {
+  if constexpr (DT == DType::F32) {
+    return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(row) + k);
+  } else if constexpr (DT == DType::F8_E4M3) {
+    return fp8_exact(_mm_maskz_loadu_epi8(mask, static_cast<const uint8_t*>(row) + k));
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(row) + k);
+    if constexpr (DT == DType::F16) return _mm512_cvtph_ps(h);
+    // bf16 is the top half of an fp32: widen and shift, no rounding involved.
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
+
+// ---- 16x16 transpose of 32-bit elements, in registers -----------------------------------------
+// Packing turns 16 weight rows (one vector each) into 16 vectors along k; this is the standard
+// unpack-32 / unpack-64 / 128-bit-lane shuffle sequence (48 shuffles for 256 elements).
+inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  // r[4g + j], lane L: rows 4g..4g+3 of column 4L + j.
+  for (int g = 0; g < 4; ++g) {
+    r[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+    r[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+    r[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+    r[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+  // A 4x4 transpose of 128-bit lanes across r[j], r[4+j], r[8+j], r[12+j] finishes column j.
+  for (int j = 0; j < 4; ++j) {
+    const __m512i u0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x44);
+    const __m512i u1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xEE);
+    const __m512i u2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x44);
+    const __m512i u3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xEE);
+    t[0 + j] = _mm512_shuffle_i32x4(u0, u2, 0x88);
+    t[4 + j] = _mm512_shuffle_i32x4(u0, u2, 0xDD);
+    t[8 + j] = _mm512_shuffle_i32x4(u1, u3, 0x88);
+    t[12 + j] = _mm512_shuffle_i32x4(u1, u3, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+}  // namespace seek::kernels::avx512

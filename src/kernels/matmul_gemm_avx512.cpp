@@ -1,0 +1,327 @@
+// AVX-512 GEMM for many activation rows (prefill): y[M, N] = x[M, K] · W[N, K]ᵀ.
+//
+// The usual GotoBLAS/BLIS structure, with W playing the part of the packed "B" operand:
+//   threads split N (or M when N is narrow)
+//   for each chunk of kNC weight rows:
+//     for each K block:
+//       pack the chunk's rows x K block into panels of 32 rows          (L2-resident)
+//       for each tile of 12 activation rows, for each panel:
+//         micro-kernel: C[12 x 32] (+)= A[12 x Kblk] · panel            (A in L1, C in 24 zmm)
+// Each weight is converted exactly once (while packing), so the conversion cost is amortised
+// over M; the micro-kernel only loads two panel vectors and broadcasts 12 activations per step.
+//
+// Two precisions:
+//  * Precision::BF16 with BF16/FP8 weights uses vdpbf16ps, which multiplies pairs of bf16 and
+//    accumulates in fp32 (2x the fp32 FMA rate). Activations are rounded to bf16 once (RNE, like
+//    ref); a panel stores W as [k/2][32 rows][2] so each 32-bit lane holds the (k, k+1) pair of one
+//    row, and an activation pair broadcast to all lanes multiplies 32 rows at once. FP8 codes are
+//    exactly representable in bf16 (3 mantissa bits), so weights are not rounded at all: the
+//    128x128 block scale is not folded into them but applied per K block in the micro-kernel
+//    epilogue (C += acc · s[row]); K blocks therefore end on absolute 128-column boundaries.
+//  * Everything else (Precision::F32, and F32/F16 weights, which bf16 cannot hold exactly) uses
+//    an fp32 FMA kernel on panels widened to fp32 [k][32]; FP8 is packed as fp32(q·s), the very
+//    value WeightView::at gives, so this path is the reference up to summation order.
+#include <algorithm>
+#include <vector>
+
+#include "kernels/matmul_avx512.h"
+#include "kernels/matmul_internal.h"
+
+namespace seek::kernels::avx512 {
+namespace {
+
+constexpr int kMR = 12;          // activation rows per micro-tile (24 accumulators)
+constexpr int kNR = 32;          // weight rows per panel (two zmm)
+constexpr int64_t kNC = 512;     // weight rows packed per chunk: 8 panels
+constexpr int64_t kKcF32 = 256;  // K block, fp32 path: 32 KB panel, 12 KB A micro-panel
+constexpr int64_t kKcBf16 = 512; // K block, bf16 path (FP8 blocks stop at 128-column edges)
+
+// ---- micro-kernels ----------------------------------------------------------------------------
+
+// The output tile is read back only after thousands of cycles of dot products, and across a
+// whole row of tiles it does not fit in L2: asking for it up front hides an L3/DRAM round trip
+// per tile (worth ~5% at K blocks of 512).
+template <int MR>
+inline void prefetch_tile(const float* c, int64_t ldc) {
+  SEEK_UNROLL
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
+}
+
+// C[MR, 32] (+)= A[MR, kc] · B[kc, 32], B packed [kc][32] fp32; m0/m1 mask valid columns.
+template <int MR>
+void ukernel_f32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+                 __mmask16 m0, __mmask16 m1, bool first) {
+  __m512 acc[MR][2];
+  SEEK_UNROLL
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  if (!first) prefetch_tile<MR>(c, ldc);
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(b + k * kNR), b1 = _mm512_load_ps(b + k * kNR + 16);
+    SEEK_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i * lda + k]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+  }
+  SEEK_UNROLL
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+    if (!first) {
+      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, ci));
+      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, ci + 16));
+    }
+    _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+  }
+}
+
+// C[MR, 32] (+)= (A[MR, 2kp] · B[2kp, 32]) · scale, with A as bf16 pairs (one uint32 per (k, k+1))
+// and B packed [kp][32] pairs. `scale` (32 floats, FP8 only) multiplies the block's sum per row.
+template <int MR>
+void ukernel_bf16(const uint32_t* a, int64_t lda, const uint32_t* b, int64_t kp, float* c,
+                  int64_t ldc, __mmask16 m0, __mmask16 m1, const float* scale, bool first) {
+  __m512 acc[MR][2];
+  SEEK_UNROLL
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  if (!first) prefetch_tile<MR>(c, ldc);
+  for (int64_t p = 0; p < kp; ++p) {
+    const __m512bh b0 = (__m512bh)_mm512_load_si512(b + p * kNR);
+    const __m512bh b1 = (__m512bh)_mm512_load_si512(b + p * kNR + 16);
+    SEEK_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(int(a[i * lda + p]));
+      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], av, b0);
+      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], av, b1);
+    }
+  }
+  const __m512 s0 = scale ? _mm512_load_ps(scale) : _mm512_set1_ps(1.0f);
+  const __m512 s1 = scale ? _mm512_load_ps(scale + 16) : _mm512_set1_ps(1.0f);
+  SEEK_UNROLL
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+    const __m512 c0 = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, ci);
+    const __m512 c1 = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, ci + 16);
+    _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(acc[i][0], s0, c0));
+    _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(acc[i][1], s1, c1));
+  }
+}
+
+// Tails of M use the same kernels with fewer rows (index = rows - 1).
+constexpr decltype(&ukernel_f32<1>) kF32Kernels[kMR] = {
+    ukernel_f32<1>, ukernel_f32<2>, ukernel_f32<3>, ukernel_f32<4>,  ukernel_f32<5>,  ukernel_f32<6>,
+    ukernel_f32<7>, ukernel_f32<8>, ukernel_f32<9>, ukernel_f32<10>, ukernel_f32<11>, ukernel_f32<12>};
+constexpr decltype(&ukernel_bf16<1>) kBf16Kernels[kMR] = {
+    ukernel_bf16<1>, ukernel_bf16<2>, ukernel_bf16<3>,  ukernel_bf16<4>,
+    ukernel_bf16<5>, ukernel_bf16<6>, ukernel_bf16<7>,  ukernel_bf16<8>,
+    ukernel_bf16<9>, ukernel_bf16<10>, ukernel_bf16<11>, ukernel_bf16<12>};
+
+// ---- packing ----------------------------------------------------------------------------------
+
+inline const uint8_t* row_ptr(const WeightView& w, int64_t n) {
+  return static_cast<const uint8_t*>(w.data) + n * w.ld * int64_t(dtype_size(w.dtype));
+}
+
+// Block scales of 16 columns from view column `col` (the first n valid) of one row.
+inline __m512 scale16(const WeightView& w, int64_t row, int64_t col, int64_t n) {
+  const float* s = w.scale_inv + ((w.row0 + row) / 128) * w.scale_ld;
+  const int64_t c = w.col0 + col;
+  if (c / 128 == (c + std::min<int64_t>(n, 16) - 1) / 128) return _mm512_set1_ps(s[c / 128]);
+  alignas(64) float l[16] = {};
+  for (int64_t j = 0; j < std::min<int64_t>(n, 16); ++j) l[j] = s[(c + j) / 128];
+  return _mm512_load_ps(l);
+}
+
+// dst[k][32] = W[n0 + r, k0 + k] as fp32 (FP8: fp32(q·s)), rows r >= nr and the tail zero.
+template <DType DT>
+void pack_f32(const WeightView& w, int64_t n0, int64_t nr, int64_t k0, int64_t kc, float* dst) {
+  for (int h = 0; h < 2; ++h)
+    for (int64_t k = 0; k < kc; k += 16) {
+      __m512i v[16];
+      SEEK_UNROLL
+      for (int r = 0; r < 16; ++r) {
+        const int64_t n = n0 + h * 16 + r;
+        if (h * 16 + r >= nr) {
+          v[r] = _mm512_setzero_si512();
+          continue;
+        }
+        __m512 f = load16<DT>(row_ptr(w, n), k0 + k, lanes16(kc - k));
+        if constexpr (DT == DType::F8_E4M3) f = _mm512_mul_ps(f, scale16(w, n, k0 + k, kc - k));
+        v[r] = _mm512_castps_si512(f);
+      }
+      transpose16(v);
+      for (int64_t j = 0; j < 16 && k + j < kc; ++j)
+        _mm512_store_si512(dst + (k + j) * kNR + h * 16, v[j]);
+    }
+}
+
+// dst[p][32] = bf16 pair (W[n0 + r, k0 + 2p], W[n0 + r, k0 + 2p + 1]) for BF16 or FP8 codes (exact),
+// zero past nr rows and past kc columns (an odd kc leaves the last pair's high half zero).
+template <DType DT>
+void pack_bf16(const WeightView& w, int64_t n0, int64_t nr, int64_t k0, int64_t kc, uint32_t* dst) {
+  const int64_t kp = (kc + 1) / 2;
+  for (int h = 0; h < 2; ++h)
+    for (int64_t p = 0; p < kp; p += 16) {
+      __m512i v[16];
+      const __mmask32 valid = lanes32(kc - 2 * p);
+      SEEK_UNROLL
+      for (int r = 0; r < 16; ++r) {
+        if (h * 16 + r >= nr) {
+          v[r] = _mm512_setzero_si512();
+          continue;
+        }
+        const uint8_t* row = row_ptr(w, n0 + h * 16 + r);
+        if constexpr (DT == DType::BF16) {
+          v[r] = _mm512_maskz_loadu_epi16(valid, row + 2 * (k0 + 2 * p));
+        } else {
+          const __m256i q = _mm256_maskz_loadu_epi8(valid, row + k0 + 2 * p);
+          const __m512 lo = fp8_exact(_mm256_castsi256_si128(q));
+          const __m512 hi = fp8_exact(_mm256_extracti128_si256(q, 1));
+          v[r] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);  // exact: q has 4 significant bits
+        }
+      }
+      transpose16(v);
+      for (int64_t j = 0; j < 16 && p + j < kp; ++j)
+        _mm512_store_si512(dst + (p + j) * kNR + h * 16, v[j]);
+    }
+}
+
+// ---- drivers ----------------------------------------------------------------------------------
+
+struct KBlock {
+  int64_t k0, len, off;  // view columns [k0, k0 + len); `off` = offset in the packed x (pairs)
+};
+
+// Who does what: split the weight rows by whole chunks when there are enough, else the
+// activation rows (every thread then packs the same weights, which is cheap next to the math).
+struct Work {
+  int64_t p0, p1, m0, m1;  // panels [p0, p1), activation rows [m0, m1)
+};
+Work split_work(int64_t panels, int64_t M, int t, int nt) {
+  if (panels >= 2 * nt) {
+    const auto [p0, p1] = split_range(panels, t, nt);
+    return {p0, p1, 0, M};
+  }
+  const auto [m0, m1] = split_range(M, t, nt, kMR);
+  return {0, panels, m0, m1};
+}
+
+template <DType DT>
+void gemm_bf16(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
+               int64_t ldy) {
+  const int64_t N = w.rows, K = w.cols, panels = (N + kNR - 1) / kNR;
+  std::vector<KBlock> blocks;
+  for (int64_t k = 0, off = 0; k < K;) {
+    int64_t len = std::min(kKcBf16, K - k);
+    if (DT == DType::F8_E4M3) len = std::min(len, 128 - (w.col0 + k) % 128);
+    blocks.push_back({k, len, off});
+    off += (len + 1) / 2;
+    k += len;
+  }
+  const int64_t lda = blocks.back().off + (blocks.back().len + 1) / 2 + 16;
+
+  // Activations rounded to bf16 once (RNE), as pairs, each K block padded to an even length.
+  thread_local Scratch xs;
+  uint32_t* xb = xs.get<uint32_t>(size_t(M * lda));
+  for (int64_t m = 0; m < M; ++m)
+    for (const KBlock& b : blocks) {
+      const float* xr = x + m * ldx + b.k0;
+      for (int64_t j = 0; j < b.len; j += 32) {
+        const __m512 lo = _mm512_maskz_loadu_ps(lanes16(b.len - j), xr + j);
+        const __m512 hi = _mm512_maskz_loadu_ps(lanes16(b.len - j - 16), xr + j + 16);
+        _mm512_mask_storeu_epi32(xb + m * lda + b.off + j / 2, lanes16((b.len - j + 1) / 2),
+                                 (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      }
+    }
+
+  const int64_t maxkp = (std::min(kKcBf16, K) + 1) / 2;
+  parallel_run(threads_for(M * N * K, N * K * int64_t(dtype_size(DT))), [&](int t, int nt) {
+    const Work wk = split_work(panels, M, t, nt);
+    thread_local Scratch ps, ss;
+    uint32_t* pbuf = ps.get<uint32_t>(size_t(kNC * maxkp));
+    float* sbuf = ss.get<float>(size_t(kNC));
+    for (int64_t c0 = wk.p0; c0 < wk.p1; c0 += kNC / kNR) {
+      const int64_t c1 = std::min(wk.p1, c0 + kNC / kNR);
+      for (size_t bi = 0; bi < blocks.size(); ++bi) {
+        const KBlock& b = blocks[bi];
+        const int64_t kp = (b.len + 1) / 2;
+        for (int64_t j = c0; j < c1; ++j) {
+          const int64_t n0 = j * kNR, nr = std::min<int64_t>(kNR, N - n0);
+          pack_bf16<DT>(w, n0, nr, b.k0, b.len, pbuf + (j - c0) * kp * kNR);
+          if (DT == DType::F8_E4M3)
+            for (int64_t r = 0; r < kNR; ++r)
+              sbuf[(j - c0) * kNR + r] = r < nr ? fp8_scale(w, w.row0 + n0 + r, w.col0 + b.k0) : 0.0f;
+        }
+        for (int64_t m = wk.m0; m < wk.m1; m += kMR) {
+          const int64_t mr = std::min<int64_t>(kMR, wk.m1 - m);
+          for (int64_t j = c0; j < c1; ++j) {
+            const int64_t n0 = j * kNR, nr = std::min<int64_t>(kNR, N - n0);
+            kBf16Kernels[mr - 1](xb + m * lda + b.off, lda, pbuf + (j - c0) * kp * kNR, kp,
+                                 y + m * ldy + n0, ldy, lanes16(nr), lanes16(nr - 16),
+                                 DT == DType::F8_E4M3 ? sbuf + (j - c0) * kNR : nullptr, bi == 0);
+          }
+        }
+      }
+    }
+  });
+}
+
+template <DType DT>
+void gemm_f32(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+              Precision p) {
+  const int64_t N = w.rows, K = w.cols, panels = (N + kNR - 1) / kNR;
+  thread_local Scratch xs;
+  if (p == Precision::BF16) {  // F32/F16 weights: bf16 activations, exact fp32 products
+    float* xr = xs.get<float>(size_t(M * K));
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < K; ++k) xr[m * K + k] = round_bf16(x[m * ldx + k]);
+    x = xr;
+    ldx = K;
+  }
+  const int64_t maxkc = std::min(kKcF32, K);
+  parallel_run(threads_for(M * N * K, N * K * int64_t(dtype_size(DT))), [&](int t, int nt) {
+    const Work wk = split_work(panels, M, t, nt);
+    thread_local Scratch ps;
+    float* pbuf = ps.get<float>(size_t(kNC * maxkc));
+    for (int64_t c0 = wk.p0; c0 < wk.p1; c0 += kNC / kNR) {
+      const int64_t c1 = std::min(wk.p1, c0 + kNC / kNR);
+      for (int64_t k0 = 0; k0 < K; k0 += kKcF32) {
+        const int64_t kc = std::min(kKcF32, K - k0);
+        for (int64_t j = c0; j < c1; ++j)
+          pack_f32<DT>(w, j * kNR, std::min<int64_t>(kNR, N - j * kNR), k0, kc,
+                       pbuf + (j - c0) * kc * kNR);
+        for (int64_t m = wk.m0; m < wk.m1; m += kMR) {
+          const int64_t mr = std::min<int64_t>(kMR, wk.m1 - m);
+          for (int64_t j = c0; j < c1; ++j) {
+            const int64_t n0 = j * kNR, nr = std::min<int64_t>(kNR, N - n0);
+            kF32Kernels[mr - 1](x + m * ldx + k0, ldx, pbuf + (j - c0) * kc * kNR, kc,
+                                y + m * ldy + n0, ldy, lanes16(nr), lanes16(nr - 16), k0 == 0);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void gemm(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+          Precision p) {
+  const bool bf16_dot = p == Precision::BF16;
+  switch (w.dtype) {
+    case DType::F32: return gemm_f32<DType::F32>(x, M, ldx, w, y, ldy, p);
+    case DType::F16: return gemm_f32<DType::F16>(x, M, ldx, w, y, ldy, p);
+    case DType::BF16:
+      return bf16_dot ? gemm_bf16<DType::BF16>(x, M, ldx, w, y, ldy)
+                      : gemm_f32<DType::BF16>(x, M, ldx, w, y, ldy, p);
+    case DType::F8_E4M3:
+      return bf16_dot ? gemm_bf16<DType::F8_E4M3>(x, M, ldx, w, y, ldy)
+                      : gemm_f32<DType::F8_E4M3>(x, M, ldx, w, y, ldy, p);
+    default: return portable::matmul(x, M, ldx, w, y, ldy, p);
+  }
+}
+
+}  // namespace seek::kernels::avx512

@@ -1,0 +1,86 @@
+// Private to the matmul kernels: the per-ISA entry points matmul.cpp dispatches to, and the
+// small pieces of policy and bookkeeping they share (threading thresholds, FP8 scale lookup,
+// scratch buffers). Nothing here is ISA-specific, so every variant may include it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#include "core/threads.h"
+#include "kernels/matmul.h"
+
+// Register-blocked kernels keep their accumulators in small arrays (acc[MR][2], ...). GCC only
+// turns those into registers if the loops over them are unrolled before its scalar-replacement
+// pass; left to itself it sometimes keeps a copy on the stack and stores every accumulator on every
+// iteration (measured: matmul_t at 1/3 speed). Every loop over a register array says so.
+#define SEEK_UNROLL _Pragma("GCC unroll 16")
+
+namespace seek::kernels {
+
+// Each ISA variant implements the full public contract of matmul / matmul_t (threading included).
+// `portable` is plain C++ the compiler vectorizes for the x86-64-v2 baseline.
+#define SEEK_MATMUL_VARIANT(ns)                                                                 \
+  namespace ns {                                                                                \
+  void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,          \
+              int64_t ldy, Precision p);                                                        \
+  void matmul_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,        \
+                int64_t ldy);                                                                   \
+  }
+SEEK_MATMUL_VARIANT(portable)
+SEEK_MATMUL_VARIANT(avx2)
+SEEK_MATMUL_VARIANT(avx512)
+#undef SEEK_MATMUL_VARIANT
+
+namespace avx512 {
+// Large-M path (prefill): packed panels + register-blocked micro-kernels (matmul_gemm_avx512.cpp).
+void gemm(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+          Precision p);
+}
+
+// Up to this many activation rows a product streams the weights once, row-blocked (GEMV);
+// above it, weights are packed into panels and reused from cache by a GEMM micro-kernel.
+inline constexpr int64_t kGemvMaxRows = 8;
+
+// Threads worth using for `macs` multiply-adds touching `weight_bytes` of weights. An OpenMP
+// fork/join costs a few microseconds, which is what streaming ~100 KB of weights costs, so small
+// products (a per-head kv_b_proj slice, tiny test matrices) stay on the calling thread.
+inline int threads_for(int64_t macs, int64_t weight_bytes) {
+  if (weight_bytes < (256 << 10) && macs < (1 << 20)) return 1;
+  return max_threads();
+}
+
+// FP8 block scale of absolute element (r, c) of the full tensor: scale_inv[r/128, c/128].
+inline float fp8_scale(const WeightView& w, int64_t abs_row, int64_t abs_col) {
+  return w.scale_inv[(abs_row / 128) * w.scale_ld + abs_col / 128];
+}
+
+// Round-to-nearest-even to bf16 and back: the activation rounding of Precision::BF16.
+inline float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
+
+// A growable 64-byte-aligned scratch buffer; thread_local instances give each OpenMP worker its
+// own packing space without an allocation per call.
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { std::free(p_); }
+  template <class T>
+  T* get(size_t n) {
+    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+    if (bytes > cap_) {
+      std::free(p_);
+      p_ = std::aligned_alloc(64, bytes);
+      if (!p_) throw std::bad_alloc();
+      cap_ = bytes;
+    }
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+}  // namespace seek::kernels

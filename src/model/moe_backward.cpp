@@ -1,0 +1,119 @@
+// Backward of the SwiGLU FFN and of DeepSeekMoE. Forward, for reference:
+//   ffn(x) = down(silu(gate(x)) ⊙ up(x))
+//   s = σ(x·Gᵀ) or softmax(x·Gᵀ);  chosen K experts (bias-steered, not differentiated)
+//   g_i = rsf · s_{e_i} / Σ_j s_{e_j}  (norm_topk_prob)  or  rsf · s_{e_i}
+//   out = Σ_i g_i · ffn_{e_i}(x) + shared(x)
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/gemm_train.h"
+#include "kernels/ops.h"
+#include "model/moe.h"
+#include "model/ops_backward.h"
+
+namespace seek::model {
+
+namespace {
+
+const float* f32(const WeightView& v, const char* name) {
+  if (v.dtype != DType::F32 || v.ld != v.cols) fail("moe_backward: {} must be a dense float32 weight", name);
+  return static_cast<const float*>(v.data);
+}
+
+}  // namespace
+
+void ffn_backward(const FfnWeights& w, const float* x, int64_t T, int64_t H, const FfnTape& tape,
+                  const float* dout, float* dx, FfnGrads& g, bool accumulate_dx) {
+  const int64_t I = w.gate_proj.rows;
+  std::vector<float> a(size_t(T * I)), da(size_t(T * I)), dg(size_t(T * I)), du(size_t(T * I));
+  // out = a · downᵀ with a = silu(g) ⊙ u
+  kernels::gemm_dyw(dout, f32(w.down_proj, "down_proj"), da.data(), T, H, I, false);
+  if (g.down_proj) {
+    kernels::silu_mul(tape.g.data(), tape.u.data(), a.data(), T * I);
+    kernels::gemm_dytx(dout, a.data(), g.down_proj, T, H, I);
+  }
+  silu_mul_backward(tape.g.data(), tape.u.data(), da.data(), dg.data(), du.data(), T * I);
+  kernels::gemm_dyw(dg.data(), f32(w.gate_proj, "gate_proj"), dx, T, I, H, accumulate_dx);
+  kernels::gemm_dyw(du.data(), f32(w.up_proj, "up_proj"), dx, T, I, H, true);
+  if (g.gate_proj) kernels::gemm_dytx(dg.data(), x, g.gate_proj, T, I, H);
+  if (g.up_proj) kernels::gemm_dytx(du.data(), x, g.up_proj, T, I, H);
+}
+
+void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
+                  const MoeTape& tape, const float* dout, const float* dscores, float* dx,
+                  MoeGrads& g) {
+  const int64_t H = cfg.hidden_size, E = cfg.n_routed_experts;
+  const Routing& r = tape.routing;
+  const int64_t K = r.k;
+  const float rsf = float(cfg.routed_scaling_factor);
+
+  // Shared experts see every token: their backward initializes dx.
+  if (cfg.n_shared_experts > 0) ffn_backward(w.shared_experts, xn, T, H, tape.shared, dout, dx, g.shared_experts);
+  else std::fill_n(dx, T * H, 0.0f);
+
+  // Routed experts: dy_e = g · dout for each assigned token; dg = dout · Expert_e(x).
+  std::vector<float> dgate(size_t(T * K), 0.0f);  // [T, K] gradient of the gate values
+  std::vector<float> xe, dye, dxe;
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& toks = tape.assigned[size_t(e)];
+    if (toks.empty()) continue;
+    const int64_t n = int64_t(toks.size());
+    const std::vector<float>& ye = tape.expert_out[size_t(e)];
+    xe.resize(size_t(n * H));
+    dye.resize(size_t(n * H));
+    dxe.resize(size_t(n * H));
+    for (int64_t i = 0; i < n; ++i) {
+      const auto [t, slot] = toks[size_t(i)];
+      const float gv = r.weights[size_t(t * K + slot)];
+      const float* d = dout + int64_t(t) * H;
+      const float* y = ye.data() + i * H;
+      double dot = 0.0;
+      for (int64_t j = 0; j < H; ++j) {
+        dye[size_t(i * H + j)] = gv * d[j];
+        dot += double(d[j]) * double(y[j]);
+      }
+      dgate[size_t(t * K + slot)] = float(dot);
+      std::copy_n(xn + int64_t(t) * H, H, xe.data() + i * H);
+    }
+    FfnGrads* ge = g.experts.empty() ? nullptr : &g.experts[size_t(e)];
+    FfnGrads none;
+    ffn_backward(w.experts[size_t(e)], xe.data(), n, H, tape.experts[size_t(e)], dye.data(),
+                 dxe.data(), ge ? *ge : none);
+    for (int64_t i = 0; i < n; ++i) {
+      float* o = dx + int64_t(toks[size_t(i)].first) * H;
+      for (int64_t j = 0; j < H; ++j) o[j] += dxe[size_t(i * H + j)];
+    }
+  }
+
+  // Gate values → scores → router logits.
+  std::vector<float> dlogits(size_t(T * E));
+  std::vector<float> ds(static_cast<size_t>(E));
+  for (int64_t t = 0; t < T; ++t) {
+    const float* s = r.scores.data() + t * E;
+    const int32_t* ch = r.experts.data() + t * K;
+    const float* dg = dgate.data() + t * K;
+    for (int64_t e = 0; e < E; ++e) ds[size_t(e)] = dscores ? dscores[t * E + e] : 0.0f;
+    if (cfg.norm_topk_prob) {
+      // g_i = rsf · s_i / S:  ∂/∂s_j = rsf · (δ_ij / S − s_i / S²)
+      double S = 1e-20, dot = 0.0;
+      for (int64_t i = 0; i < K; ++i) S += s[ch[i]];
+      for (int64_t i = 0; i < K; ++i) dot += double(dg[i]) * double(s[ch[i]]);
+      for (int64_t i = 0; i < K; ++i)
+        ds[size_t(ch[i])] += float(rsf * (double(dg[i]) / S - dot / (S * S)));
+    } else {
+      for (int64_t i = 0; i < K; ++i) ds[size_t(ch[i])] += rsf * dg[i];
+    }
+    float* dl = dlogits.data() + t * E;
+    if (cfg.scoring_func == "sigmoid") {
+      for (int64_t e = 0; e < E; ++e) dl[e] = ds[size_t(e)] * s[e] * (1.0f - s[e]);
+    } else {
+      double dot = 0.0;
+      for (int64_t e = 0; e < E; ++e) dot += double(ds[size_t(e)]) * double(s[e]);
+      for (int64_t e = 0; e < E; ++e) dl[e] = s[e] * (ds[size_t(e)] - float(dot));
+    }
+  }
+  kernels::gemm_dyw(dlogits.data(), f32(w.gate, "gate"), dx, T, E, H, true);
+  if (g.gate) kernels::gemm_dytx(dlogits.data(), xn, g.gate, T, E, H);
+}
+
+}  // namespace seek::model

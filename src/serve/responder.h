@@ -1,0 +1,40 @@
+// Runs one generation for an HTTP request and answers it, streaming or not. What differs
+// between endpoints (chat vs completions chunk shapes, tool calls, logprobs) is an Output;
+// what is common lives here: submitting to the engine (429 when the queue is full, 503 when
+// stopping), the deadline, keep-alives while queued (": keep-alive" SSE comments, or blank lines
+// before a non-streaming JSON body, as DeepSeek sends), noticing a client that went away
+// (its sequence is cancelled at once), in-stream errors, usage and metrics.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "serve/channel.h"
+#include "serve/server_impl.h"
+
+namespace seek::serve {
+
+class Output {
+ public:
+  virtual ~Output() = default;
+  virtual bool wants_tokens() const { return false; }
+  // Streaming chunks before any text (the chat role delta).
+  virtual void start(std::vector<nlohmann::json>& chunks) {}
+  // A Text or Token event: streaming chunks to send now (non-streaming: ignored).
+  virtual void event(const Event& e, std::vector<nlohmann::json>& chunks) = 0;
+  // The end: final streaming chunks (finish_reason).
+  virtual void finish(const generate::EngineResult& r, std::vector<nlohmann::json>& chunks) = 0;
+  // The non-streaming body.
+  virtual nlohmann::json response(const generate::EngineResult& r) = 0;
+  // A chunk with id/object/created/model and no choices (for the usage chunk).
+  virtual nlohmann::json chunk_base() const = 0;
+};
+
+nlohmann::json usage_json(const generate::EngineResult& r);
+
+void respond(ServerState& s, httplib::Response& res, const std::string& endpoint,
+             generate::EngineRequest er, std::shared_ptr<Output> out, bool stream,
+             bool include_usage);
+
+}  // namespace seek::serve

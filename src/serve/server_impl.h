@@ -1,0 +1,53 @@
+// Private to src/serve: the state the route handlers share. Not installed, not for other modules.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "serve/http.h"
+#include "serve/json_constraint.h"
+#include "serve/metrics.h"
+#include "serve/prompt.h"
+#include "serve/server.h"
+
+namespace seek::serve {
+
+struct ServerState {
+  ServerState(generate::Engine& e, const tokenizer::Tokenizer& t, std::optional<tokenizer::ChatTemplate> tmpl,
+       ServerOptions o)
+      : engine(e), tok(t), prompts(t, std::move(tmpl)), opts(std::move(o)) {}
+
+  generate::Engine& engine;
+  const tokenizer::Tokenizer& tok;
+  PromptBuilder prompts;
+  ServerOptions opts;
+  Metrics metrics;
+  httplib::Server http;
+  std::atomic<bool> draining{false};
+  std::atomic<uint64_t> counter{0};
+
+  // Token bytes for JSON-constrained decoding, built on first use (129k strings).
+  std::shared_ptr<const TokenBytes> token_bytes() {
+    std::call_once(bytes_once_, [&] { bytes_ = TokenBytes::build(tok, engine.model().config().vocab_size); });
+    return bytes_;
+  }
+  std::vector<int32_t> eos_ids() const;
+  // "chatcmpl-<24 hex>": unique per process and hard to guess across restarts.
+  std::string new_id(const char* prefix);
+
+ private:
+  std::once_flag bytes_once_;
+  std::shared_ptr<const TokenBytes> bytes_;
+};
+
+// Route handlers (chat_api.cpp, completions_api.cpp). They throw ApiError; the router turns it
+// into the JSON error response.
+void handle_chat(ServerState& s, const httplib::Request& req, httplib::Response& res);
+void handle_completion(ServerState& s, const httplib::Request& req, httplib::Response& res, bool fim);
+
+// The request body as JSON: 400 when it does not parse.
+nlohmann::json parse_body(const httplib::Request& req);
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+
+}  // namespace seek::serve

@@ -1,0 +1,499 @@
+#include "tools/make_model.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "core/safetensors_writer.h"
+
+namespace seek::tools {
+
+using model::ModelConfig;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------------
+// Values: element i of tensor T is a function of (seed, T, i) only.
+
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;
+
+// splitmix64's output function: a bijective 64-bit mix.
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+// The splitmix64 sequence of one tensor, addressable at any index (so any thread can produce any
+// range, and the bytes do not depend on the thread count).
+struct Stream {
+  uint64_t key;
+  Stream(uint64_t seed, std::string_view name) : key(mix64(fnv1a(name) ^ mix64(seed))) {}
+  uint64_t bits(uint64_t i) const { return mix64(key + (i + 1) * kGolden); }
+  // Irwin-Hall: the sum of four uniforms on [0, 65535] has mean 2·65535 and variance
+  // 4·(65536² − 1)/12; standardised it is close to N(0, 1), bounded at ±sqrt(12) ≈ ±3.46.
+  float normal(uint64_t i) const {
+    uint64_t r = bits(i);
+    uint32_t sum = uint32_t(r & 0xffff) + uint32_t((r >> 16) & 0xffff) +
+                   uint32_t((r >> 32) & 0xffff) + uint32_t(r >> 48);
+    constexpr float kInvStd = 2.6428998e-5f;  // 1 / sqrt(4 · (65536² − 1) / 12)
+    return (float(sum) - 131070.0f) * kInvStd;
+  }
+  float uniform(uint64_t i) const { return float(bits(i) >> 40) * 0x1p-24f; }  // [0, 1)
+};
+
+constexpr int64_t kParallelMin = 1 << 16;  // elements worth a parallel region
+
+template <typename F>
+void fill_bf16(uint8_t* dst, int64_t n, F value) {
+  auto* out = reinterpret_cast<uint16_t*>(dst);
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(value(uint64_t(i)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// FP8 (float8_e4m3fn) block quantization.
+
+constexpr int64_t kBlock = 128;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Float -> e4m3 code, round to nearest even, saturating at ±448: the same codes as
+// seek::f32_to_fp8_e4m3 (pinned by a test) without its search over all 127 magnitudes, and
+// branch-free so the block loop vectorizes (3× faster than the scalar form).
+inline uint8_t e4m3_rne(float x) {
+  // Integer compares and selects only: under the default -ftrapping-math GCC will not
+  // if-convert float compares, and the loop would stay scalar. |x| as bits, clamped to 448:
+  // non-negative floats order like their bit patterns.
+  const uint32_t u = std::bit_cast<uint32_t>(x);
+  const uint32_t sign = (u >> 24) & 0x80u;
+  const uint32_t b = std::min(u & 0x7fffffffu, 0x43e00000u /* 448 */);
+  // Normal (|x| >= 2^-6): round the 23-bit mantissa to 3 bits, ties to even; the top bits are
+  // then exponent << 3 | mantissa, and rebiasing the exponent 127 → 7 subtracts 120 << 3.
+  const uint32_t normal = ((b + 0x7ffffu + ((b >> 20) & 1u)) >> 20) - (120u << 3);
+  // Subnormal: m · 2^-9, m = rne(|x| · 512) in 0..8 (8 is the smallest normal, code 8). Adding
+  // 2^23 rounds |x| · 512 < 8 to an integer (default rounding: ties to even) in the low bits.
+  const uint32_t sub =
+      std::bit_cast<uint32_t>(std::bit_cast<float>(b) * 512.0f + 8388608.0f) - 0x4b000000u;
+  const uint32_t is_sub = 0u - uint32_t(b < 0x3c800000u /* 2^-6 */);
+  return uint8_t(sign | (sub & is_sub) | (normal & ~is_sub));
+}
+
+// One row of blocks: w [nr ≤ 128, cols] → codes [nr, cols], scale_inv [ceil(cols/128)].
+void quantize_row_block(const float* w, int64_t nr, int64_t cols, uint8_t* q, float* s) {
+  for (int64_t c0 = 0, cb = 0; c0 < cols; c0 += kBlock, ++cb) {
+    const int64_t nc = std::min(kBlock, cols - c0);
+    // amax on the bit patterns: non-negative floats order like their bits (an integer max
+    // reduction vectorizes; a float one would need -ffast-math).
+    uint32_t amax_bits = 0;
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t c = 0; c < nc; ++c)
+        amax_bits =
+            std::max(amax_bits, std::bit_cast<uint32_t>(w[r * cols + c0 + c]) & 0x7fffffffu);
+    float scale = std::bit_cast<float>(amax_bits) / 448.0f;
+    if (!(scale > 0.0f)) scale = 1.0f;
+    s[cb] = scale;
+    for (int64_t r = 0; r < nr; ++r) {
+      const float* wr = w + r * cols + c0;
+      uint8_t* qr = q + r * cols + c0;
+      for (int64_t c = 0; c < nc; ++c) qr[c] = e4m3_rne(wr[c] / scale);  // as the release: w / S
+    }
+  }
+}
+
+// Generates W [rows, cols] ~ std · N(0, 1) one 128-row block at a time (so the float copy never
+// exceeds 128 rows) and quantizes it.
+void fill_fp8(const Stream& stream, float std, int64_t rows, int64_t cols, uint8_t* codes,
+              float* scale_inv) {
+  const int64_t nrb = ceil_div(rows, kBlock), ncb = ceil_div(cols, kBlock);
+  // Small tensors stay on one thread: a parallel region costs more than they do, a lot more when
+  // the cores are busy with other work (the barrier waits for a descheduled thread).
+#pragma omp parallel if (nrb > 1 && rows * cols >= kParallelMin)
+  {
+    std::vector<float> buf(size_t(std::min(rows, kBlock) * cols));
+#pragma omp for schedule(dynamic)
+    for (int64_t rb = 0; rb < nrb; ++rb) {
+      const int64_t r0 = rb * kBlock, nr = std::min(kBlock, rows - r0);
+      for (int64_t i = 0; i < nr * cols; ++i)
+        buf[size_t(i)] = std * stream.normal(uint64_t(r0 * cols + i));
+      quantize_row_block(buf.data(), nr, cols, codes + r0 * cols, scale_inv + rb * ncb);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checkpoint's tensors and how each is initialised.
+
+enum class Init { Linear, Embedding, Norm, RouterBias, Scale };
+
+struct Recipe {
+  TensorSpec spec;
+  Init init;
+  int64_t fan_in = 0;  // Linear
+  std::string source;  // the tensor whose values this one has (itself, or the one it copies)
+};
+
+std::vector<Recipe> recipes(const ModelConfig& c, WeightFormat format) {
+  std::vector<Recipe> out;
+  const int64_t H = c.hidden_size, nh = c.num_attention_heads;
+  auto add = [&](std::string name, DType t, std::vector<int64_t> shape, Init init,
+                 int64_t fan_in = 0, std::string source = {}) {
+    if (source.empty()) source = name;
+    out.push_back(
+        Recipe{TensorSpec{std::move(name), t, std::move(shape)}, init, fan_in, std::move(source)});
+  };
+  auto norm = [&](const std::string& name, int64_t n) { add(name, DType::BF16, {n}, Init::Norm); };
+  // `quantized`: a *_proj under self_attn / mlp, stored F8_E4M3 + scale in the FP8 release. The
+  // scale always follows its weight (its fill reads what the weight's fill computed).
+  auto linear = [&](const std::string& name, int64_t rows, int64_t cols, bool quantized) {
+    if (format == WeightFormat::FP8 && quantized) {
+      add(name, DType::F8_E4M3, {rows, cols}, Init::Linear, cols);
+      add(name + "_scale_inv", DType::F32, {ceil_div(rows, kBlock), ceil_div(cols, kBlock)},
+          Init::Scale);
+    } else {
+      add(name, DType::BF16, {rows, cols}, Init::Linear, cols);
+    }
+  };
+  auto ffn = [&](const std::string& p, int64_t inter) {  // SwiGLU
+    linear(p + "gate_proj.weight", inter, H, true);
+    linear(p + "up_proj.weight", inter, H, true);
+    linear(p + "down_proj.weight", H, inter, true);
+  };
+  auto decoder_layer = [&](int64_t l) {
+    const std::string p = fmt::format("model.layers.{}.", l);
+    norm(p + "input_layernorm.weight", H);
+    const std::string a = p + "self_attn.";
+    if (c.q_lora_rank > 0) {
+      linear(a + "q_a_proj.weight", c.q_lora_rank, H, true);
+      norm(a + "q_a_layernorm.weight", c.q_lora_rank);
+      linear(a + "q_b_proj.weight", nh * c.qk_head_dim(), c.q_lora_rank, true);
+    } else {
+      linear(a + "q_proj.weight", nh * c.qk_head_dim(), H, true);
+    }
+    linear(a + "kv_a_proj_with_mqa.weight", c.kv_lora_rank + c.qk_rope_head_dim, H, true);
+    norm(a + "kv_a_layernorm.weight", c.kv_lora_rank);
+    linear(a + "kv_b_proj.weight", nh * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank, true);
+    linear(a + "o_proj.weight", H, nh * c.v_head_dim, true);
+    norm(p + "post_attention_layernorm.weight", H);
+    const std::string m = p + "mlp.";
+    if (!c.is_moe_layer(l)) {
+      ffn(m, c.intermediate_size);
+      return;
+    }
+    linear(m + "gate.weight", c.n_routed_experts, H, false);  // router: BF16 in the release
+    if (c.topk_method == "noaux_tc")
+      add(m + "gate.e_score_correction_bias", DType::F32, {c.n_routed_experts}, Init::RouterBias);
+    for (int64_t e = 0; e < c.n_routed_experts; ++e)
+      ffn(fmt::format("{}experts.{}.", m, e), c.moe_intermediate_size);
+    if (c.n_shared_experts > 0)
+      ffn(m + "shared_experts.", c.n_shared_experts * c.moe_intermediate_size);
+  };
+
+  const std::string embed = "model.embed_tokens.weight";
+  const std::string head = c.tie_word_embeddings ? embed : "lm_head.weight";
+  add(embed, DType::BF16, {c.vocab_size, H}, Init::Embedding);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) decoder_layer(l);
+  norm("model.norm.weight", H);
+  if (!c.tie_word_embeddings) add(head, DType::BF16, {c.vocab_size, H}, Init::Linear, H);
+  for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
+    const int64_t l = c.num_hidden_layers + k;
+    const std::string p = fmt::format("model.layers.{}.", l);
+    add(p + "embed_tokens.weight", DType::BF16, {c.vocab_size, H}, Init::Embedding, 0, embed);
+    norm(p + "enorm.weight", H);
+    norm(p + "hnorm.weight", H);
+    linear(p + "eh_proj.weight", H, 2 * H, false);  // BF16 even in the FP8 release
+    decoder_layer(l);
+    norm(p + "shared_head.norm.weight", H);
+    add(p + "shared_head.head.weight", DType::BF16, {c.vocab_size, H},
+        c.tie_word_embeddings ? Init::Embedding : Init::Linear, H, head);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Presets: the released config.json values.
+
+model::RopeScaling yarn(double factor, int64_t original, double mscale) {
+  model::RopeScaling y;
+  y.type = "yarn";
+  y.factor = factor;
+  y.original_max_position_embeddings = original;
+  y.beta_fast = 32.0;
+  y.beta_slow = 1.0;
+  y.mscale = y.mscale_all_dim = mscale;
+  return y;
+}
+
+// Shared by every DeepSeek MLA geometry: d_h 128, d_R 64, d_v 128, d_c 512, YaRN ×40 over 4k.
+ModelConfig deepseek_base(const std::string& model_type) {
+  ModelConfig c;
+  c.model_type = model_type;
+  c.kv_lora_rank = 512;
+  c.qk_nope_head_dim = 128;
+  c.qk_rope_head_dim = 64;
+  c.v_head_dim = 128;
+  c.moe_layer_freq = 1;
+  c.rope_theta = 10000.0;
+  c.max_position_embeddings = 163840;
+  c.rms_norm_eps = 1e-6;
+  c.tie_word_embeddings = false;
+  return c;
+}
+
+ModelConfig preset_v2_lite() {  // deepseek-ai/DeepSeek-V2-Lite
+  ModelConfig c = deepseek_base("deepseek_v2");
+  c.vocab_size = 102400;
+  c.hidden_size = 2048;
+  c.intermediate_size = 10944;
+  c.moe_intermediate_size = 1408;
+  c.num_hidden_layers = 27;
+  c.num_attention_heads = 16;
+  c.q_lora_rank = 0;
+  c.n_routed_experts = 64;
+  c.num_experts_per_tok = 6;
+  c.n_shared_experts = 2;
+  c.first_k_dense_replace = 1;
+  c.scoring_func = "softmax";
+  c.topk_method = "greedy";
+  c.n_group = 1;
+  c.topk_group = 1;
+  c.norm_topk_prob = false;
+  c.routed_scaling_factor = 1.0;
+  c.rope_scaling = yarn(40.0, 4096, 0.707);
+  c.bos_token_id = 100000;
+  c.eos_token_ids = {100001};
+  return c;
+}
+
+ModelConfig preset_v2() {  // deepseek-ai/DeepSeek-V2 (236B)
+  ModelConfig c = deepseek_base("deepseek_v2");
+  c.vocab_size = 102400;
+  c.hidden_size = 5120;
+  c.intermediate_size = 12288;
+  c.moe_intermediate_size = 1536;
+  c.num_hidden_layers = 60;
+  c.num_attention_heads = 128;
+  c.q_lora_rank = 1536;
+  c.n_routed_experts = 160;
+  c.num_experts_per_tok = 6;
+  c.n_shared_experts = 2;
+  c.first_k_dense_replace = 1;
+  c.scoring_func = "softmax";
+  c.topk_method = "group_limited_greedy";
+  c.n_group = 8;
+  c.topk_group = 3;
+  c.norm_topk_prob = false;
+  c.routed_scaling_factor = 16.0;
+  c.rope_scaling = yarn(40.0, 4096, 0.707);
+  c.bos_token_id = 100000;
+  c.eos_token_ids = {100001};
+  return c;
+}
+
+ModelConfig preset_v3() {  // deepseek-ai/DeepSeek-V3 (and R1: same config.json)
+  ModelConfig c = deepseek_base("deepseek_v3");
+  c.vocab_size = 129280;
+  c.hidden_size = 7168;
+  c.intermediate_size = 18432;
+  c.moe_intermediate_size = 2048;
+  c.num_hidden_layers = 61;
+  c.num_attention_heads = 128;
+  c.q_lora_rank = 1536;
+  c.n_routed_experts = 256;
+  c.num_experts_per_tok = 8;
+  c.n_shared_experts = 1;
+  c.first_k_dense_replace = 3;
+  c.scoring_func = "sigmoid";
+  c.topk_method = "noaux_tc";
+  c.n_group = 8;
+  c.topk_group = 4;
+  c.norm_topk_prob = true;
+  c.routed_scaling_factor = 2.5;
+  c.rope_scaling = yarn(40.0, 4096, 1.0);
+  c.bos_token_id = 0;
+  c.eos_token_ids = {1};
+  c.num_nextn_predict_layers = 1;
+  c.quantization_config = model::QuantizationConfig{"fp8", "e4m3", "dynamic", 128, 128};
+  return c;
+}
+
+// The fixture geometries (tests/fixtures/models/*/config.json), small enough for unit tests.
+ModelConfig preset_tiny_v2() {
+  ModelConfig c = preset_v2_lite();
+  c.vocab_size = 1000;
+  c.hidden_size = 192;
+  c.intermediate_size = 256;
+  c.moe_intermediate_size = 48;
+  c.num_hidden_layers = 3;
+  c.num_attention_heads = 4;
+  c.kv_lora_rank = 64;
+  c.qk_nope_head_dim = 32;
+  c.qk_rope_head_dim = 16;
+  c.v_head_dim = 24;
+  c.n_routed_experts = 16;
+  c.num_experts_per_tok = 4;
+  c.rope_scaling.reset();
+  c.max_position_embeddings = 2048;
+  c.bos_token_id = 0;
+  c.eos_token_ids = {1};
+  return c;
+}
+
+ModelConfig preset_tiny_v3() {
+  ModelConfig c = preset_v3();
+  c.vocab_size = 1000;
+  c.hidden_size = 128;
+  c.intermediate_size = 320;
+  c.moe_intermediate_size = 48;
+  c.num_hidden_layers = 3;
+  c.num_attention_heads = 4;
+  c.q_lora_rank = 96;
+  c.kv_lora_rank = 64;
+  c.qk_nope_head_dim = 32;
+  c.qk_rope_head_dim = 16;
+  c.v_head_dim = 32;
+  c.n_routed_experts = 16;
+  c.num_experts_per_tok = 4;
+  c.first_k_dense_replace = 1;
+  c.n_group = 4;
+  c.topk_group = 2;
+  c.rope_scaling = yarn(4.0, 256, 1.0);
+  c.max_position_embeddings = 1024;
+  c.quantization_config.reset();
+  return c;
+}
+
+struct Preset {
+  const char* name;
+  ModelConfig (*make)();
+};
+constexpr Preset kPresets[] = {{"v2-lite", preset_v2_lite}, {"v2", preset_v2},
+                               {"v3", preset_v3},           {"r1", preset_v3},
+                               {"tiny-v2", preset_tiny_v2}, {"tiny-v3", preset_tiny_v3}};
+
+}  // namespace
+
+void quantize_fp8_blocks(const float* w, int64_t rows, int64_t cols, uint8_t* codes,
+                         float* scale_inv) {
+  const int64_t nrb = ceil_div(rows, kBlock), ncb = ceil_div(cols, kBlock);
+#pragma omp parallel for schedule(dynamic) if (nrb > 1 && rows * cols >= kParallelMin)
+  for (int64_t rb = 0; rb < nrb; ++rb)
+    quantize_row_block(w + rb * kBlock * cols, std::min(kBlock, rows - rb * kBlock), cols,
+                       codes + rb * kBlock * cols, scale_inv + rb * ncb);
+}
+
+std::vector<TensorSpec> checkpoint_tensors(const ModelConfig& config, WeightFormat format) {
+  std::vector<TensorSpec> out;
+  for (Recipe& r : recipes(config, format)) out.push_back(std::move(r.spec));
+  return out;
+}
+
+model::ModelConfig preset(const std::string& name) {
+  for (const Preset& p : kPresets)
+    if (name == p.name) return p.make();
+  std::string names;
+  for (const Preset& p : kPresets) names += (names.empty() ? "" : ", ") + std::string(p.name);
+  fail("unknown model preset \"{}\" (known: {})", name, names);
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  for (const Preset& p : kPresets) names.push_back(p.name);
+  return names;
+}
+
+void make_random_model(const MakeModelOptions& options, const std::string& out_dir) {
+  ModelConfig cfg = options.config;
+  if (options.format == WeightFormat::FP8)
+    cfg.quantization_config = model::QuantizationConfig{"fp8", "e4m3", "dynamic", kBlock, kBlock};
+  else
+    cfg.quantization_config.reset();
+  cfg.validate("make-model config");
+
+  SafetensorsWriter writer;
+  // Scales of the FP8 weight just filled, handed to its weight_scale_inv (always next in order:
+  // the writer fills in the order tensors are added).
+  auto scales = std::make_shared<std::vector<float>>();
+  for (const Recipe& r : recipes(cfg, options.format)) {
+    const Stream stream(options.seed, r.source);
+    const std::vector<int64_t>& shape = r.spec.shape;
+    int64_t numel = 1;
+    for (int64_t d : shape) numel *= d;
+    SafetensorsWriter::FillFn fill;
+    switch (r.init) {
+      case Init::Linear: {
+        const float std = float(options.weight_gain / std::sqrt(double(r.fan_in)));
+        if (r.spec.dtype == DType::F8_E4M3) {
+          fill = [stream, std, shape, scales](uint8_t* dst) {
+            scales->assign(size_t(ceil_div(shape[0], kBlock) * ceil_div(shape[1], kBlock)), 0.0f);
+            fill_fp8(stream, std, shape[0], shape[1], dst, scales->data());
+          };
+        } else {
+          fill = [stream, std, numel](uint8_t* dst) {
+            fill_bf16(dst, numel, [&](uint64_t i) { return std * stream.normal(i); });
+          };
+        }
+        break;
+      }
+      case Init::Embedding:
+        fill = [stream, numel](uint8_t* dst) {
+          fill_bf16(dst, numel, [&](uint64_t i) { return stream.normal(i); });
+        };
+        break;
+      case Init::Norm:
+        fill = [stream, numel](uint8_t* dst) {
+          fill_bf16(dst, numel,
+                    [&](uint64_t i) { return 1.0f + 0.1f * (stream.uniform(i) - 0.5f); });
+        };
+        break;
+      case Init::RouterBias:
+        fill = [stream, numel](uint8_t* dst) {
+          for (int64_t i = 0; i < numel; ++i) {
+            float v = 0.02f * stream.uniform(uint64_t(i));
+            std::memcpy(dst + 4 * i, &v, 4);
+          }
+        };
+        break;
+      case Init::Scale:
+        fill = [scales, name = r.spec.name, numel](uint8_t* dst) {
+          if (scales->size() != size_t(numel)) fail("{}: filled before its FP8 weight", name);
+          std::memcpy(dst, scales->data(), size_t(numel) * 4);
+          scales->clear();
+        };
+        break;
+    }
+    writer.add_lazy(r.spec.name, r.spec.dtype, shape, std::move(fill));
+  }
+
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) fail("cannot create directory {}: {}", out_dir, ec.message());
+  writer.write_sharded(out_dir, options.max_shard_bytes, options.progress);
+  // config.json last: a directory with a config has its weights.
+  write_file_atomic((fs::path(out_dir) / "config.json").string(), cfg.to_json().dump(2) + "\n");
+
+  if (!options.tokenizer_dir.empty()) {
+    const fs::path from(options.tokenizer_dir), to(out_dir);
+    write_file_atomic((to / "tokenizer.json").string(),
+                      read_file((from / "tokenizer.json").string()));
+    if (file_exists((from / "tokenizer_config.json").string()))
+      write_file_atomic((to / "tokenizer_config.json").string(),
+                        read_file((from / "tokenizer_config.json").string()));
+  }
+}
+
+}  // namespace seek::tools

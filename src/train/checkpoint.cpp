@@ -1,0 +1,116 @@
+#include "train/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "core/safetensors_writer.h"
+
+namespace seek::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kStateMagic[8] = {'S', 'E', 'E', 'K', 'T', 'S', 'T', '1'};
+
+void fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+std::string encode_state(const TrainState& s) {
+  std::string out(kStateMagic, 8);
+  auto put = [&](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
+  const uint64_t n = s.m.size();
+  put(&s.step, 8);
+  put(&s.tokens, 8);
+  put(&s.data.epoch, 8);
+  put(&s.data.index, 8);
+  put(&n, 8);
+  put(s.m.data(), n * 4);
+  put(s.v.data(), n * 4);
+  return out;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& out, const std::string& name, const Params& p,
+                     const TrainState& st, const std::string& tokenizer_dir,
+                     const std::vector<std::pair<std::string, std::string>>& extra, int keep) {
+  fs::create_directories(out);
+  const std::string tmp = out + "/.tmp-" + name + "-" + std::to_string(::getpid());
+  const std::string final_dir = out + "/" + name;
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  try {
+    fs::create_directories(tmp);
+    nlohmann::json cfg = p.config().to_json();
+    cfg["torch_dtype"] = "float32";
+    write_file_atomic(tmp + "/config.json", cfg.dump(2) + "\n");
+    SafetensorsWriter w;
+    for (const ParamInfo& i : p.infos()) {
+      const float* src = p.data().data() + i.offset;
+      const size_t bytes = size_t(i.numel) * 4;
+      w.add_lazy(i.name, DType::F32, i.shape, [src, bytes](uint8_t* dst) { std::memcpy(dst, src, bytes); });
+    }
+    w.write(tmp + "/model.safetensors");
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+      if (file_exists(tokenizer_dir + "/" + f)) write_file_atomic(tmp + "/" + f, read_file(tokenizer_dir + "/" + f));
+    for (const auto& [fname, text] : extra) write_file_atomic(tmp + "/" + fname, text);
+    write_file_atomic(tmp + "/training_state.bin", encode_state(st));
+    fsync_dir(tmp);
+    // Swap in: an existing checkpoint of the same name is moved aside first (only `latest`'s
+    // target matters for resume, and it is never this name while we replace it).
+    if (fs::exists(final_dir)) fs::remove_all(final_dir);
+    fs::rename(tmp, final_dir);
+    fsync_dir(out);
+    const std::string link_tmp = out + "/.latest-" + std::to_string(::getpid());
+    fs::remove(link_tmp, ec);
+    fs::create_directory_symlink(name, link_tmp);
+    fs::rename(link_tmp, out + "/latest");
+    fsync_dir(out);
+  } catch (const std::exception& e) {
+    fs::remove_all(tmp, ec);
+    fail("checkpoint {} was not saved (earlier checkpoints are intact): {}", final_dir, e.what());
+  }
+  if (keep > 0) {
+    std::vector<std::string> steps;
+    for (const auto& e : fs::directory_iterator(out))
+      if (e.is_directory() && !e.is_symlink() && e.path().filename().string().rfind("step-", 0) == 0)
+        steps.push_back(e.path().filename().string());
+    std::sort(steps.begin(), steps.end());
+    for (size_t i = 0; i + size_t(keep) < steps.size(); ++i)
+      if (steps[i] != name) fs::remove_all(out + "/" + steps[i], ec);
+  }
+}
+
+TrainState load_train_state(const std::string& dir, size_t n_params) {
+  const std::string path = dir + "/training_state.bin";
+  const std::string b = read_file(path);
+  TrainState s;
+  uint64_t n = 0;
+  if (b.size() < 48 || std::memcmp(b.data(), kStateMagic, 8) != 0) fail("{}: not a Seek training state", path);
+  std::memcpy(&s.step, b.data() + 8, 8);
+  std::memcpy(&s.tokens, b.data() + 16, 8);
+  std::memcpy(&s.data.epoch, b.data() + 24, 8);
+  std::memcpy(&s.data.index, b.data() + 32, 8);
+  std::memcpy(&n, b.data() + 40, 8);
+  if (n != n_params) fail("{}: optimizer state for {} parameters, the model has {}", path, n, n_params);
+  if (b.size() != 48 + 8 * n) fail("{}: truncated ({} bytes, expected {})", path, b.size(), 48 + 8 * n);
+  s.m.resize(n);
+  s.v.resize(n);
+  std::memcpy(s.m.data(), b.data() + 48, n * 4);
+  std::memcpy(s.v.data(), b.data() + 48 + n * 4, n * 4);
+  return s;
+}
+
+}  // namespace seek::train

@@ -1,0 +1,71 @@
+#include "train/optimizer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace seek::train {
+
+AdamW::AdamW(const Params& p, AdamWConfig cfg)
+    : cfg_(cfg), m_(p.size(), 0.0f), v_(p.size(), 0.0f), decay_(p.size(), 0), trainable_(p.size(), 0) {
+  for (const ParamInfo& i : p.infos()) {
+    std::fill_n(decay_.begin() + ptrdiff_t(i.offset), i.numel, uint8_t(i.decay));
+    std::fill_n(trainable_.begin() + ptrdiff_t(i.offset), i.numel, uint8_t(i.trainable));
+  }
+}
+
+double AdamW::step(Params& p, std::vector<float>& grad, double lr) {
+  const int64_t n = int64_t(grad.size());
+  // Fixed-size blocks summed in a fixed order: the norm (and so every update) is bit-identical
+  // run to run whatever the thread timing, which exact resume relies on.
+  const int64_t blk = 1 << 16, nb = (n + blk - 1) / blk;
+  std::vector<double> part(static_cast<size_t>(nb), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < nb; ++b) {
+    double s = 0.0;
+    for (int64_t i = b * blk; i < std::min(n, (b + 1) * blk); ++i)
+      if (trainable_[size_t(i)]) s += double(grad[size_t(i)]) * double(grad[size_t(i)]);
+    part[size_t(b)] = s;
+  }
+  double ss = 0.0;
+  for (double s : part) ss += s;
+  const double norm = std::sqrt(ss);
+  if (!std::isfinite(norm)) fail("gradient norm is {} at step {}: training diverged", norm, t_ + 1);
+  const float clip = cfg_.grad_clip > 0 && norm > cfg_.grad_clip ? float(cfg_.grad_clip / norm) : 1.0f;
+  ++t_;
+  const float b1 = float(cfg_.beta1), b2 = float(cfg_.beta2);
+  // Bias corrections folded into the step size: m̂/(√v̂ + ε) with m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ).
+  const double c1 = 1.0 - std::pow(cfg_.beta1, double(t_)), c2 = 1.0 - std::pow(cfg_.beta2, double(t_));
+  const float step = float(lr / c1), rc2 = float(1.0 / std::sqrt(c2)), eps = float(cfg_.eps);
+  const float wd = float(lr * cfg_.weight_decay);
+  float* w = p.data().data();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    if (!trainable_[size_t(i)]) continue;
+    const float g = grad[size_t(i)] * clip;
+    float& m = m_[size_t(i)];
+    float& v = v_[size_t(i)];
+    m = b1 * m + (1.0f - b1) * g;
+    v = b2 * v + (1.0f - b2) * g * g;
+    if (decay_[size_t(i)]) w[i] -= wd * w[i];  // decoupled: not through the moments
+    w[i] -= step * m / (std::sqrt(v) * rc2 + eps);
+  }
+  return norm;
+}
+
+double Schedule::at(int64_t s) const {
+  if (warmup > 0 && s < warmup) return lr * double(s + 1) / double(warmup);
+  if (kind == "constant") return lr;
+  const double pi = 3.14159265358979323846;
+  if (kind == "wsd") {
+    const int64_t decay_start = total - int64_t(double(total) * decay_fraction);
+    if (s < decay_start) return lr;
+    const double f = double(s - decay_start) / double(std::max<int64_t>(1, total - decay_start));
+    return min_lr + (lr - min_lr) * (1.0 - std::min(1.0, f));
+  }
+  const double f = std::min(1.0, double(s - warmup) / double(std::max<int64_t>(1, total - warmup)));
+  return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(pi * f));
+}
+
+}  // namespace seek::train

@@ -1,0 +1,55 @@
+// The trainable model in float32 master weights: every tensor of the Hugging Face checkpoint,
+// by its HF name, in one contiguous buffer (so the optimizer, gradient clipping and checkpoint
+// code see one flat vector), plus views of it as model::ModelWeights for the shared forward.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/grads.h"
+#include "model/weights.h"
+
+namespace seek::train {
+
+struct ParamInfo {
+  std::string name;             // HF name, e.g. model.layers.3.self_attn.kv_b_proj.weight
+  std::vector<int64_t> shape;
+  size_t offset = 0;            // into Params::data
+  int64_t numel = 0;
+  bool trainable = true;        // false: the router's correction bias (set by balancing)
+  bool decay = true;            // weight decay: matrices yes, norm gains no
+};
+
+class Params {
+ public:
+  // Every tensor of `cfg`'s checkpoint except the MTP modules' copies of the shared embedding
+  // and head, with matrices ~ N(0, init_std²) (output projections o_proj and down_proj scaled
+  // by 1/√(2·layers), GPT-2 style), norm gains 1, router bias 0.
+  static Params init(const model::ModelConfig& cfg, double init_std, uint64_t seed);
+  // The same layout, values read from a checkpoint directory (any float dtype).
+  static Params load(const model::ModelConfig& cfg, const std::string& dir);
+
+  const model::ModelConfig& config() const { return cfg_; }
+  const std::vector<ParamInfo>& infos() const { return infos_; }
+  std::vector<float>& data() { return data_; }
+  const std::vector<float>& data() const { return data_; }
+  size_t size() const { return data_.size(); }
+  const ParamInfo* find(const std::string& name) const;
+  float* ptr(const std::string& name);  // throws if absent
+
+  // Views for model code (float32; small vectors copied: call sync() after changing data).
+  model::ModelWeights weights() const;
+  void sync(model::ModelWeights& w) const;
+  // Gradient pointers into `grad` (same layout as data(); size() floats).
+  model::ModelGrads grads(float* grad) const;
+
+ private:
+  void layout(const model::ModelConfig& cfg);
+  model::ModelConfig cfg_;
+  std::vector<ParamInfo> infos_;
+  std::vector<float> data_;
+};
+
+}  // namespace seek::train

@@ -1,0 +1,362 @@
+#include "train/trainer.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "tokenizer/tokenizer.h"
+#include "train/balance.h"
+#include "train/bpe_trainer.h"
+#include "train/chat_template.h"
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "train/forward_backward.h"
+#include "train/params.h"
+#include "train/report.h"
+
+namespace seek::train {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------- config
+
+namespace {
+
+void check_keys(const nlohmann::json& j, const std::set<std::string>& allowed, const std::string& where) {
+  if (!j.is_object()) fail("{} must be an object", where);
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!allowed.count(it.key())) fail("{}: unknown field \"{}\"", where, it.key());
+}
+
+template <typename T>
+void get(const nlohmann::json& j, const char* key, T& out, const std::string& where) {
+  if (!j.contains(key)) return;
+  try {
+    out = j.at(key).get<T>();
+  } catch (const std::exception&) {
+    fail("{}: field \"{}\" has the wrong type ({})", where, key, j.at(key).dump());
+  }
+}
+
+void positive(int64_t v, const char* key, const std::string& where) {
+  if (v <= 0) fail("{}: \"{}\" must be positive, got {}", where, key, v);
+}
+
+}  // namespace
+
+TrainConfig TrainConfig::parse(const std::string& text, const std::string& source) {
+  TrainConfig c;
+  c.source = source;
+  if (!valid_utf8(text)) fail("{}: not valid UTF-8", source);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: invalid JSON: {}", source, e.what());
+  }
+  check_keys(j, {"model", "data", "train", "out"}, source);
+  if (!j.contains("model")) fail("{}: missing \"model\" section", source);
+  c.model = j["model"];
+  if (!c.model.is_object()) fail("{}: \"model\" must be an object", source);
+  const std::string ds = source + ": data", ts = source + ": train";
+  if (j.contains("data")) {
+    const auto& d = j["data"];
+    check_keys(d, {"files", "vocab_size", "val_every", "doc_bytes"}, ds);
+    get(d, "files", c.files, ds);
+    get(d, "vocab_size", c.vocab_size, ds);
+    get(d, "val_every", c.val_every, ds);
+    get(d, "doc_bytes", c.doc_bytes, ds);
+  }
+  if (c.files.empty()) c.files = {"@debian-docs"};
+  if (j.contains("train")) {
+    const auto& t = j["train"];
+    check_keys(t, {"seq_len", "batch_size", "grad_accum", "steps", "lr", "min_lr", "warmup", "schedule",
+                   "wsd_decay", "weight_decay", "beta1", "beta2", "grad_clip", "mtp_lambda",
+                   "bias_update_speed", "balance_alpha", "recompute", "init_std", "seed", "log_every",
+                   "eval_every", "eval_batches", "save_every", "keep_checkpoints", "threads"}, ts);
+    get(t, "seq_len", c.seq_len, ts);
+    get(t, "batch_size", c.batch_size, ts);
+    get(t, "grad_accum", c.grad_accum, ts);
+    get(t, "steps", c.steps, ts);
+    get(t, "lr", c.schedule.lr, ts);
+    c.schedule.min_lr = c.schedule.lr * 0.1;
+    get(t, "min_lr", c.schedule.min_lr, ts);
+    get(t, "warmup", c.schedule.warmup, ts);
+    get(t, "schedule", c.schedule.kind, ts);
+    get(t, "wsd_decay", c.schedule.decay_fraction, ts);
+    get(t, "weight_decay", c.adamw.weight_decay, ts);
+    get(t, "beta1", c.adamw.beta1, ts);
+    get(t, "beta2", c.adamw.beta2, ts);
+    get(t, "grad_clip", c.adamw.grad_clip, ts);
+    get(t, "mtp_lambda", c.mtp_lambda, ts);
+    get(t, "bias_update_speed", c.bias_update_speed, ts);
+    get(t, "balance_alpha", c.balance_alpha, ts);
+    get(t, "recompute", c.recompute, ts);
+    get(t, "init_std", c.init_std, ts);
+    get(t, "seed", c.seed, ts);
+    get(t, "log_every", c.log_every, ts);
+    get(t, "eval_every", c.eval_every, ts);
+    get(t, "eval_batches", c.eval_batches, ts);
+    get(t, "save_every", c.save_every, ts);
+    get(t, "keep_checkpoints", c.keep, ts);
+    get(t, "threads", c.threads, ts);
+  }
+  c.schedule.total = c.steps;
+  get(j, "out", c.out, source);
+  if (c.out.empty()) fail("{}: missing \"out\" (the run directory)", source);
+  for (auto [v, k] : {std::pair{c.seq_len, "seq_len"}, {c.batch_size, "batch_size"}, {c.grad_accum, "grad_accum"},
+                      {c.steps, "steps"}, {c.log_every, "log_every"}, {c.eval_every, "eval_every"},
+                      {c.eval_batches, "eval_batches"}, {c.save_every, "save_every"}})
+    positive(v, k, ts);
+  if (c.schedule.lr <= 0 || !std::isfinite(c.schedule.lr)) fail("{}: \"lr\" must be positive", ts);
+  if (c.schedule.kind != "cosine" && c.schedule.kind != "wsd" && c.schedule.kind != "constant")
+    fail("{}: \"schedule\" must be cosine, wsd or constant, got \"{}\"", ts, c.schedule.kind);
+  if (c.adamw.beta1 < 0 || c.adamw.beta1 >= 1 || c.adamw.beta2 < 0 || c.adamw.beta2 >= 1)
+    fail("{}: beta1 and beta2 must be in [0, 1)", ts);
+  if (c.vocab_size < 300) fail("{}: \"vocab_size\" must be at least 300 (256 bytes + added tokens)", ds);
+  if (c.vocab_size > 65536) fail("{}: \"vocab_size\" above 65536 is not supported", ds);
+  positive(c.doc_bytes, "doc_bytes", ds);
+  // Resolve relative paths against the config file's directory.
+  const fs::path base = fs::path(source).parent_path();
+  auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() || p.starts_with("@") ? p : (base / p).lexically_normal().string(); };
+  for (std::string& f : c.files) f = resolve(f);
+  c.out = resolve(c.out);
+  // Model geometry: checked now (with a placeholder vocabulary) so a bad config fails before
+  // any data work.
+  nlohmann::json mj = c.model;
+  mj["vocab_size"] = c.vocab_size;
+  if (!mj.contains("model_type")) mj["model_type"] = "deepseek_v3";
+  mj["bos_token_id"] = 0;
+  mj["eos_token_id"] = 1;
+  model::ModelConfig mc = model::ModelConfig::from_json(mj, source + ": model");
+  if (mc.num_nextn_predict_layers > 0 && c.seq_len < mc.num_nextn_predict_layers + 2)
+    fail("{}: seq_len {} is too short for {} MTP modules", ts, c.seq_len, mc.num_nextn_predict_layers);
+  if (c.seq_len > mc.max_position_embeddings)
+    fail("{}: seq_len {} exceeds the model's max_position_embeddings {}", ts, c.seq_len, mc.max_position_embeddings);
+  return c;
+}
+
+TrainConfig TrainConfig::load(const std::string& path) { return parse(read_file(path), path); }
+
+std::vector<std::string> debian_docs_corpus() {
+  std::vector<std::string> paths;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/usr/share/common-licenses", ec))
+    if (e.is_regular_file()) paths.push_back(e.path().string());
+  for (const auto& e : fs::directory_iterator("/usr/share/doc", ec)) {
+    const fs::path p = e.path() / "copyright";
+    if (fs::is_regular_file(p, ec)) paths.push_back(p.string());
+  }
+  std::sort(paths.begin(), paths.end());
+  std::vector<std::string> texts;
+  std::unordered_set<std::string> seen;
+  for (const std::string& p : paths) {
+    std::string t;
+    try { t = read_file(p); } catch (const Error&) { continue; }
+    if (t.empty() || !valid_utf8(t) || !seen.insert(t).second) continue;
+    texts.push_back(std::move(t));
+  }
+  if (texts.empty()) fail("the default corpus is empty: no readable files in /usr/share/common-licenses or /usr/share/doc/*/copyright");
+  return texts;
+}
+
+// ---------------------------------------------------------------- run
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string hms(double s) {
+  const int64_t t = int64_t(s);
+  return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t % 3600 / 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
+}
+
+// Tokenizer + shards in OUT/tokenizer and OUT/data (kept across resumes).
+model::ModelConfig prepare_data(const TrainConfig& c, bool progress) {
+  const std::string tdir = c.out + "/tokenizer", ddir = c.out + "/data";
+  if (!file_exists(tdir + "/tokenizer.json") || !file_exists(ddir + "/train.bin")) {
+    std::vector<std::string> texts;
+    for (const std::string& f : c.files) {
+      if (f == "@debian-docs") {
+        auto d = debian_docs_corpus();
+        texts.insert(texts.end(), std::make_move_iterator(d.begin()), std::make_move_iterator(d.end()));
+      } else {
+        auto d = read_corpus({f});
+        texts.insert(texts.end(), std::make_move_iterator(d.begin()), std::make_move_iterator(d.end()));
+      }
+    }
+    size_t bytes = 0;
+    for (const auto& t : texts) bytes += t.size();
+    if (progress) std::fprintf(stderr, "seek train: corpus %zu files, %.1f MB; training a %lld-token BPE tokenizer\n", texts.size(), double(bytes) / 1e6, (long long)c.vocab_size);
+    BpeResult bpe = train_bpe(texts, c.vocab_size, kDeepSeekV3ChatTemplate);
+    fs::create_directories(tdir);
+    write_file_atomic(tdir + "/tokenizer_config.json", bpe.tokenizer_config.dump(2) + "\n");
+    write_file_atomic(tdir + "/tokenizer.json", bpe.tokenizer.dump(1) + "\n");
+    tokenizer::Tokenizer tok = tokenizer::Tokenizer::load(tdir);
+    auto [ntr, nval] = build_shards(split_documents(texts, size_t(c.doc_bytes)), tok, bpe.vocab_size, ddir, c.val_every);
+    if (progress) std::fprintf(stderr, "seek train: %lld training tokens, %lld validation tokens (%.2f bytes/token)\n", (long long)ntr, (long long)nval, double(bytes) / double(ntr + nval));
+  }
+  Shard s = Shard::open(ddir + "/train.bin");
+  nlohmann::json mj = c.model;
+  mj["vocab_size"] = s.vocab_size();
+  if (!mj.contains("model_type")) mj["model_type"] = "deepseek_v3";
+  mj["bos_token_id"] = 0;
+  mj["eos_token_id"] = 1;
+  if (!mj.contains("torch_dtype")) mj["torch_dtype"] = "float32";
+  return model::ModelConfig::from_json(mj, c.source + ": model");
+}
+
+nlohmann::json moe_json(const StepResult& r) {
+  nlohmann::json a = nlohmann::json::array();
+  for (size_t j = 0; j < r.moe_layers.size(); ++j)
+    a.push_back({{"layer", r.moe_layers[j]}, {"load", r.expert_load[j]}, {"maxvio", max_violation(r.expert_load[j])}});
+  return a;
+}
+
+}  // namespace
+
+std::string run_training(const TrainConfig& c, const RunOptions& opts) {
+  if (c.threads > 0) omp_set_num_threads(c.threads);
+  const bool latest_exists = fs::exists(c.out + "/latest");
+  if (!opts.resume && latest_exists)
+    fail("{} already holds a training run (it has checkpoints); pass --resume to continue it or choose another \"out\"", c.out);
+  if (opts.resume && !latest_exists) fail("--resume: {} has no checkpoint to resume (no {}/latest)", c.out, c.out);
+  fs::create_directories(c.out);
+  const model::ModelConfig mc = prepare_data(c, opts.progress);
+  Shard train_shard = Shard::open(c.out + "/data/train.bin");
+  Shard val_shard = Shard::open(c.out + "/data/val.bin");
+  Loader loader(train_shard, c.batch_size, c.seq_len, c.seed);
+
+  Params p = opts.resume ? Params::load(mc, fs::canonical(c.out + "/latest").string())
+                         : Params::init(mc, c.init_std, c.seed);
+  AdamW opt(p, c.adamw);
+  TrainState st;
+  if (opts.resume) {
+    st = load_train_state(c.out + "/latest", p.size());
+    opt.m() = st.m;
+    opt.v() = st.v;
+    opt.set_steps(st.step);
+    loader.set_state(st.data);
+  }
+  const std::string metrics = c.out + "/metrics.jsonl";
+  if (!opts.resume) write_file_atomic(metrics, "");
+  FILE* mf = std::fopen(metrics.c_str(), "a");
+  if (!mf) fail("cannot append to {}", metrics);
+  const std::string config_text = read_file(c.source);
+
+  int64_t n_params = 0;
+  for (const ParamInfo& i : p.infos()) n_params += i.numel;
+  if (opts.progress)
+    std::fprintf(stderr, "seek train: %s parameters (%lld layers + %lld MTP), %lld steps of %lld tokens%s\n",
+                 fmt::format("{:.2f}M", double(n_params) / 1e6).c_str(), (long long)mc.num_hidden_layers,
+                 (long long)mc.num_nextn_predict_layers, (long long)c.steps,
+                 (long long)(c.batch_size * c.seq_len * c.grad_accum), opts.resume ? fmt::format(", resuming at step {}", st.step).c_str() : "");
+
+  ObjectiveOptions oo;
+  oo.mtp_lambda = c.mtp_lambda;
+  oo.balance_alpha = c.balance_alpha;
+  oo.recompute = c.recompute;
+  oo.grad_scale = 1.0f / float(c.grad_accum);
+  std::vector<float> grad(p.size());
+  const bool tty = isatty(2);
+  auto evaluate = [&]() -> double {
+    if (val_shard.size() <= c.seq_len) return NAN;
+    Loader vl(val_shard, c.batch_size, c.seq_len, 12345);
+    ObjectiveOptions eo = oo;
+    eo.backward = false;
+    model::ModelWeights w = p.weights();
+    model::ModelGrads none;
+    double sum = 0.0;
+    const int64_t n = std::min<int64_t>(c.eval_batches, std::max<int64_t>(1, vl.windows() / c.batch_size));
+    for (int64_t i = 0; i < n; ++i) sum += forward_backward(mc, w, none, vl.next(), eo).ce;
+    return sum / double(n);
+  };
+  auto save = [&](const std::string& name) {
+    st.m = opt.m();
+    st.v = opt.v();
+    st.data = loader.state();
+    save_checkpoint(c.out, name, p, st, c.out + "/tokenizer", {{"train_config.json", config_text}}, int(c.keep));
+  };
+
+  const double t_start = now_s();
+  const int64_t first = st.step;
+  const int64_t last = opts.stop_after >= 0 ? std::min(c.steps, opts.stop_after) : c.steps;
+  const int64_t tokens_per_step = c.batch_size * c.seq_len * c.grad_accum;
+  for (int64_t step = first; step < last; ++step) {
+    std::fill(grad.begin(), grad.end(), 0.0f);
+    model::ModelWeights w = p.weights();
+    model::ModelGrads g = p.grads(grad.data());
+    StepResult agg;
+    for (int64_t a = 0; a < c.grad_accum; ++a) {
+      StepResult r = forward_backward(mc, w, g, loader.next(), oo);
+      if (a == 0) {
+        agg = r;
+      } else {
+        agg.loss += r.loss;
+        agg.ce += r.ce;
+        for (size_t k = 0; k < r.ce_mtp.size(); ++k) agg.ce_mtp[k] += r.ce_mtp[k];
+        for (size_t j = 0; j < r.expert_load.size(); ++j)
+          for (size_t e = 0; e < r.expert_load[j].size(); ++e) agg.expert_load[j][e] += r.expert_load[j][e];
+      }
+    }
+    const double inv = 1.0 / double(c.grad_accum);
+    agg.loss *= inv;
+    agg.ce *= inv;
+    for (double& x : agg.ce_mtp) x *= inv;
+    const double lr = c.schedule.at(step);
+    const double gnorm = opt.step(p, grad, lr);
+    update_balance_bias(p, agg.moe_layers, agg.expert_load, c.bias_update_speed);
+    st.step = step + 1;
+    st.tokens += tokens_per_step;
+
+    const double elapsed = now_s() - t_start, per_step = elapsed / double(step + 1 - first);
+    const double tps = double(tokens_per_step) / per_step;
+    if (st.step % c.log_every == 0 || st.step == last || step == first) {
+      nlohmann::json m = {{"type", "train"}, {"step", st.step}, {"tokens", st.tokens}, {"loss", agg.loss},
+                          {"ce", agg.ce}, {"ce_mtp", agg.ce_mtp}, {"lr", lr}, {"grad_norm", gnorm},
+                          {"tokens_per_s", tps}, {"moe", moe_json(agg)}};
+      std::fprintf(mf, "%s\n", m.dump().c_str());
+      std::fflush(mf);
+    }
+    if (opts.progress && (tty || st.step % c.log_every == 0 || st.step == last)) {
+      const int width = 24, filled = int(double(width) * double(st.step) / double(c.steps));
+      std::string bar(size_t(filled), '#');
+      bar.resize(size_t(width), '.');
+      double mv = 0;
+      for (const auto& l : agg.expert_load) mv = std::max(mv, max_violation(l));
+      std::fprintf(stderr, "%s[%s] %lld/%lld loss %.3f lr %.2e %.0f tok/s maxvio %.2f ETA %s%s",
+                   tty ? "\r" : "", bar.c_str(), (long long)st.step, (long long)c.steps, agg.loss, lr, tps, mv,
+                   hms(per_step * double(c.steps - st.step)).c_str(), tty ? "  " : "\n");
+    }
+    if (st.step % c.eval_every == 0 || st.step == c.steps) {
+      const double vl = evaluate();
+      if (std::isfinite(vl)) {
+        std::fprintf(mf, "%s\n", nlohmann::json{{"type", "val"}, {"step", st.step}, {"val_loss", vl}}.dump().c_str());
+        std::fflush(mf);
+        if (opts.progress) std::fprintf(stderr, "%sstep %lld: validation loss %.4f (perplexity %.1f)\n", tty ? "\n" : "", (long long)st.step, vl, std::exp(vl));
+      }
+      write_report(metrics, c.out + "/report.html", "seek train: " + c.out);
+    }
+    if (st.step % c.save_every == 0 && st.step != last) save(fmt::format("step-{:06}", st.step));
+  }
+  std::fclose(mf);
+  if (opts.progress && tty) std::fprintf(stderr, "\n");
+  const std::string name = last == c.steps ? "final" : fmt::format("step-{:06}", st.step);
+  save(name);
+  write_report(metrics, c.out + "/report.html", "seek train: " + c.out);
+  if (opts.progress)
+    std::fprintf(stderr, "seek train: saved %s/%s (report: %s/report.html) in %s\n", c.out.c_str(), name.c_str(), c.out.c_str(), hms(now_s() - t_start).c_str());
+  return c.out + "/" + name;
+}
+
+}  // namespace seek::train

@@ -1,0 +1,63 @@
+// The training loop behind `seek train`: data preparation (BPE tokenizer + token shards), the
+// optimizer steps with gradient accumulation, balancing-bias updates, validation, metrics,
+// report and checkpoints, and exact resume.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/config.h"
+#include "train/optimizer.h"
+
+namespace seek::train {
+
+// A training config file (JSON; // comments allowed):
+//   { "model": { HF config.json fields: hidden_size, num_hidden_layers, ... (vocab_size comes
+//                from the tokenizer) },
+//     "data":  { "files": ["corpus/", "notes.txt"] | ["@debian-docs"], "vocab_size": 2048,
+//                "val_every": 20, "doc_bytes": 4096 },
+//     "train": { "seq_len", "batch_size", "grad_accum", "steps", "lr", "min_lr", "warmup",
+//                "schedule" (cosine|wsd|constant), "wsd_decay", "weight_decay", "beta1", "beta2",
+//                "grad_clip", "mtp_lambda", "bias_update_speed", "balance_alpha", "recompute",
+//                "init_std", "seed", "log_every", "eval_every", "eval_batches", "save_every",
+//                "keep_checkpoints", "threads" },
+//     "out": "runs/name" }
+// Relative paths are relative to the config file's directory.
+struct TrainConfig {
+  nlohmann::json model;
+  std::vector<std::string> files;
+  int64_t vocab_size = 2048, val_every = 20, doc_bytes = 4096;
+  int64_t seq_len = 128, batch_size = 8, grad_accum = 1, steps = 500;
+  Schedule schedule;
+  AdamWConfig adamw;
+  double mtp_lambda = 0.3, bias_update_speed = 0.001, balance_alpha = 0.0, init_std = 0.02;
+  bool recompute = false;
+  uint64_t seed = 1;
+  int64_t log_every = 10, eval_every = 100, eval_batches = 8, save_every = 250, keep = 2;
+  int threads = 0;
+  std::string out;
+  std::string source;  // the file it came from
+
+  // Parses and checks everything up front: unknown keys, wrong types, non-positive sizes and
+  // geometry that does not divide get an error naming the file and the field.
+  static TrainConfig parse(const std::string& text, const std::string& source);
+  static TrainConfig load(const std::string& path);
+};
+
+struct RunOptions {
+  bool resume = false;        // continue OUT/latest (exactly: same losses as without the stop)
+  int64_t stop_after = -1;    // stop (and checkpoint) after this many steps in total (testing)
+  bool progress = true;       // progress bar / log lines on stderr
+};
+
+// Runs (or resumes) the training; returns the final checkpoint directory.
+std::string run_training(const TrainConfig& cfg, const RunOptions& opts);
+
+// Text of the Debian documentation every system ships (/usr/share/common-licenses and
+// /usr/share/doc/*/copyright; duplicates and non-UTF-8 files skipped): the default corpus.
+std::vector<std::string> debian_docs_corpus();
+
+}  // namespace seek::train

@@ -1,0 +1,66 @@
+// Starts `seek serve` on a random-weight tiny model that speaks the real DeepSeek-V3 tokenizer,
+// for the end-to-end tests. The model is built once per test process with `seek make-model`.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const root = resolve(here, "../../..");
+export const seekBin = process.env.SEEK_BIN || join(root, "build", "seek");
+export const artifacts = join(root, "tests", "e2e", "artifacts");
+
+let modelDir = null;
+export function tinyModel() {
+  if (modelDir) return modelDir;
+  if (!existsSync(seekBin)) throw new Error(`seek binary not found at ${seekBin} (set SEEK_BIN)`);
+  const dir = mkdtempSync(join(tmpdir(), "seek-e2e-model-"));
+  execFileSync(seekBin, ["make-model", dir, "--preset", "tiny-v3", "--vocab", "129280", "--mtp", "0",
+    "--tokenizer", join(root, "tests", "fixtures", "tokenizer", "deepseek-v3")], { stdio: "pipe" });
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  modelDir = dir;
+  return dir;
+}
+
+// Resolves when the server prints its address. `args` are extra `seek serve` flags.
+export async function startServer(args = []) {
+  const proc = spawn(seekBin, ["serve", tinyModel(), "--port", "0", "--test-hooks", "--ctx", "2048",
+    "--keepalive", "0.2", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  const port = await new Promise((resolvePort, reject) => {
+    const timer = setTimeout(() => reject(new Error("seek serve did not start:\n" + log)), 30000);
+    proc.stderr.on("data", (d) => {
+      log += d.toString();
+      const m = log.match(/listening on http:\/\/[\d.]+:(\d+)/);
+      if (m) { clearTimeout(timer); resolvePort(Number(m[1])); }
+    });
+    proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`seek serve exited (${code}):\n${log}`)); });
+  });
+  proc.removeAllListeners("exit");
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    proc, port, base,
+    log: () => log,
+    rssKb: () => Number(readFileSync(`/proc/${proc.pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]),
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      const exited = new Promise((r) => proc.on("exit", (code, sig) => r(code ?? sig)));
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), 15000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
+
+// The X-Seek-Test-Script header forcing a random-weight model's answer (test hooks only).
+// Non-ASCII is \u-escaped: header values are bytes, JSON escapes are not.
+export function script(text) {
+  const json = JSON.stringify(text).replace(/[\u007f-\uffff]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  return { "X-Seek-Test-Script": json };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

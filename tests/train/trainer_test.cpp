@@ -1,0 +1,213 @@
+// The training loop end to end on a tiny model: data preparation, loss goes down, checkpoints
+// load with the inference loader, exact resume, atomic saves under kill -9, bad input.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "model/transformer.h"
+#include "tokenizer/tokenizer.h"
+#include "train/trainer.h"
+
+using namespace seek;
+using namespace seek::train;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string tmpdir(const std::string& name) {
+  const std::string d = fs::temp_directory_path().string() + "/seek_train_test_" + name + "_" + std::to_string(getpid());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+const char* kCorpus =
+    "The quick brown fox jumps over the lazy dog. A stitch in time saves nine.\n"
+    "Permission is hereby granted, free of charge, to any person obtaining a copy of this software.\n"
+    "THE SOFTWARE IS PROVIDED AS IS, WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED.\n\n";
+
+// A tiny DeepSeek-V3-shaped model (MoE + MTP) and a short recipe.
+std::string config(const std::string& dir, int64_t steps, const std::string& extra_train = "") {
+  std::string corpus;
+  for (int i = 0; i < 60; ++i) corpus += std::to_string(i) + ". " + kCorpus;
+  write_file_atomic(dir + "/corpus.txt", corpus);
+  return R"({
+    // tiny test model
+    "model": {"hidden_size": 32, "intermediate_size": 64, "moe_intermediate_size": 16,
+              "num_hidden_layers": 2, "num_attention_heads": 2, "q_lora_rank": 16, "kv_lora_rank": 16,
+              "qk_nope_head_dim": 8, "qk_rope_head_dim": 8, "v_head_dim": 8,
+              "n_routed_experts": 4, "n_shared_experts": 1, "num_experts_per_tok": 2,
+              "first_k_dense_replace": 1, "scoring_func": "sigmoid", "topk_method": "noaux_tc",
+              "n_group": 2, "topk_group": 1, "norm_topk_prob": true, "routed_scaling_factor": 2.5,
+              "max_position_embeddings": 256, "num_nextn_predict_layers": 1},
+    "data": {"files": ["corpus.txt"], "vocab_size": 320, "val_every": 10, "doc_bytes": 600},
+    "train": {"seq_len": 32, "batch_size": 4, "steps": )" + std::to_string(steps) + R"(, "lr": 3e-3, "warmup": 5,
+              "log_every": 1, "eval_every": 5, "eval_batches": 2, "save_every": 5, "bias_update_speed": 0.01)" +
+         extra_train + R"(},
+    "out": "run"
+  })";
+}
+
+TrainConfig write_config(const std::string& dir, int64_t steps, const std::string& extra = "") {
+  write_file_atomic(dir + "/train.json", config(dir, steps, extra));
+  return TrainConfig::load(dir + "/train.json");
+}
+
+std::vector<std::string> train_losses(const std::string& metrics) {
+  std::vector<std::string> out;
+  std::istringstream in(read_file(metrics));
+  std::string line;
+  std::map<int64_t, std::string> by_step;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") by_step[j["step"].get<int64_t>()] = j["loss"].dump();  // exact digits
+  }
+  for (auto& [s, l] : by_step) out.push_back(l);
+  return out;
+}
+
+}  // namespace
+
+TEST(Trainer, LearnsAndWritesAModelTheInferenceLoaderRuns) {
+  const std::string dir = tmpdir("learn");
+  TrainConfig c = write_config(dir, 30);
+  RunOptions o;
+  o.progress = false;
+  const std::string ckpt = run_training(c, o);
+  auto losses = train_losses(c.out + "/metrics.jsonl");
+  ASSERT_EQ(losses.size(), 30u);
+  EXPECT_LT(std::stod(losses.back()), std::stod(losses.front()) - 1.0);
+  // The checkpoint is an HF directory the engine loads and runs.
+  auto m = model::Model::load(ckpt);
+  EXPECT_EQ(m->config().num_nextn_predict_layers, 1);
+  auto tok = tokenizer::Tokenizer::load(ckpt);
+  std::vector<int32_t> ids = tok.encode("The quick brown", true);
+  EXPECT_EQ(ids[0], 0);  // BOS
+  model::KVCache cache(m->config(), 1, 64);
+  model::Batch b;
+  b.tokens = ids;
+  b.seqs.push_back({0, 0, int64_t(ids.size()), false});
+  std::vector<float> logits;
+  model::forward(*m, cache, b, logits);
+  EXPECT_EQ(int64_t(logits.size()), m->config().vocab_size);
+  EXPECT_TRUE(fs::exists(c.out + "/report.html"));
+  EXPECT_NE(read_file(c.out + "/report.html").find("<svg"), std::string::npos);
+  EXPECT_TRUE(fs::exists(c.out + "/latest/model.safetensors"));
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, ResumeReproducesTheUninterruptedRunBitForBit) {
+  const std::string a = tmpdir("full"), b = tmpdir("resumed");
+  RunOptions o;
+  o.progress = false;
+  TrainConfig ca = write_config(a, 14, R"(, "grad_accum": 2, "balance_alpha": 0.001)");
+  run_training(ca, o);
+  TrainConfig cb = write_config(b, 14, R"(, "grad_accum": 2, "balance_alpha": 0.001)");
+  o.stop_after = 7;  // not a multiple of save_every: the stop itself checkpoints
+  run_training(cb, o);
+  o.stop_after = -1;
+  o.resume = true;
+  run_training(cb, o);
+  EXPECT_EQ(train_losses(ca.out + "/metrics.jsonl"), train_losses(cb.out + "/metrics.jsonl"));
+  EXPECT_EQ(read_file(ca.out + "/final/model.safetensors"), read_file(cb.out + "/final/model.safetensors"));
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+// The process that gets killed: runs only when the kill test starts this binary for it (a fresh
+// process; forking a process that has run OpenMP regions is not safe).
+TEST(Trainer, KillTargetChild) {
+  const char* dir = std::getenv("SEEK_KILL_TEST_DIR");
+  if (!dir) GTEST_SKIP() << "helper of KillDuringSaveKeepsThePreviousCheckpoint";
+  RunOptions o;
+  o.progress = false;
+  run_training(TrainConfig::load(std::string(dir) + "/train.json"), o);
+}
+
+TEST(Trainer, KillDuringSaveKeepsThePreviousCheckpoint) {
+  const std::string dir = tmpdir("kill");
+  TrainConfig c = write_config(dir, 400, R"(, "save_every": 1, "eval_every": 1000)");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setenv("SEEK_KILL_TEST_DIR", dir.c_str(), 1);
+    execl("/proc/self/exe", "seek_train_tests", "--gtest_filter=Trainer.KillTargetChild", nullptr);
+    _exit(127);
+  }
+  // Kill the child at some moment while checkpoints are being written (one per step): most of
+  // a step's time is the save, so the kill lands inside one with high probability.
+  for (int i = 0; i < 3000 && !fs::exists(c.out + "/latest"); ++i) usleep(20000);
+  usleep(300000 + (getpid() % 7) * 37000);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the child finished before the kill";
+  ASSERT_TRUE(fs::exists(c.out + "/latest")) << "no checkpoint was written before the kill";
+  const std::string latest = fs::canonical(c.out + "/latest").string();
+  auto m = model::Model::load(latest);  // complete and loadable
+  EXPECT_GT(m->config().hidden_size, 0);
+  // Resume works from it.
+  RunOptions o;
+  o.progress = false;
+  o.resume = true;
+  TrainConfig c2 = c;
+  c2.steps = std::stoll(latest.substr(latest.rfind('-') + 1)) + 2;
+  c2.schedule.total = c2.steps;
+  run_training(c2, o);
+  EXPECT_TRUE(fs::exists(c.out + "/final/model.safetensors"));
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, BadInputGetsClearErrors) {
+  const std::string dir = tmpdir("bad");
+  auto err = [&](const std::string& text) -> std::string {
+    write_file_atomic(dir + "/c.json", text);
+    try {
+      TrainConfig c = TrainConfig::load(dir + "/c.json");
+      RunOptions o;
+      o.progress = false;
+      run_training(c, o);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string good = config(dir, 2);
+  EXPECT_NE(err("{ not json").find("invalid JSON"), std::string::npos);
+  EXPECT_NE(err(R"({"model": {}, "out": "x"})").find("hidden_size"), std::string::npos);
+  std::string bad_groups = good;
+  bad_groups.replace(bad_groups.find("\"n_group\": 2"), 12, "\"n_group\": 3");
+  EXPECT_NE(err(bad_groups).find("not divisible by n_group"), std::string::npos);
+  std::string typo = good;
+  typo.replace(typo.find("\"seq_len\""), 9, "\"seqlen\"");
+  EXPECT_NE(err(typo).find("unknown field \"seqlen\""), std::string::npos);
+  std::string zero = good;
+  zero.replace(zero.find("\"batch_size\": 4"), 15, "\"batch_size\": 0");
+  EXPECT_NE(err(zero).find("batch_size"), std::string::npos);
+  // Corpora: empty, not UTF-8, too short for one sequence.
+  std::string files = good;
+  files.replace(files.find("[\"corpus.txt\"]"), 14, "[\"empty.txt\"]");
+  write_file_atomic(dir + "/empty.txt", "");
+  EXPECT_NE(err(files).find("empty.txt is empty"), std::string::npos);
+  write_file_atomic(dir + "/empty.txt", std::string("abc\xff\xfe def"));
+  EXPECT_NE(err(files).find("not valid UTF-8"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, RefusesToOverwriteAnExistingRun) {
+  const std::string dir = tmpdir("twice");
+  TrainConfig c = write_config(dir, 2);
+  RunOptions o;
+  o.progress = false;
+  run_training(c, o);
+  EXPECT_THROW(run_training(c, o), Error);
+  fs::remove_all(dir);
+}
