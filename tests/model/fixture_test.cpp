@@ -158,7 +158,9 @@ TEST_P(ModelFixture, RoutingMatchesOfficialAsSets) {
       EXPECT_EQ(got, std::set<int32_t>(ids.begin(), ids.end())) << "layer " << layer << " pos " << t;
       for (size_t i = 0; i < ids.size(); ++i)
         for (int64_t j = 0; j < r.k; ++j)
-          if (r.experts[t * r.k + j] == ids[i]) EXPECT_NEAR(r.weights[t * r.k + j], ws[i], 1e-5);
+          if (r.experts[t * r.k + j] == ids[i]) {
+            EXPECT_NEAR(r.weights[t * r.k + j], ws[i], 1e-5);
+          }
     }
   }
 }
