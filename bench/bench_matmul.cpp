@@ -92,33 +92,45 @@ double read_bandwidth(int threads, const Buffer& buf) {
   return best;
 }
 
-// 12 independent accumulators cover the latency x throughput of both units on current cores.
+// 12 independent accumulators cover latency x throughput of both units on current cores. They
+// are named variables (GCC keeps an accumulator array in memory, halving the rate), start from
+// different values, and pass through an empty asm each iteration, so the compiler can neither
+// merge the chains nor drop them.
+#define SEEK_ACC12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define DECL(i) __m512 a##i = _mm512_set1_ps(float(i) * 1e-3f);
+#define SUM(i) s += _mm512_reduce_add_ps(a##i);
+#define KEEP                                                                                  \
+  __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), \
+                   "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
 __attribute__((target("avx512f,avx512bf16"), noinline)) float dp_loop(long iters) {
-  __m512 acc[12];
-  for (auto& a : acc) a = _mm512_setzero_ps();
+#define STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, x);
+  SEEK_ACC12(DECL)
   const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80);
-  for (long i = 0; i < iters; ++i)
-    for (auto& a : acc) {
-      a = _mm512_dpbf16_ps(a, x, x);
-      __asm__ volatile("" : "+v"(a));
-    }
+  for (long i = 0; i < iters; ++i) {
+    SEEK_ACC12(STEP)
+    KEEP
+  }
   float s = 0;
-  for (auto& a : acc) s += _mm512_reduce_add_ps(a);
+  SEEK_ACC12(SUM)
   return s;
+#undef STEP
 }
 __attribute__((target("avx512f"), noinline)) float fma_loop(long iters) {
-  __m512 acc[12];
-  for (auto& a : acc) a = _mm512_setzero_ps();
+#define STEP(i) a##i = _mm512_fmadd_ps(a##i, x, y);
+  SEEK_ACC12(DECL)
   const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
-  for (long i = 0; i < iters; ++i)
-    for (auto& a : acc) {
-      a = _mm512_fmadd_ps(a, x, y);
-      __asm__ volatile("" : "+v"(a));
-    }
+  for (long i = 0; i < iters; ++i) {
+    SEEK_ACC12(STEP)
+    KEEP
+  }
   float s = 0;
-  for (auto& a : acc) s += _mm512_reduce_add_ps(a);
+  SEEK_ACC12(SUM)
   return s;
+#undef STEP
 }
+#undef DECL
+#undef SUM
+#undef KEEP
 
 // GFLOP/s with `threads` threads; flop_per_instr = 64 (vdpbf16ps zmm) or 32 (vfmadd zmm).
 template <class Loop>
@@ -172,7 +184,9 @@ struct WeightSet {
       views.push_back(v);
     }
   }
-  size_t bytes_each() const { return size_t(views[0].rows * views[0].cols) * dtype_size(views[0].dtype); }
+  size_t bytes_each() const {
+    return size_t(views[0].rows * views[0].cols) * dtype_size(views[0].dtype);
+  }
 };
 
 // Best seconds per call over passes through all copies (at least `min_time` in total).
@@ -194,8 +208,10 @@ double time_per_call(int calls_per_pass, F&& pass, double min_time) {
 
 void bench_gemv(const Limits& lim, bool quick) {
   struct Case { int64_t rows, cols; const char* what; };
-  const Case cases[] = {{2048, 10944, "down_proj V2-Lite dense"}, {10944, 2048, "gate/up V2-Lite dense"},
-                        {1408, 2048, "expert gate/up V2-Lite"}, {102400, 2048, "lm_head V2-Lite"}};
+  const Case cases[] = {{2048, 10944, "down_proj V2-Lite dense"},
+                        {10944, 2048, "gate/up V2-Lite dense"},
+                        {1408, 2048, "expert gate/up V2-Lite"},
+                        {102400, 2048, "lm_head V2-Lite"}};
   for (DType dt : {DType::BF16, DType::F8_E4M3})
     for (const Case& c : cases) {
       const size_t each = size_t(c.rows * c.cols) * dtype_size(dt);
@@ -208,9 +224,10 @@ void bench_gemv(const Limits& lim, bool quick) {
           for (const WeightView& v : ws.views) kernels::matmul(x.data(), M, v, y.data());
         }, quick ? 0.3 : 1.0);
         const double gbs = double(each) / t / 1e9;
-        std::printf("  gemv  %-8s M=%-3lld [%6lld x %5lld] %-24s %8.1f us %7.1f GB/s %5.0f%% of bw\n",
-                    std::string(dtype_name(dt)).c_str(), (long long)M, (long long)c.rows,
-                    (long long)c.cols, c.what, t * 1e6, gbs, 100 * gbs / lim.bw);
+        std::printf(
+            "  gemv  %-8s M=%-3lld [%6lld x %5lld] %-24s %8.1f us %7.1f GB/s %5.0f%% of bw\n",
+            std::string(dtype_name(dt)).c_str(), (long long)M, (long long)c.rows, (long long)c.cols,
+            c.what, t * 1e6, gbs, 100 * gbs / lim.bw);
       }
     }
 }
@@ -231,10 +248,12 @@ void bench_gemm(const Limits& lim, bool quick) {
         }, quick ? 0.3 : 1.0);
         const double gf = 2.0 * M * c.rows * c.cols / t / 1e9;
         const double pk = p == Precision::BF16 ? lim.bf16 : lim.fp32;
-        std::printf("  gemm  %-8s M=%lld [%6lld x %5lld] precision %-4s %8.2f ms %7.1f GFLOP/s %5.0f%% of %s peak\n",
-                    std::string(dtype_name(dt)).c_str(), (long long)M, (long long)c.rows,
-                    (long long)c.cols, p == Precision::BF16 ? "bf16" : "f32", t * 1e3, gf,
-                    100 * gf / pk, p == Precision::BF16 ? "bf16" : "fp32");
+        std::printf(
+            "  gemm  %-8s M=%lld [%6lld x %5lld] precision %-4s %8.2f ms %7.1f GFLOP/s %5.0f%% of "
+            "%s peak\n",
+            std::string(dtype_name(dt)).c_str(), (long long)M, (long long)c.rows, (long long)c.cols,
+            p == Precision::BF16 ? "bf16" : "f32", t * 1e3, gf, 100 * gf / pk,
+            p == Precision::BF16 ? "bf16" : "fp32");
       }
     }
 }
@@ -254,9 +273,10 @@ void bench_matmul_t(const Limits& lim, bool quick) {
       for (int i = 0; i < calls; ++i) kernels::matmul_t(x.data(), c.M, ws.views[0], y.data());
     }, quick ? 0.2 : 0.5);
     const double gf = 2.0 * c.M * c.rows * c.cols / t / 1e9;
-    std::printf("  mm_t  %-8s M=%-3lld [%6lld x %5lld] %-30s %8.1f us %7.1f GFLOP/s %5.0f%% of fp32 peak\n",
-                std::string(dtype_name(c.dt)).c_str(), (long long)c.M, (long long)c.rows,
-                (long long)c.cols, c.what, t * 1e6, gf, 100 * gf / lim.fp32);
+    std::printf(
+        "  mm_t  %-8s M=%-3lld [%6lld x %5lld] %-30s %8.1f us %7.1f GFLOP/s %5.0f%% of fp32 peak\n",
+        std::string(dtype_name(c.dt)).c_str(), (long long)c.M, (long long)c.rows, (long long)c.cols,
+        c.what, t * 1e6, gf, 100 * gf / lim.fp32);
   }
 }
 
@@ -301,8 +321,10 @@ int main(int argc, char** argv) {
   for (int t : thread_counts) {
     omp_set_num_threads(t);
     const Limits lim{read_bandwidth(t, probe), peak(t, dp_loop, 64), peak(t, fma_loop, 32)};
-    std::printf("\n== %d thread%s: read bandwidth %.1f GB/s, bf16 dot peak %.0f GFLOP/s, fp32 FMA peak %.0f GFLOP/s\n",
-                t, t > 1 ? "s" : "", lim.bw, lim.bf16, lim.fp32);
+    std::printf(
+        "\n== %d thread%s: read bandwidth %.1f GB/s, bf16 dot peak %.0f GFLOP/s, fp32 FMA peak "
+        "%.0f GFLOP/s\n",
+        t, t > 1 ? "s" : "", lim.bw, lim.bf16, lim.fp32);
     bench_gemv(lim, quick);
     bench_gemm(lim, quick);
     bench_matmul_t(lim, quick);

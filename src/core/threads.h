@@ -8,8 +8,8 @@
 
 namespace seek {
 
-// Threads a kernel may use here: omp_get_max_threads() (OMP_NUM_THREADS / omp_set_num_threads),
-// or 1 when already inside a parallel region (no nested parallelism: the outer loop owns the cores).
+// Threads a kernel may use here: omp_get_max_threads() (OMP_NUM_THREADS, omp_set_num_threads),
+// or 1 inside a parallel region (no nested parallelism: the outer loop owns the cores).
 int max_threads();
 
 namespace detail {
@@ -23,7 +23,9 @@ void parallel_run(int nthreads, F&& fn) {
     fn(0, 1);
     return;
   }
-  auto tramp = [](void* ctx, int t, int nt) { (*static_cast<std::remove_reference_t<F>*>(ctx))(t, nt); };
+  auto tramp = [](void* ctx, int t, int nt) {
+    (*static_cast<std::remove_reference_t<F>*>(ctx))(t, nt);
+  };
   detail::run_parallel(nthreads, tramp, &fn);
 }
 

@@ -210,7 +210,6 @@ class Engine {
   void copy_prefix(int src, int dst, int64_t n);
   void sample(Seq& s, std::span<float> logits);
   void finish(Seq& s, FinishReason why, std::string error = {});
-  void expire_queue(bool all, FinishReason why);
 
   const model::Model& model_;
   const tokenizer::Tokenizer* tok_;

@@ -106,8 +106,12 @@ static void compute_logprobs(std::span<const float> logits, int32_t chosen, int 
   if (n == 0) return;
   std::vector<int32_t> ids(logits.size());
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i);
+  auto key = [&](int32_t id) {  // NaN sorts last (a valid strict weak order)
+    const float v = logits[size_t(id)];
+    return std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
+  };
   auto better = [&](int32_t a, int32_t b) {
-    const float va = logits[size_t(a)], vb = logits[size_t(b)];
+    const float va = key(a), vb = key(b);
     return va > vb || (va == vb && a < b);
   };
   std::partial_sort(ids.begin(), ids.begin() + std::ptrdiff_t(n), ids.end(), better);

@@ -11,7 +11,7 @@
 //   2. logprobs, if asked for: log_softmax of the penalised logits — the model's distribution
 //      after penalties, before temperature and truncation (vLLM's "processed_logprobs"). They
 //      therefore do not depend on temperature / top-k / top-p, as in OpenAI's API.
-//   3. temperature 0 (or top_k 1) → greedy: argmax, lowest id on ties.
+//   3. temperature 0 (< 1e-5) or top_k 1 → greedy: argmax, lowest id on ties.
 //   4. otherwise s = l / T, keep the top_k largest (k = 0: all), then the smallest prefix by
 //      descending probability whose mass (renormalised over the top-k set) reaches top_p, then
 //      drop tokens whose probability is below min_p · p_max; draw from what is left.
@@ -26,7 +26,7 @@
 namespace seek::generate {
 
 struct SamplingParams {
-  float temperature = 1.0f;  // 0: greedy
+  float temperature = 1.0f;  // 0 (below 1e-5, like vLLM): greedy
   int top_k = 0;             // 0: off
   float top_p = 1.0f;        // 1: off
   float min_p = 0.0f;        // 0: off
@@ -35,7 +35,9 @@ struct SamplingParams {
   float presence_penalty = 0.0f;
   uint64_t seed = 0;
 
-  bool greedy() const { return temperature <= 0.0f || top_k == 1; }
+  // Below T = 1e-5 the tempered distribution is one-hot in float (and l / T may overflow);
+  // vLLM draws the same line.
+  bool greedy() const { return temperature < 1e-5f || top_k == 1; }
   bool has_penalties() const {
     return repetition_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f;
   }

@@ -61,8 +61,10 @@ inline void load16_exact(const uint8_t* row, int64_t k, int64_t n, __m256& a, __
   const uint8_t* p = n >= 16 ? row + k * int64_t(dtype_size(DT)) : tail16<DT>(row, k, n, buf);
   if constexpr (DT == DType::BF16) {  // natural order: widen with zero-extension instead
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    a = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(v)), 16));
-    b = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(v, 1)), 16));
+    a = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(v)), 16));
+    b = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(v, 1)), 16));
   } else {
     load16<DT>(p, a, b);
     if constexpr (DT == DType::F8_E4M3) {
@@ -118,7 +120,8 @@ void gemv_tile(const float* xb, int64_t xld, const uint8_t* w, int64_t wld, int6
       SEEK_UNROLL
       for (int m = 0; m < M; ++m) {
         acc[0][r][m] = _mm256_fmadd_ps(a, _mm256_loadu_ps(xb + m * xld + k), acc[0][r][m]);
-        acc[S - 1][r][m] = _mm256_fmadd_ps(b, _mm256_loadu_ps(xb + m * xld + k + 8), acc[S - 1][r][m]);
+        acc[S - 1][r][m] =
+            _mm256_fmadd_ps(b, _mm256_loadu_ps(xb + m * xld + k + 8), acc[S - 1][r][m]);
       }
     }
   };
@@ -154,7 +157,8 @@ void gemv_rows(const float* xb, int64_t xld, const uint8_t* w, int64_t wld, int6
   constexpr int R = M == 1 ? 4 : M == 2 ? 3 : M <= 4 ? 2 : 1;
   int64_t r = 0;
   if (M > 2 || M * K * 4 > 16384)  // one weight stream when x stays in L1: see matmul_avx512.cpp
-    for (; r + R <= rows; r += R) gemv_tile<DT, M, R>(xb, xld, w + r * wld, wld, K, y + r, ldy, post);
+    for (; r + R <= rows; r += R)
+      gemv_tile<DT, M, R>(xb, xld, w + r * wld, wld, K, y + r, ldy, post);
   for (; r < rows; ++r) gemv_tile<DT, M, 1>(xb, xld, w + r * wld, wld, K, y + r, ldy, post);
 }
 
@@ -283,12 +287,14 @@ void gemm(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
       for (int64_t k0 = 0; k0 < K; k0 += kKc) {
         const int64_t kc = std::min(kKc, K - k0);
         for (int64_t j = c0; j < c1; ++j)
-          pack<DT>(w, j * kNR, std::min<int64_t>(kNR, N - j * kNR), k0, kc, pbuf + (j - c0) * kc * kNR);
+          pack<DT>(w, j * kNR, std::min<int64_t>(kNR, N - j * kNR), k0, kc,
+                   pbuf + (j - c0) * kc * kNR);
         for (int64_t m = m0; m < m1; m += kMR) {
           const int64_t mr = std::min<int64_t>(kMR, m1 - m);
           for (int64_t j = c0; j < c1; ++j)
             kKernels[mr - 1](x + m * ldx + k0, ldx, pbuf + (j - c0) * kc * kNR, kc,
-                             y + m * ldy + j * kNR, ldy, std::min<int64_t>(kNR, N - j * kNR), k0 == 0);
+                             y + m * ldy + j * kNR, ldy, std::min<int64_t>(kNR, N - j * kNR),
+                             k0 == 0);
         }
       }
     }
@@ -348,7 +354,8 @@ void matmul_t_dt(const float* x, int64_t M, int64_t ldx, const WeightView& w, fl
           for (int64_t j = 0; j < kn; ++j) colscale[j] = fp8_scale(w, w.row0 + n, w.col0 + k0 + j);
         for (int64_t m = m0; m < m1; m += kTMT)
           tiles[std::min<int64_t>(kTMT, m1 - m) - 1](x + m * ldx + n, ldx, base + n * wld, wld,
-                                                     ne - n, k0, kn, colscale, y + m * ldy, ldy, n == 0);
+                                                     ne - n, k0, kn, colscale, y + m * ldy, ldy,
+                                                     n == 0);
         n = ne;
       }
     }
@@ -369,11 +376,14 @@ void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* 
   const bool small = M <= kGemvMaxRows;
   switch (w.dtype) {
     case DType::F32:
-      return small ? gemv<DType::F32>(x, M, ldx, w, y, ldy, p) : gemm<DType::F32>(x, M, ldx, w, y, ldy, p);
+      return small ? gemv<DType::F32>(x, M, ldx, w, y, ldy, p)
+                   : gemm<DType::F32>(x, M, ldx, w, y, ldy, p);
     case DType::BF16:
-      return small ? gemv<DType::BF16>(x, M, ldx, w, y, ldy, p) : gemm<DType::BF16>(x, M, ldx, w, y, ldy, p);
+      return small ? gemv<DType::BF16>(x, M, ldx, w, y, ldy, p)
+                   : gemm<DType::BF16>(x, M, ldx, w, y, ldy, p);
     case DType::F16:
-      return small ? gemv<DType::F16>(x, M, ldx, w, y, ldy, p) : gemm<DType::F16>(x, M, ldx, w, y, ldy, p);
+      return small ? gemv<DType::F16>(x, M, ldx, w, y, ldy, p)
+                   : gemm<DType::F16>(x, M, ldx, w, y, ldy, p);
     case DType::F8_E4M3:
       return small ? gemv<DType::F8_E4M3>(x, M, ldx, w, y, ldy, p)
                    : gemm<DType::F8_E4M3>(x, M, ldx, w, y, ldy, p);

@@ -2,10 +2,11 @@
 // Large M goes to the packed GEMM in matmul_gemm_avx512.cpp.
 //
 // GEMV: y[m, n] = Σ_k x[m, k] · W[n, k] with M <= 8 is bound by streaming W from memory, so
-// the kernel's job is to turn each weight into fp32 in as few instructions as possible and
-// touch it once. R rows of W are processed together so every x load is shared by R rows, and
-// all M activation rows are done in the same pass (W is read once whatever M is). The
-// activations are first copied into a buffer `xb` laid out to match how each dtype widens best:
+// the kernel's job is to keep one sequential weight stream per core, turn each weight into fp32
+// in as few instructions as possible, and touch it once: all M activation rows are done in the
+// same pass (W is read once whatever M is), and where x does not stay in L1, R rows at a time
+// share each x load (gemv_rows). The activations are first copied into a buffer `xb` laid out to
+// match how each dtype widens best:
 //   F32, F16, FP8: 32 consecutive columns per step, two vectors [k..k+15], [k+16..k+31].
 //   BF16: a 64-byte load holds 16 (even, odd) pairs; `v << 16` is the even elements as fp32 and
 //         `v & 0xffff0000` the odd ones (one op each, no shuffle), so xb stores each 32-column
@@ -30,7 +31,7 @@ inline void load32(const uint8_t* row, int64_t k, int64_t n, __m512& a, __m512& 
     const void* p = row + 2 * k;
     __m512i v = Tail ? _mm512_maskz_loadu_epi16(lanes32(n), p) : _mm512_loadu_si512(p);
     // Without this GCC folds the load into both the shift and the and, loading every weight
-    // twice; the GEMV is L1-load-bound enough for that to cost ~30%.
+    // twice (measured 1.4x slower from L2).
     __asm__("" : "+v"(v));
     a = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
     b = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int(0xFFFF0000u))));
@@ -111,7 +112,8 @@ void gemv_rows(const float* xb, int64_t xld, const uint8_t* w, int64_t wld, int6
   constexpr int R = M == 1 ? 8 : M == 2 ? 4 : M <= 4 ? 3 : 2;
   int64_t r = 0;
   if (M > 2 || M * K * 4 > 16384)
-    for (; r + R <= rows; r += R) gemv_tile<DT, M, R>(xb, xld, w + r * wld, wld, K, y + r, ldy, post);
+    for (; r + R <= rows; r += R)
+      gemv_tile<DT, M, R>(xb, xld, w + r * wld, wld, K, y + r, ldy, post);
   for (; r < rows; ++r) gemv_tile<DT, M, 1>(xb, xld, w + r * wld, wld, K, y + r, ldy, post);
 }
 
@@ -233,7 +235,8 @@ void matmul_t_dt(const float* x, int64_t M, int64_t ldx, const WeightView& w, fl
   // Threads split the output columns when there are enough tiles, else the activation rows.
   const bool split_k = ktiles >= 2 * nt || M < 2 * kTMT;
   parallel_run(nt, [&](int t, int nt) {
-    const auto [kt0, kt1] = split_k ? split_range(ktiles, t, nt) : std::pair<int64_t, int64_t>{0, ktiles};
+    const auto [kt0, kt1] =
+        split_k ? split_range(ktiles, t, nt) : std::pair<int64_t, int64_t>{0, ktiles};
     const auto [m0, m1] = split_k ? std::pair<int64_t, int64_t>{0, M} : split_range(M, t, nt, kTMT);
     alignas(64) float colscale[16 * kTKT] = {};
     for (int64_t kt = kt0; kt < kt1; ++kt) {

@@ -32,7 +32,7 @@ namespace {
 
 constexpr int kMR = 12;          // activation rows per micro-tile (24 accumulators)
 constexpr int kNR = 32;          // weight rows per panel (two zmm)
-constexpr int64_t kNC = 512;     // weight rows packed per chunk: 8 panels
+constexpr int64_t kNC = 256;     // weight rows packed per chunk: 8 panels, 256 KB in L2
 constexpr int64_t kKcF32 = 256;  // K block, fp32 path: 32 KB panel, 12 KB A micro-panel
 constexpr int64_t kKcBf16 = 512; // K block, bf16 path (FP8 blocks stop at 128-column edges)
 
@@ -79,8 +79,8 @@ void ukernel_f32(const float* a, int64_t lda, const float* b, int64_t kc, float*
   }
 }
 
-// C[MR, 32] (+)= (A[MR, 2kp] · B[2kp, 32]) · scale, with A as bf16 pairs (one uint32 per (k, k+1))
-// and B packed [kp][32] pairs. `scale` (32 floats, FP8 only) multiplies the block's sum per row.
+// C[MR, 32] (+)= (A[MR, 2kp] · B[2kp, 32]) · scale, with A as bf16 pairs (one uint32 per
+// (k, k+1)) and B packed [kp][32] pairs. `scale` (32 floats, FP8 only) multiplies the block's sum per row.
 template <int MR>
 void ukernel_bf16(const uint32_t* a, int64_t lda, const uint32_t* b, int64_t kp, float* c,
                   int64_t ldc, __mmask16 m0, __mmask16 m1, const float* scale, bool first) {
@@ -112,8 +112,9 @@ void ukernel_bf16(const uint32_t* a, int64_t lda, const uint32_t* b, int64_t kp,
 
 // Tails of M use the same kernels with fewer rows (index = rows - 1).
 constexpr decltype(&ukernel_f32<1>) kF32Kernels[kMR] = {
-    ukernel_f32<1>, ukernel_f32<2>, ukernel_f32<3>, ukernel_f32<4>,  ukernel_f32<5>,  ukernel_f32<6>,
-    ukernel_f32<7>, ukernel_f32<8>, ukernel_f32<9>, ukernel_f32<10>, ukernel_f32<11>, ukernel_f32<12>};
+    ukernel_f32<1>, ukernel_f32<2>,  ukernel_f32<3>,  ukernel_f32<4>,
+    ukernel_f32<5>, ukernel_f32<6>,  ukernel_f32<7>,  ukernel_f32<8>,
+    ukernel_f32<9>, ukernel_f32<10>, ukernel_f32<11>, ukernel_f32<12>};
 constexpr decltype(&ukernel_bf16<1>) kBf16Kernels[kMR] = {
     ukernel_bf16<1>, ukernel_bf16<2>, ukernel_bf16<3>,  ukernel_bf16<4>,
     ukernel_bf16<5>, ukernel_bf16<6>, ukernel_bf16<7>,  ukernel_bf16<8>,
@@ -158,8 +159,8 @@ void pack_f32(const WeightView& w, int64_t n0, int64_t nr, int64_t k0, int64_t k
     }
 }
 
-// dst[p][32] = bf16 pair (W[n0 + r, k0 + 2p], W[n0 + r, k0 + 2p + 1]) for BF16 or FP8 codes (exact),
-// zero past nr rows and past kc columns (an odd kc leaves the last pair's high half zero).
+// dst[p][32] = bf16 pair (W[n0 + r, k0 + 2p], W[n0 + r, k0 + 2p + 1]) for BF16 or FP8 codes
+// (exact), zero past nr rows and past kc columns (an odd kc leaves the last pair's high half zero).
 template <DType DT>
 void pack_bf16(const WeightView& w, int64_t n0, int64_t nr, int64_t k0, int64_t kc, uint32_t* dst) {
   const int64_t kp = (kc + 1) / 2;
@@ -221,6 +222,8 @@ void gemm_bf16(const float* x, int64_t M, int64_t ldx, const WeightView& w, floa
     off += (len + 1) / 2;
     k += len;
   }
+  // Row stride padded by one cache line: with K a multiple of 1024 the 12 rows a micro-kernel
+  // broadcasts from would otherwise sit 4 KB apart, all in the same L1 set.
   const int64_t lda = blocks.back().off + (blocks.back().len + 1) / 2 + 16;
 
   // Activations rounded to bf16 once (RNE), as pairs, each K block padded to an even length.
@@ -253,7 +256,8 @@ void gemm_bf16(const float* x, int64_t M, int64_t ldx, const WeightView& w, floa
           pack_bf16<DT>(w, n0, nr, b.k0, b.len, pbuf + (j - c0) * kp * kNR);
           if (DT == DType::F8_E4M3)
             for (int64_t r = 0; r < kNR; ++r)
-              sbuf[(j - c0) * kNR + r] = r < nr ? fp8_scale(w, w.row0 + n0 + r, w.col0 + b.k0) : 0.0f;
+              sbuf[(j - c0) * kNR + r] =
+                  r < nr ? fp8_scale(w, w.row0 + n0 + r, w.col0 + b.k0) : 0.0f;
         }
         for (int64_t m = wk.m0; m < wk.m1; m += kMR) {
           const int64_t mr = std::min<int64_t>(kMR, wk.m1 - m);

@@ -31,27 +31,32 @@ class Channel : public std::enable_shared_from_this<Channel> {
   generate::EngineCallbacks callbacks(bool tokens) {
     generate::EngineCallbacks cb;
     auto self = shared_from_this();
-    cb.on_start = [self] { self->push(Event{.kind = Event::Kind::Start}); };
+    cb.on_start = [self] { self->push(make(Event::Kind::Start)); };
     cb.on_text = [self, this](std::string_view t, bool reasoning) {
       std::lock_guard lk(mu_);
       if (!events_.empty() && events_.back().kind == Event::Kind::Text &&
           events_.back().reasoning == reasoning) {
         events_.back().text.append(t);
       } else {
-        events_.push_back(Event{.kind = Event::Kind::Text, .text = std::string(t), .reasoning = reasoning});
+        Event e = make(Event::Kind::Text);
+        e.text = std::string(t);
+        e.reasoning = reasoning;
+        events_.push_back(std::move(e));
       }
       cv_.notify_all();
     };
     if (tokens)
       cb.on_token = [self](const generate::TokenEvent& ev) {
-        Event e{.kind = Event::Kind::Token, .reasoning = ev.reasoning, .id = ev.id};
+        Event e = make(Event::Kind::Token);
+        e.reasoning = ev.reasoning;
+        e.id = ev.id;
         if (ev.logprobs) e.logprobs = *ev.logprobs;
         self->push(std::move(e));
       };
     cb.on_done = [self, this](const generate::EngineResult& r) {
       std::lock_guard lk(mu_);
       result_ = r;
-      events_.push_back(Event{.kind = Event::Kind::Done});
+      events_.push_back(make(Event::Kind::Done));
       cv_.notify_all();
     };
     return cb;
@@ -73,6 +78,11 @@ class Channel : public std::enable_shared_from_this<Channel> {
   }
 
  private:
+  static Event make(Event::Kind k) {
+    Event e;
+    e.kind = k;
+    return e;
+  }
   void push(Event e) {
     std::lock_guard lk(mu_);
     events_.push_back(std::move(e));

@@ -208,12 +208,11 @@ void respond(ServerState& s, httplib::Response& res, const std::string& endpoint
           for (const json& c : first) buf += sse(c);
           if (!buf.empty() && !write(sink, buf)) return gone();
         }
-        if (!f->done && !f->pump()) {
-          if (f->done) {  // abandoned past the hard deadline
-          } else {
-            return write(sink, ": keep-alive\n\n") ? true : gone();
-          }
-        }
+        // Nothing within a keep-alive interval: a comment keeps proxies and clients waiting
+        // (and shows whether the client is still there). pump() may also give up on the engine
+        // past the hard deadline; then `done` is set and the error goes out below.
+        if (!f->done && !f->pump() && !f->done)
+          return write(sink, ": keep-alive\n\n") ? true : gone();
         std::string buf;
         for (const json& c : f->chunks) buf += sse(c);
         f->chunks.clear();

@@ -19,7 +19,7 @@ json parse_body(const httplib::Request& req) {
   json j = json::parse(req.body, nullptr, false);
   if (j.is_discarded()) {
     try {
-      (void)json::parse(req.body);
+      j = json::parse(req.body);  // again, for the parser's message (line, column, what)
     } catch (const json::parse_error& e) {
       bad_request("the request body is not valid JSON: {}", e.what());
     }
@@ -223,6 +223,9 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
 
 Server::~Server() {
   impl_->http.stop();
+  // Requests whose clients are gone were cancelled; their callbacks (which touch the metrics)
+  // run until the engine's next step. Let them finish before the state goes away.
+  impl_->engine.wait_idle(std::chrono::seconds(30));
 }
 
 Metrics& Server::metrics() { return impl_->metrics; }

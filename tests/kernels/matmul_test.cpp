@@ -131,7 +131,8 @@ void check(bool transposed, const Weights& w, int64_t M, Precision p, std::mt199
     for (int64_t o = 0; o < out; ++o) {
       double mag = 0;
       for (int64_t i = 0; i < in; ++i)
-        mag += std::fabs(double(act(x.data[m * x.ld + i], p)) * (transposed ? v.at(i, o) : v.at(o, i)));
+        mag += std::fabs(double(act(x.data[m * x.ld + i], p)) *
+                         (transposed ? v.at(i, o) : v.at(o, i)));
       const double got = y.data[m * y.ld + o], want = yr.data[m * yr.ld + o];
       const double tol = 2.0 * double(in + 8) * u * mag + 1e-30;
       if (!(std::fabs(got - want) <= tol) && failures++ < 5)

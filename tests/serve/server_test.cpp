@@ -269,7 +269,9 @@ TEST(Server, BodyAndHeaderLimits) {
   // A header past httplib's 8 KiB line limit is refused, and the server keeps serving.
   httplib::Headers big = {{"X-Big", std::string(20000, 'b')}};
   auto r2 = c.Get("/health", big);
-  if (r2) EXPECT_GE(r2->status, 400);
+  if (r2) {
+    EXPECT_GE(r2->status, 400);
+  }
   auto ok = srv.client().Get("/health");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
@@ -493,7 +495,9 @@ TEST(Server, MetricsAndWebPage) {
   for (const char* evil : {"/../CMakeLists.txt", "/..%2f..%2fetc%2fpasswd", "/%2e%2e/etc/passwd", "/etc/passwd",
                            "/web/index.html"}) {
     auto r = c.Get(evil);
-    if (r) EXPECT_EQ(r->status, 404) << evil;
+    if (r) {
+      EXPECT_EQ(r->status, 404) << evil;
+    }
   }
 }
 

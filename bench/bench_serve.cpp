@@ -1,0 +1,188 @@
+// Continuous-batching throughput and latency of the serving engine: aggregate decode tokens/s
+// and p50 / p99 time to first token at 1, 4, 16 and 64 concurrent streams, all arriving at
+// once with the same-length prompts, on a random model of DeepSeek-V2-Lite geometry (layers cut
+// to fit memory unless --layers says otherwise).
+//
+// Targets (from the serving issue): at 16 streams, aggregate decode throughput >= 4x the
+// single-stream figure; p99 TTFT at 16 streams < 2x the single-stream prefill time of the same
+// prompt (the 1-stream TTFT).
+//
+//   bench_serve [--model DIR] [--layers N] [--prompt N] [--gen N] [--streams 1,4,16,64]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "generate/engine.h"
+#include "model/transformer.h"
+#include "tools/make_model.h"
+
+using namespace seek;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::string model;
+  int layers = 2;
+  int prompt = 128;
+  int gen = 32;
+  std::vector<int> streams = {1, 4, 16, 64};
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) fail("{} needs a value", k);
+      return argv[++i];
+    };
+    if (k == "--model") a.model = next();
+    else if (k == "--layers") a.layers = std::stoi(next());
+    else if (k == "--prompt") a.prompt = std::stoi(next());
+    else if (k == "--gen") a.gen = std::stoi(next());
+    else if (k == "--streams") {
+      a.streams.clear();
+      std::string s = next();
+      for (size_t p = 0; p <= s.size();) {
+        size_t c = s.find(',', p);
+        if (c == std::string::npos) c = s.size();
+        a.streams.push_back(std::stoi(s.substr(p, c - p)));
+        p = c + 1;
+      }
+    } else {
+      fail("unknown option {} (see the comment at the top of bench_serve.cpp)", k);
+    }
+  }
+  return a;
+}
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+double pct(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5));
+  return v[i];
+}
+
+struct Round {
+  double decode_tps = 0, ttft_p50 = 0, ttft_p99 = 0, seconds = 0, cores = 0;
+  int64_t tokens = 0;
+};
+
+Round run_round(generate::Engine& e, int n, int prompt_len, int gen, int64_t vocab, int salt) {
+  struct Done {
+    generate::EngineResult r;
+    Clock::time_point first, end;
+  };
+  std::vector<std::promise<Done>> promises(static_cast<size_t>(n));
+  std::vector<std::future<Done>> futures;
+  for (auto& p : promises) futures.push_back(p.get_future());
+  const auto t0 = Clock::now();
+  const double cpu0 = cpu_seconds();
+  for (int i = 0; i < n; ++i) {
+    generate::EngineRequest req;
+    for (int t = 0; t < prompt_len; ++t)  // distinct prompts: no prefix-cache hits
+      req.prompt.push_back(int32_t(1000 + (uint64_t(salt * 7919 + i) * 104729 + uint64_t(t) * 15485863) % uint64_t(vocab - 2000)));
+    req.sampling.temperature = 0.0f;
+    req.max_tokens = gen;
+    req.ignore_eos = true;
+    auto first = std::make_shared<Clock::time_point>();
+    generate::EngineCallbacks cb;
+    cb.on_token = [first, seen = false](const generate::TokenEvent&) mutable {
+      if (!seen) *first = Clock::now();
+      seen = true;
+    };
+    cb.on_done = [&p = promises[size_t(i)], first](const generate::EngineResult& r) {
+      p.set_value(Done{r, *first, Clock::now()});
+    };
+    e.submit(std::move(req), std::move(cb));
+  }
+  std::vector<double> ttft;
+  Clock::time_point first_token = Clock::time_point::max(), last_end = t0;
+  int64_t decoded = 0;
+  for (auto& f : futures) {
+    const Done d = f.get();
+    ttft.push_back(d.r.ttft_seconds);
+    first_token = std::min(first_token, d.first);
+    last_end = std::max(last_end, d.end);
+    decoded += d.r.completion_tokens - 1;  // the first token comes from prefill
+  }
+  Round r;
+  r.ttft_p50 = pct(ttft, 0.50);
+  r.ttft_p99 = pct(ttft, 0.99);
+  r.seconds = std::chrono::duration<double>(last_end - t0).count();
+  r.decode_tps = double(decoded) / std::chrono::duration<double>(last_end - first_token).count();
+  r.tokens = decoded;
+  r.cores = (cpu_seconds() - cpu0) / r.seconds;
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Args a = parse(argc, argv);
+  std::string dir = a.model;
+  std::filesystem::path tmp;
+  if (dir.empty()) {
+    tools::MakeModelOptions mo;
+    mo.config = tools::preset("v2-lite");
+    mo.config.num_hidden_layers = a.layers;
+    mo.config.num_nextn_predict_layers = 0;
+    tmp = std::filesystem::temp_directory_path() / ("seek-bench-serve-" + std::to_string(::getpid()));
+    std::fprintf(stderr, "bench_serve: writing a random V2-Lite-geometry model (%d layers) to %s\n",
+                 a.layers, tmp.c_str());
+    tools::make_random_model(mo, tmp.string());
+    dir = tmp.string();
+  }
+  auto model = model::Model::load(dir);
+  const auto& cfg = model->config();
+  const int max_streams = *std::max_element(a.streams.begin(), a.streams.end());
+
+  generate::EngineOptions eo;
+  eo.max_seqs = max_streams;
+  eo.cache_slots = 0;
+  eo.max_queue = max_streams;
+  eo.context = a.prompt + a.gen + 8;
+  eo.max_batch_tokens = std::max<int64_t>(2048, int64_t(max_streams) * a.prompt);
+  eo.prefill_chunk = a.prompt;
+  generate::Engine engine(*model, nullptr, eo);
+
+  std::printf("bench_serve: %s, %lld layers, hidden %lld, %lld routed experts (top-%lld); prompt %d, "
+              "generate %d tokens per stream\n",
+              cfg.model_type.c_str(), (long long)cfg.num_hidden_layers, (long long)cfg.hidden_size,
+              (long long)cfg.n_routed_experts, (long long)cfg.num_experts_per_tok, a.prompt, a.gen);
+  run_round(engine, 1, a.prompt, 4, cfg.vocab_size, 999);  // warm-up: pages, threads
+  std::printf("%8s %14s %12s %12s %10s %7s\n", "streams", "decode tok/s", "TTFT p50 ms", "TTFT p99 ms", "wall s",
+              "cores");
+  double single_tps = 0, single_ttft = 0;
+  for (int n : a.streams) {
+    const Round r = run_round(engine, n, a.prompt, a.gen, cfg.vocab_size, n);
+    if (n == 1) single_tps = r.decode_tps, single_ttft = r.ttft_p50;
+    std::printf("%8d %14.1f %12.1f %12.1f %10.2f %7.2f", n, r.decode_tps, r.ttft_p50 * 1e3, r.ttft_p99 * 1e3,
+                r.seconds, r.cores);
+    if (n > 1 && single_tps > 0)
+      std::printf("   throughput x%.2f vs 1 stream, p99 TTFT x%.2f vs 1-stream prefill", r.decode_tps / single_tps,
+                  r.ttft_p99 / single_ttft);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  std::printf("targets at 16 streams: throughput >= x4.00, p99 TTFT < x2.00\n");
+  if (!tmp.empty()) std::filesystem::remove_all(tmp);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_serve: error: %s\n", e.what());
+  return 1;
+}
