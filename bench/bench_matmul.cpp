@@ -27,6 +27,7 @@
 
 #include "core/cpu.h"
 #include "kernels/matmul.h"
+#include "roofline.h"
 
 using namespace seek;
 using kernels::Precision;
@@ -65,88 +66,6 @@ void fill(Buffer& b, uint64_t seed, uint8_t and_mask = 0xff) {
 }
 
 // ---- machine limits ---------------------------------------------------------------------------
-
-__attribute__((target("avx512f"), noinline)) double read_chunk(const char* p, size_t bytes) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  for (size_t i = 0; i < bytes; i += 256) {
-    a0 = _mm512_add_ps(a0, _mm512_load_ps(reinterpret_cast<const float*>(p + i)));
-    a1 = _mm512_add_ps(a1, _mm512_load_ps(reinterpret_cast<const float*>(p + i + 64)));
-    a2 = _mm512_add_ps(a2, _mm512_load_ps(reinterpret_cast<const float*>(p + i + 128)));
-    a3 = _mm512_add_ps(a3, _mm512_load_ps(reinterpret_cast<const float*>(p + i + 192)));
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-double read_bandwidth(int threads, const Buffer& buf) {
-  double best = 0, sink = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    const double t0 = now();
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-    {
-      const size_t chunk = buf.n / size_t(omp_get_num_threads()) & ~size_t(255);
-      sink += read_chunk(buf.as<char>() + chunk * size_t(omp_get_thread_num()), chunk);
-    }
-    best = std::max(best, double(buf.n) / (now() - t0) / 1e9);
-  }
-  if (sink == 1.2345) std::puts("");
-  return best;
-}
-
-// 12 independent accumulators cover latency x throughput of both units on current cores. They
-// are named variables (GCC keeps an accumulator array in memory, halving the rate), start from
-// different values, and pass through an empty asm each iteration, so the compiler can neither
-// merge the chains nor drop them.
-#define SEEK_ACC12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define DECL(i) __m512 a##i = _mm512_set1_ps(float(i) * 1e-3f);
-#define SUM(i) s += _mm512_reduce_add_ps(a##i);
-#define KEEP                                                                                  \
-  __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), \
-                   "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
-__attribute__((target("avx512f,avx512bf16"), noinline)) float dp_loop(long iters) {
-#define STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, x);
-  SEEK_ACC12(DECL)
-  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80);
-  for (long i = 0; i < iters; ++i) {
-    SEEK_ACC12(STEP)
-    KEEP
-  }
-  float s = 0;
-  SEEK_ACC12(SUM)
-  return s;
-#undef STEP
-}
-__attribute__((target("avx512f"), noinline)) float fma_loop(long iters) {
-#define STEP(i) a##i = _mm512_fmadd_ps(a##i, x, y);
-  SEEK_ACC12(DECL)
-  const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
-  for (long i = 0; i < iters; ++i) {
-    SEEK_ACC12(STEP)
-    KEEP
-  }
-  float s = 0;
-  SEEK_ACC12(SUM)
-  return s;
-#undef STEP
-}
-#undef DECL
-#undef SUM
-#undef KEEP
-
-// GFLOP/s with `threads` threads; flop_per_instr = 64 (vdpbf16ps zmm) or 32 (vfmadd zmm).
-template <class Loop>
-double peak(int threads, Loop loop, double flop_per_instr) {
-  const long iters = 10'000'000;
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    float sink = 0;
-    const double t0 = now();
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-    sink += loop(iters);
-    best = std::max(best, threads * double(iters) * 12 * flop_per_instr / (now() - t0) / 1e9);
-    if (sink == 1.2345f) std::puts("");
-  }
-  return best;
-}
 
 struct Limits {
   double bw, bf16, fp32;
@@ -316,11 +235,9 @@ int main(int argc, char** argv) {
   }
   std::printf("bench_matmul: %s, isa %s; GEMV weights cycle through >= 256 MiB (DRAM, not L3)\n",
               cpu_name.c_str(), std::string(isa_name(cpu_isa())).c_str());
-  Buffer probe(size_t(1) << 30);
-  fill(probe, 1);
   for (int t : thread_counts) {
     omp_set_num_threads(t);
-    const Limits lim{read_bandwidth(t, probe), peak(t, dp_loop, 64), peak(t, fma_loop, 32)};
+    const Limits lim{bench::read_bandwidth_gbs(t), bench::bf16_peak_gflops(t), bench::fp32_peak_gflops(t)};
     std::printf(
         "\n== %d thread%s: read bandwidth %.1f GB/s, bf16 dot peak %.0f GFLOP/s, fp32 FMA peak "
         "%.0f GFLOP/s\n",

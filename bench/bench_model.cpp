@@ -1,5 +1,5 @@
 // End-to-end inference benchmark (issue: run DeepSeek checkpoints fast on CPU).
-//   bench_model MODEL_DIR [--threads N] [--prompt 512] [--gen 64] [--mmap] [--precise]
+//   bench_model MODEL_DIR [--threads N] [--prompt 512] [--gen 32] [--reps 3] [--mmap] [--precise]
 // Prints prefill tokens/s (and its share of the measured bf16 dot peak), decode tokens/s (and its
 // share of the memory-bandwidth roofline = bandwidth ÷ weight bytes read per token), and peak RSS
 // against weights + KV cache.
@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <vector>
 #include <random>
 #include <string>
 
@@ -23,27 +25,32 @@ static double peak_rss_bytes() {
   return double(ru.ru_maxrss) * 1024.0;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_model MODEL_DIR [--threads N] [--prompt N] [--gen N] [--mmap] [--precise]\n");
+    std::fprintf(stderr,
+                 "usage: bench_model MODEL_DIR [--threads N] [--prompt N] [--gen N] [--reps N] "
+                 "[--mmap] [--precise]\n");
     return 2;
   }
   std::string dir = argv[1];
-  int threads = 2, prompt = 512, gen = 64;
+  int threads = 2, prompt = 512, gen = 32, reps = 3;
   bool mmap_mode = false, precise = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--prompt" && i + 1 < argc) prompt = std::atoi(argv[++i]);
     else if (a == "--gen" && i + 1 < argc) gen = std::atoi(argv[++i]);
+    else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--mmap") mmap_mode = true;
     else if (a == "--precise") precise = true;
   }
   omp_set_num_threads(threads);
   try {
-    double bw = bench::read_bandwidth_gbs(threads, size_t(512) << 20);
-    double peak = bench::bf16_peak_gflops(threads);
-
     double t0 = bench::now_s();
     model::LoadOptions lo;
     lo.mode = mmap_mode ? LoadMode::Mmap : LoadMode::Read;
@@ -53,47 +60,81 @@ int main(int argc, char** argv) {
     model::KVCache cache(cfg, 1, prompt + gen + 1);
     model::ModelStats st = model::model_stats(*m, &cache);
 
-    std::mt19937 rng(1);
-    std::vector<int32_t> ids(static_cast<size_t>(prompt));
-    for (auto& id : ids) id = int32_t(rng() % uint32_t(cfg.vocab_size));
-    std::vector<float> logits;
-    model::ForwardOptions po;
-    po.precision = precise ? kernels::Precision::F32 : kernels::Precision::BF16;
-    t0 = bench::now_s();
-    model::forward(*m, cache, model::Batch{ids, {{0, 0, prompt, false}}}, logits, po);
-    double prefill_s = bench::now_s() - t0;
-    // Matrix-product FLOPs of the prefill: 2 per active weight per token (the attention core is
-    // counted separately: scores and values over the causal triangle, per head).
-    double attn_flops = double(cfg.num_hidden_layers) * cfg.num_attention_heads * prompt *
-                        (prompt + 1) / 2.0 * 2.0 * double(cfg.qk_head_dim() + cfg.v_head_dim);
-    double flops = 2.0 * double(st.params_active - cfg.vocab_size * cfg.hidden_size) * prompt +
-                   attn_flops;
-
-    int32_t next = 0;
-    t0 = bench::now_s();
-    for (int i = 0; i < gen; ++i) {
-      model::forward(*m, cache, model::Batch{{next}, {{0, prompt + i, 1, false}}}, logits);
-      next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    }
-    double decode_s = bench::now_s() - t0;
-    double decode_tps = gen / decode_s;
-    double roofline_tps = bw * 1e9 / double(st.weight_bytes_per_token);
-    double weights = double(st.weight_bytes_total);
-    double kv = double(st.kv_bytes_per_token) * double(prompt + gen + 1);
+    // Matrix-product FLOPs of the prefill: 2 per active weight per token, without the embedding
+    // (a row lookup) and with the head applied to the last position only, as prefill does; the
+    // attention core is counted separately: scores and values over the causal triangle, per head.
+    const double vh = double(cfg.vocab_size) * double(cfg.hidden_size);
+    const double head = cfg.tie_word_embeddings ? 0.0 : vh;
+    const double attn_flops = double(cfg.num_hidden_layers) * cfg.num_attention_heads * prompt *
+                              (prompt + 1) / 2.0 * 2.0 * double(cfg.qk_head_dim() + cfg.v_head_dim);
+    const double flops = 2.0 * (double(st.params_active) - vh - head) * prompt + 2.0 * vh + attn_flops;
 
     std::printf("model            %s (%s, %lld layers)\n", dir.c_str(), cfg.model_type.c_str(),
                 (long long)cfg.num_hidden_layers);
     std::printf("threads          %d   load %s: %.2f s\n", threads, mmap_mode ? "mmap" : "read", load_s);
-    std::printf("machine          read bandwidth %.1f GB/s, bf16 dot peak %.0f GFLOP/s\n", bw, peak);
-    std::printf("prefill          %d tokens in %.3f s = %.1f tok/s, %.0f GFLOP/s = %.1f%% of bf16 peak (%s)\n",
-                prompt, prefill_s, prompt / prefill_s, flops / prefill_s / 1e9,
-                100.0 * flops / prefill_s / 1e9 / peak, precise ? "f32 activations" : "bf16 activations");
-    std::printf("decode           %d tokens: %.2f tok/s; %.1f MB weights/token; roofline %.2f tok/s; %.1f%% of roofline\n",
-                gen, decode_tps, st.weight_bytes_per_token / 1e6, roofline_tps,
-                100.0 * decode_tps / roofline_tps);
+    // This machine shares its host: bandwidth and FLOP rate drift by +-30% within seconds. So
+    // each decoded token is paired with a 256 MiB bandwidth probe taken right before it, and the
+    // roofline ratio is (weight bytes / decode time) / (probe bytes / probe time) over the pairs;
+    // each prefill is compared with a bf16 peak measured right before it. Figures are medians
+    // over the repetitions. A first unmeasured pass warms pages and gives the peak RSS (the
+    // probes' own buffers would count in it otherwise).
+    std::mt19937 rng(1);
+    std::vector<int32_t> ids(static_cast<size_t>(prompt));
+    std::vector<float> logits;
+    model::ForwardOptions po;
+    po.precision = precise ? kernels::Precision::F32 : kernels::Precision::BF16;
+    auto run_prefill = [&] {
+      for (auto& id : ids) id = int32_t(rng() % uint32_t(cfg.vocab_size));
+      cache.set_length(0, 0);
+      const double t = bench::now_s();
+      model::forward(*m, cache, model::Batch{ids, {{0, 0, prompt, false}}}, logits, po);
+      return bench::now_s() - t;
+    };
+    auto decode_one = [&](int i) {
+      const int32_t next =
+          int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      const double t = bench::now_s();
+      model::forward(*m, cache, model::Batch{{next}, {{0, prompt + i, 1, false}}}, logits);
+      return bench::now_s() - t;
+    };
+    run_prefill();
+    for (int i = 0; i < std::min(gen, 4); ++i) decode_one(i);
+    const double rss = peak_rss_bytes();
+
+    const size_t probe = size_t(256) << 20;
+    std::vector<double> pre_tps, pre_ratio, dec_tps, dec_ratio, bws, peaks;
+    for (int r = 0; r < reps; ++r) {
+      const double peak = bench::bf16_peak_gflops(threads);
+      const double prefill_s = run_prefill();
+      double probe_s = 0, decode_s = 0;
+      for (int i = 0; i < gen; ++i) {
+        probe_s += double(probe) / 1e9 / bench::read_bandwidth_gbs(threads, probe, 1);
+        decode_s += decode_one(i);
+      }
+      const double bw = double(gen) * double(probe) / 1e9 / probe_s;
+      const double roofline_tps = bw * 1e9 / double(st.weight_bytes_per_token);
+      pre_tps.push_back(prompt / prefill_s);
+      pre_ratio.push_back(flops / prefill_s / 1e9 / peak);
+      dec_tps.push_back(gen / decode_s);
+      dec_ratio.push_back(gen / decode_s / roofline_tps);
+      bws.push_back(bw);
+      peaks.push_back(peak);
+      std::printf("rep %d            peak %.0f GFLOP/s, prefill %.1f tok/s (%.1f%%); bandwidth %.1f GB/s, "
+                  "decode %.2f tok/s (%.1f%%)\n",
+                  r + 1, peak, pre_tps.back(), 100 * pre_ratio.back(), bw, dec_tps.back(),
+                  100 * dec_ratio.back());
+    }
+    const double weights = double(st.weight_bytes_total);
+    const double kv = double(st.kv_bytes_per_token) * double(prompt + gen + 1);
+    std::printf("machine          read bandwidth %.1f GB/s, bf16 dot peak %.0f GFLOP/s (medians)\n",
+                median(bws), median(peaks));
+    std::printf("prefill          %d tokens: %.1f tok/s, %.0f GFLOP/s = %.1f%% of bf16 peak (%s)\n",
+                prompt, median(pre_tps), median(pre_tps) / prompt * flops / 1e9,
+                100.0 * median(pre_ratio), precise ? "f32 activations" : "bf16 activations");
+    std::printf("decode           %d tokens: %.2f tok/s; %.1f MB weights/token; %.1f%% of roofline\n",
+                gen, median(dec_tps), st.weight_bytes_per_token / 1e6, 100.0 * median(dec_ratio));
     std::printf("peak RSS         %.2f GB (weights %.2f GB + KV %.3f GB = %.2f GB; ratio %.3f)\n",
-                peak_rss_bytes() / 1e9, weights / 1e9, kv / 1e9, (weights + kv) / 1e9,
-                peak_rss_bytes() / (weights + kv));
+                rss / 1e9, weights / 1e9, kv / 1e9, (weights + kv) / 1e9, rss / (weights + kv));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_model: %s\n", e.what());
     return 1;

@@ -250,6 +250,9 @@ TensorStore TensorStore::open(const std::string& dir, LoadMode mode, const Progr
       // No MADV_WILLNEED: on a checkpoint larger than RAM it would evict what it just read.
       void* p = ::mmap(nullptr, s.file_size, PROT_READ, MAP_PRIVATE, s.fd.get(), 0);
       if (p == MAP_FAILED) fail("cannot map {}: {}", s.path, std::strerror(errno));
+      // Best effort: where the kernel can back read-only file mappings with huge pages
+      // (CONFIG_READ_ONLY_THP_FOR_FS) this saves a TLB miss every 4 kB of weights streamed.
+      ::madvise(p, s.file_size, MADV_HUGEPAGE);
       m.regions.emplace_back(p, s.file_size);
       data = m.regions.back().data() + s.header.data_start;
       done += s.data_size();

@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 
+#include "core/threads.h"
 #include "kernels/ops.h"
 
 namespace seek::model {
@@ -97,38 +98,75 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
   kernels::matmul(xn, T, H, w.gate, logits.data(), E, Precision::F32);
   Routing r = moe_route(cfg, logits.data(), T, w.e_score_correction_bias);
 
-  // Dispatch: group tokens by expert so each expert runs once over its tokens.
-  std::vector<std::vector<std::pair<int32_t, float>>> assigned(static_cast<size_t>(E));
+  // Dispatch: group tokens by expert so each expert runs once over its tokens. Slot
+  // (t, i) of the routing gets row first[e] + rank of t among e's tokens in `ys`.
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> assigned(static_cast<size_t>(E));
   for (int64_t t = 0; t < T; ++t)
     for (int64_t i = 0; i < r.k; ++i)
-      assigned[size_t(r.experts[size_t(t * r.k + i)])].push_back(
-          {int32_t(t), r.weights[size_t(t * r.k + i)]});
-  std::fill_n(out, T * H, 0.0f);
+      assigned[size_t(r.experts[size_t(t * r.k + i)])].push_back({int32_t(t), int32_t(i)});
+  std::vector<int64_t> first(size_t(E) + 1, 0), row_of(size_t(T * r.k));
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& toks = assigned[size_t(e)];
+    first[size_t(e) + 1] = first[size_t(e)] + int64_t(toks.size());
+    for (size_t j = 0; j < toks.size(); ++j)
+      row_of[size_t(toks[j].first * r.k + toks[j].second)] = first[size_t(e)] + int64_t(j);
+  }
   if (tape) {
-    tape->assigned.assign(size_t(E), {});
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t i = 0; i < r.k; ++i)
-        tape->assigned[size_t(r.experts[size_t(t * r.k + i)])].push_back({int32_t(t), int32_t(i)});
+    tape->assigned = assigned;
     tape->experts.assign(size_t(E), {});
     tape->expert_out.assign(size_t(E), {});
   }
-  std::vector<float> xe, ye;
-  for (int64_t e = 0; e < E; ++e) {
-    const auto& toks = assigned[size_t(e)];
-    if (toks.empty()) continue;
-    const int64_t n = int64_t(toks.size());
-    xe.resize(size_t(n * H));
-    ye.resize(size_t(n * H));
-    for (int64_t i = 0; i < n; ++i) std::copy_n(xn + toks[size_t(i)].first * H, H, xe.data() + i * H);
-    ffn_forward(w.experts[size_t(e)], xe.data(), n, H, ye.data(), prec,
-                tape ? &tape->experts[size_t(e)] : nullptr);
-    if (tape) tape->expert_out[size_t(e)] = ye;
-    for (int64_t i = 0; i < n; ++i) {
-      float* o = out + toks[size_t(i)].first * H;
-      const float g = toks[size_t(i)].second;
-      for (int64_t j = 0; j < H; ++j) o[j] += g * ye[size_t(i * H + j)];
-    }
+
+  // Experts run in parallel, each whole on one thread (its GEMMs single-threaded): one fork per
+  // layer instead of three per expert, and every thread streams its own experts' weights. Experts
+  // go to threads longest first onto the least loaded thread; an expert costs its weight reads
+  // (~kFixed tokens' worth of compute) plus its tokens.
+  std::vector<float> ys(size_t(first[size_t(E)] * H));
+  std::vector<int64_t> order;
+  for (int64_t e = 0; e < E; ++e)
+    if (!assigned[size_t(e)].empty()) order.push_back(e);
+  constexpr int64_t kFixed = 16;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return assigned[size_t(a)].size() > assigned[size_t(b)].size();
+  });
+  const int nt = int(std::min<int64_t>(max_threads(), int64_t(order.size())));
+  std::vector<int> owner(size_t(E), 0);
+  std::vector<int64_t> load(size_t(std::max(nt, 1)), 0);
+  for (int64_t e : order) {
+    const auto t = std::min_element(load.begin(), load.end()) - load.begin();
+    owner[size_t(e)] = int(t);
+    load[size_t(t)] += kFixed + int64_t(assigned[size_t(e)].size());
   }
+  parallel_run(nt, [&](int t, int) {
+    std::vector<float> xe;
+    for (int64_t e : order) {
+      if (owner[size_t(e)] != t) continue;
+      const auto& toks = assigned[size_t(e)];
+      const int64_t n = int64_t(toks.size());
+      xe.resize(size_t(n * H));
+      for (int64_t i = 0; i < n; ++i)
+        std::copy_n(xn + int64_t(toks[size_t(i)].first) * H, H, xe.data() + i * H);
+      float* ye = ys.data() + first[size_t(e)] * H;
+      ffn_forward(w.experts[size_t(e)], xe.data(), n, H, ye, prec,
+                  tape ? &tape->experts[size_t(e)] : nullptr);
+      if (tape) tape->expert_out[size_t(e)].assign(ye, ye + n * H);
+    }
+  });
+
+  // out[t] = Σ_i g_{t,i} · Expert_{e_{t,i}}(x_t), summed in routing order.
+  const int nc = int(std::min<int64_t>(max_threads(), T));
+  parallel_run(nc, [&](int c, int ncs) {
+    const auto [t0, t1] = split_range(T, c, ncs);
+    for (int64_t t = t0; t < t1; ++t) {
+      float* o = out + t * H;
+      std::fill_n(o, H, 0.0f);
+      for (int64_t i = 0; i < r.k; ++i) {
+        const float g = r.weights[size_t(t * r.k + i)];
+        const float* y = ys.data() + row_of[size_t(t * r.k + i)] * H;
+        for (int64_t j = 0; j < H; ++j) o[j] += g * y[j];
+      }
+    }
+  });
   if (cfg.n_shared_experts > 0) {
     std::vector<float> shared(size_t(T * H));
     ffn_forward(w.shared_experts, xn, T, H, shared.data(), prec, tape ? &tape->shared : nullptr);
