@@ -2,6 +2,7 @@
 // load with the inference loader, exact resume, atomic saves under kill -9, bad input.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -209,5 +210,54 @@ TEST(Trainer, RefusesToOverwriteAnExistingRun) {
   o.progress = false;
   run_training(c, o);
   EXPECT_THROW(run_training(c, o), Error);
+  fs::remove_all(dir);
+}
+
+// A full disk, simulated with RLIMIT_FSIZE (writes past the limit fail with EFBIG) in a fresh
+// process: the save fails with a clear error, and the checkpoint saved before stays intact.
+TEST(Trainer, DiskFullTargetChild) {
+  const char* dir = std::getenv("SEEK_DISK_FULL_TEST_DIR");
+  if (!dir) GTEST_SKIP() << "helper of DiskFullKeepsThePreviousCheckpoint";
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit lim{64 << 10, 64 << 10};
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  RunOptions o;
+  o.progress = false;
+  o.resume = true;
+  try {
+    run_training(TrainConfig::load(std::string(dir) + "/train.json"), o);
+    ADD_FAILURE() << "training finished although no checkpoint fits on the disk";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("not saved (earlier checkpoints are intact)"), std::string::npos) << msg;
+    std::fprintf(stderr, "disk full: %s\n", msg.c_str());
+  }
+}
+
+TEST(Trainer, DiskFullKeepsThePreviousCheckpoint) {
+  const std::string dir = tmpdir("diskfull");
+  TrainConfig c = write_config(dir, 10, R"(, "save_every": 5, "eval_every": 1000)");
+  RunOptions o;
+  o.progress = false;
+  o.stop_after = 5;
+  run_training(c, o);
+  const std::string latest = fs::canonical(c.out + "/latest").string();
+  const std::string before = read_file(latest + "/model.safetensors");
+  ASSERT_GT(before.size(), size_t(64 << 10)) << "the model must not fit under the file-size limit";
+
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setenv("SEEK_DISK_FULL_TEST_DIR", dir.c_str(), 1);
+    execl("/proc/self/exe", "seek_train_tests", "--gtest_filter=Trainer.DiskFullTargetChild",
+          nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child's checks failed";
+  EXPECT_EQ(fs::canonical(c.out + "/latest").string(), latest);
+  EXPECT_EQ(read_file(latest + "/model.safetensors"), before);
+  auto m = model::Model::load(latest);
+  EXPECT_GT(m->config().hidden_size, 0);
   fs::remove_all(dir);
 }
