@@ -22,9 +22,9 @@ TEST(WebAssets, MatchTheWebDirectory) {
   for (const WebAsset& a : web_assets()) {
     embedded.insert(std::string(a.path));
     EXPECT_EQ(std::string(a.body), read_file(kWebDir + "/" + std::string(a.path)))
-        << "web/" << a.path << " changed: run cmake -P src/serve/embed_web.cmake";
+        << "web/" << a.path << " changed: rebuild (the build embeds web/)";
   }
-  EXPECT_EQ(embedded, on_disk) << "run cmake -P src/serve/embed_web.cmake";
+  EXPECT_EQ(embedded, on_disk) << "rebuild (the build embeds web/)";
 }
 
 TEST(WebAssets, PageReferencesOnlyEmbeddedFilesAndNoCdn) {
