@@ -1,14 +1,15 @@
 // Matrix-product kernels against the machine's limits, all measured here:
-//   bench_matmul [--threads N] [--quick]
+//   bench_matmul [--threads N] [--quick] [--only gemv|batch|gemm|mm_t]
 // (default: 1 thread and omp_get_max_threads(); OMP_NUM_THREADS sets the latter)
 //  1. limits: memory read bandwidth (1 GiB, AVX-512 loads), vdpbf16ps and fp32 FMA peak
 //     (register-only loops) per thread count;
 //  2. decode GEMV (M = 1 and 8, Precision::F32) on BF16 and FP8 weights of DeepSeek shapes, cycling
 //     through enough copies (>= 256 MiB) that the weights come from DRAM, not the 32 MiB L3:
 //     GB/s of weights streamed and % of the read bandwidth;
-//  3. prefill GEMM (M = 512): GFLOP/s and % of the bf16 peak (Precision::BF16) or fp32 peak
+//  3. batched decode (M = 1..32, both precisions): % of the roofline max(bytes/bw, flops/peak);
+//  4. prefill GEMM (M = 512): GFLOP/s and % of the bf16 peak (Precision::BF16) or fp32 peak
 //     (Precision::F32);
-//  4. matmul_t on the shapes attention uses.
+//  5. matmul_t on the shapes attention uses.
 // Buffers are 2 MiB-aligned and madvise(MADV_HUGEPAGE)d, for the bandwidth probe as for weights.
 // GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own code (GCC PR 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -151,6 +152,35 @@ void bench_gemv(const Limits& lim, bool quick) {
     }
 }
 
+// Batched decode: M = 1..32 activation rows against weights streamed from DRAM, both precisions.
+// The roofline of a call is max(bytes / bandwidth, 2·M·N·K / peak of that precision); the
+// figure is that bound over the measured time.
+void bench_batched(const Limits& lim, bool quick) {
+  struct Case { int64_t rows, cols; const char* what; };
+  const Case cases[] = {{102400, 2048, "lm_head V2-Lite"}, {1408, 2048, "expert gate/up"}};
+  for (DType dt : {DType::BF16, DType::F8_E4M3})
+    for (const Case& c : cases) {
+      const size_t each = size_t(c.rows * c.cols) * dtype_size(dt);
+      const int copies = int(std::max<size_t>(1, ((quick ? 128u : 256u) << 20) / each + 1));
+      WeightSet ws(dt, c.rows, c.cols, copies);
+      for (int64_t M : {1, 2, 4, 8, 16, 32})
+        for (Precision p : {Precision::F32, Precision::BF16}) {
+          std::vector<float> x(size_t(M * c.cols), 0.5f), y(size_t(M * c.rows));
+          const double t = time_per_call(copies, [&] {
+            for (const WeightView& v : ws.views) kernels::matmul(x.data(), M, v, y.data(), p);
+          }, quick ? 0.2 : 0.5);
+          const double flops = 2.0 * double(M * c.rows * c.cols);
+          const double bound = std::max(double(each) / (lim.bw * 1e9),
+                                        flops / ((p == Precision::BF16 ? lim.bf16 : lim.fp32) * 1e9));
+          std::printf("  batch %-8s M=%-3lld [%6lld x %5lld] %-16s %-4s %8.1f us %7.1f GB/s %7.1f "
+                      "GFLOP/s %5.0f%% of roofline\n",
+                      std::string(dtype_name(dt)).c_str(), (long long)M, (long long)c.rows,
+                      (long long)c.cols, c.what, p == Precision::BF16 ? "bf16" : "f32", t * 1e6,
+                      double(each) / t / 1e9, flops / t / 1e9, 100 * bound / t);
+        }
+    }
+}
+
 void bench_gemm(const Limits& lim, bool quick) {
   const int64_t M = 512;
   struct Case { int64_t rows, cols; };
@@ -204,12 +234,14 @@ void bench_matmul_t(const Limits& lim, bool quick) {
 int main(int argc, char** argv) {
   std::vector<int> thread_counts;
   bool quick = false;
+  std::string only;  // one section, or all
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) thread_counts = {std::atoi(argv[++i])};
     else if (a == "--quick") quick = true;
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: bench_matmul [--threads N] [--quick]\n");
+      std::fprintf(stderr, "usage: bench_matmul [--threads N] [--quick] [--only gemv|batch|gemm|mm_t]\n");
       return 2;
     }
   }
@@ -242,8 +274,9 @@ int main(int argc, char** argv) {
         "\n== %d thread%s: read bandwidth %.1f GB/s, bf16 dot peak %.0f GFLOP/s, fp32 FMA peak "
         "%.0f GFLOP/s\n",
         t, t > 1 ? "s" : "", lim.bw, lim.bf16, lim.fp32);
-    bench_gemv(lim, quick);
-    bench_gemm(lim, quick);
-    bench_matmul_t(lim, quick);
+    if (only.empty() || only == "gemv") bench_gemv(lim, quick);
+    if (only.empty() || only == "batch") bench_batched(lim, quick);
+    if (only.empty() || only == "gemm") bench_gemm(lim, quick);
+    if (only.empty() || only == "mm_t") bench_matmul_t(lim, quick);
   }
 }

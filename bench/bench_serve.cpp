@@ -1,13 +1,21 @@
 // Continuous-batching throughput and latency of the serving engine: aggregate decode tokens/s
-// and p50 / p99 time to first token at 1, 4, 16 and 64 concurrent streams, all arriving at
-// once with the same-length prompts, on a random model of DeepSeek-V2-Lite geometry (layers cut
-// to fit memory unless --layers says otherwise).
+// and p50 / p99 time to first token at 1, 4, 16 and 64 concurrent streams, on a random model of
+// DeepSeek-V2-Lite geometry (layers cut to fit memory unless --layers says otherwise). Two loads:
+//  * burst: n requests with same-length prompts arrive at once; decode tokens/s counts from the
+//    first token to the last (every stream decodes together), TTFT includes waiting for all n
+//    prefills, since each prompt's prefill shares the steps with the others.
+//  * steady: n clients in a closed loop (a client sends its next request when the previous one
+//    ends, as vLLM's benchmark_serving does with --max-concurrency), starts staggered over one
+//    request's duration and output lengths uniform in [gen/2, 3·gen/2], so requests arrive while
+//    the others decode. Each client's first request (the ramp) is not counted; decode tokens/s
+//    is over the window where all n clients are past it.
 //
 // Targets (from the serving issue): at 16 streams, aggregate decode throughput >= 4x the
 // single-stream figure; p99 TTFT at 16 streams < 2x the single-stream prefill time of the same
 // prompt (the 1-stream TTFT).
 //
 //   bench_serve [--model DIR] [--layers N] [--prompt N] [--gen N] [--streams 1,4,16,64]
+//               [--requests N] (per client, steady load; default 5)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -16,6 +24,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -35,6 +45,7 @@ struct Args {
   int prompt = 128;
   int gen = 32;
   std::vector<int> streams = {1, 4, 16, 64};
+  int requests = 5;
 };
 
 Args parse(int argc, char** argv) {
@@ -49,6 +60,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--layers") a.layers = std::stoi(next());
     else if (k == "--prompt") a.prompt = std::stoi(next());
     else if (k == "--gen") a.gen = std::stoi(next());
+    else if (k == "--requests") a.requests = std::max(2, std::stoi(next()));
     else if (k == "--streams") {
       a.streams.clear();
       std::string s = next();
@@ -77,6 +89,13 @@ double pct(std::vector<double> v, double p) {
   return v[i];
 }
 
+std::vector<int32_t> distinct_prompt(int prompt_len, int64_t vocab, uint64_t salt) {
+  std::vector<int32_t> p;
+  for (int t = 0; t < prompt_len; ++t)  // distinct prompts: no prefix-cache hits
+    p.push_back(int32_t(1000 + (salt * 104729 + uint64_t(t) * 15485863) % uint64_t(vocab - 2000)));
+  return p;
+}
+
 struct Round {
   double decode_tps = 0, ttft_p50 = 0, ttft_p99 = 0, seconds = 0, cores = 0;
   int64_t tokens = 0;
@@ -94,8 +113,7 @@ Round run_round(generate::Engine& e, int n, int prompt_len, int gen, int64_t voc
   const double cpu0 = cpu_seconds();
   for (int i = 0; i < n; ++i) {
     generate::EngineRequest req;
-    for (int t = 0; t < prompt_len; ++t)  // distinct prompts: no prefix-cache hits
-      req.prompt.push_back(int32_t(1000 + (uint64_t(salt * 7919 + i) * 104729 + uint64_t(t) * 15485863) % uint64_t(vocab - 2000)));
+    req.prompt = distinct_prompt(prompt_len, vocab, uint64_t(salt * 7919 + i));
     req.sampling.temperature = 0.0f;
     req.max_tokens = gen;
     req.ignore_eos = true;
@@ -126,6 +144,67 @@ Round run_round(generate::Engine& e, int n, int prompt_len, int gen, int64_t voc
   r.seconds = std::chrono::duration<double>(last_end - t0).count();
   r.decode_tps = double(decoded) / std::chrono::duration<double>(last_end - first_token).count();
   r.tokens = decoded;
+  r.cores = (cpu_seconds() - cpu0) / r.seconds;
+  return r;
+}
+
+// Closed loop: n clients, `requests` each. `stagger` spreads the clients' first requests.
+Round run_steady(generate::Engine& e, int n, int requests, int prompt_len, int gen, int64_t vocab,
+                 double stagger) {
+  struct Client {
+    std::vector<double> ttft;                  // requests 2.. only
+    std::vector<Clock::time_point> tokens;     // decode-token times, requests 2..
+    Clock::time_point first_done, last_done;
+    int64_t decoded = 0;
+  };
+  std::vector<Client> clients(static_cast<size_t>(n));
+  const auto t0 = Clock::now();
+  const double cpu0 = cpu_seconds();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < n; ++c)
+    threads.emplace_back([&, c] {
+      Client& cl = clients[size_t(c)];
+      std::mt19937 rng(uint32_t(1000 + c));
+      std::uniform_int_distribution<int> len(std::max(1, gen / 2), std::max(1, gen * 3 / 2));
+      std::this_thread::sleep_until(t0 + std::chrono::duration<double>(stagger * c / n));
+      for (int q = 0; q < requests; ++q) {
+        generate::EngineRequest req;
+        req.prompt = distinct_prompt(prompt_len, vocab, uint64_t(c) * 1000003 + uint64_t(q) * 7919 + 17);
+        req.sampling.temperature = 0.0f;
+        req.max_tokens = len(rng);
+        req.ignore_eos = true;
+        std::promise<generate::EngineResult> done;
+        auto fut = done.get_future();
+        generate::EngineCallbacks cb;
+        const bool counted = q > 0;
+        cb.on_token = [&cl, counted, seen = false](const generate::TokenEvent&) mutable {
+          if (counted && seen) cl.tokens.push_back(Clock::now());  // the first is prefill's
+          seen = true;
+        };
+        cb.on_done = [&done](const generate::EngineResult& r) { done.set_value(r); };
+        e.submit(std::move(req), std::move(cb));
+        const generate::EngineResult r = fut.get();
+        if (q == 0) cl.first_done = Clock::now();
+        else cl.ttft.push_back(r.ttft_seconds);
+      }
+      cl.last_done = Clock::now();
+    });
+  for (auto& t : threads) t.join();
+  Clock::time_point w0 = t0, w1 = Clock::time_point::max(), end = t0;
+  std::vector<double> ttft;
+  for (const Client& cl : clients) {
+    w0 = std::max(w0, cl.first_done);
+    w1 = std::min(w1, cl.last_done);
+    end = std::max(end, cl.last_done);
+    ttft.insert(ttft.end(), cl.ttft.begin(), cl.ttft.end());
+  }
+  Round r;
+  for (const Client& cl : clients)
+    for (auto t : cl.tokens) r.tokens += t >= w0 && t <= w1;
+  r.decode_tps = w1 > w0 ? double(r.tokens) / std::chrono::duration<double>(w1 - w0).count() : 0.0;
+  r.ttft_p50 = pct(ttft, 0.50);
+  r.ttft_p99 = pct(ttft, 0.99);
+  r.seconds = std::chrono::duration<double>(end - t0).count();
   r.cores = (cpu_seconds() - cpu0) / r.seconds;
   return r;
 }
@@ -165,20 +244,30 @@ int main(int argc, char** argv) try {
               cfg.model_type.c_str(), (long long)cfg.num_hidden_layers, (long long)cfg.hidden_size,
               (long long)cfg.n_routed_experts, (long long)cfg.num_experts_per_tok, a.prompt, a.gen);
   run_round(engine, 1, a.prompt, 4, cfg.vocab_size, 999);  // warm-up: pages, threads
-  std::printf("%8s %14s %12s %12s %10s %7s\n", "streams", "decode tok/s", "TTFT p50 ms", "TTFT p99 ms", "wall s",
-              "cores");
-  double single_tps = 0, single_ttft = 0;
-  for (int n : a.streams) {
-    const Round r = run_round(engine, n, a.prompt, a.gen, cfg.vocab_size, n);
-    if (n == 1) single_tps = r.decode_tps, single_ttft = r.ttft_p50;
-    std::printf("%8d %14.1f %12.1f %12.1f %10.2f %7.2f", n, r.decode_tps, r.ttft_p50 * 1e3, r.ttft_p99 * 1e3,
-                r.seconds, r.cores);
-    if (n > 1 && single_tps > 0)
-      std::printf("   throughput x%.2f vs 1 stream, p99 TTFT x%.2f vs 1-stream prefill", r.decode_tps / single_tps,
-                  r.ttft_p99 / single_ttft);
-    std::printf("\n");
-    std::fflush(stdout);
-  }
+  auto table = [&](const char* load, auto&& round) {
+    std::printf("%s load\n%8s %14s %12s %12s %10s %7s\n", load, "streams", "decode tok/s",
+                "TTFT p50 ms", "TTFT p99 ms", "wall s", "cores");
+    double single_tps = 0, single_ttft = 0;
+    for (int n : a.streams) {
+      const Round r = round(n);
+      if (n == 1) single_tps = r.decode_tps, single_ttft = r.ttft_p50;
+      std::printf("%8d %14.1f %12.1f %12.1f %10.2f %7.2f", n, r.decode_tps, r.ttft_p50 * 1e3,
+                  r.ttft_p99 * 1e3, r.seconds, r.cores);
+      if (n > 1 && single_tps > 0)
+        std::printf("   throughput x%.2f vs 1 stream, p99 TTFT x%.2f vs 1-stream prefill",
+                    r.decode_tps / single_tps, r.ttft_p99 / single_ttft);
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+    return single_ttft;
+  };
+  table("burst", [&](int n) { return run_round(engine, n, a.prompt, a.gen, cfg.vocab_size, n); });
+  // One request of the single stream lasts about TTFT + gen decode steps: stagger over that.
+  const Round one = run_round(engine, 1, a.prompt, a.gen, cfg.vocab_size, 12345);
+  const double request_s = one.ttft_p50 + a.gen / std::max(one.decode_tps, 1e-9);
+  table("steady", [&](int n) {
+    return run_steady(engine, n, a.requests, a.prompt, a.gen, cfg.vocab_size, request_s);
+  });
   std::printf("targets at 16 streams: throughput >= x4.00, p99 TTFT < x2.00\n");
   if (!tmp.empty()) std::filesystem::remove_all(tmp);
   return 0;

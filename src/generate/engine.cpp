@@ -359,9 +359,9 @@ void Engine::step() {
   if (members.empty()) return;
 
   model::ForwardOptions fo;
-  fo.precision = !opts_.precise && n_prefill > EngineOptions::kBf16MinTokens
-                     ? kernels::Precision::BF16
-                     : kernels::Precision::F32;
+  const bool bf16 = n_prefill > EngineOptions::kBf16MinTokens ||
+                    n_decode >= EngineOptions::kBf16MinDecode;
+  fo.precision = !opts_.precise && bf16 ? kernels::Precision::BF16 : kernels::Precision::F32;
   try {
     model::forward(model_, *cache_, batch, logits_, fo);
   } catch (const std::exception& e) {

@@ -2,10 +2,13 @@
 // qk_rope_head_dim, d_v = v_head_dim, d_c = kv_lora_rank, W = d_c + d_R (one cache row).
 #include "model/mla.h"
 
+#include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "kernels/ops.h"
 
 namespace seek::model {
@@ -108,6 +111,9 @@ void attend_naive(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
   }
 }
 
+// Chunks of at most this many tokens are attended to in parallel across sequences.
+constexpr int64_t kParallelSeqTokens = 4;
+
 // Absorbed attention costs ~n·end·(W + d_c) per head; naive pays end·d_c·(d_h + d_v) once to
 // expand the cache, then n·end·(d_h + d_R + d_v). Decode (n = 1) is always absorbed.
 bool use_absorbed(const Dims& d, int64_t n, int64_t end, ForwardOptions::Attention mode) {
@@ -177,21 +183,47 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
 
   const float scale = float(cfg.softmax_scale());
   std::vector<float> attn(size_t(T * d.nh * d.dv));  // [T, nh, d_v]
+  std::vector<int64_t> first(batch.seqs.size());     // each chunk's first token in the batch
   t = 0;
-  int64_t probs_off = 0;
-  for (const SeqChunk& sc : batch.seqs) {
+  for (size_t i = 0; i < batch.seqs.size(); ++i) first[i] = t, t += batch.seqs[i].n_tokens;
+  auto attend = [&](size_t i) {
+    const SeqChunk& sc = batch.seqs[i];
     const float* rows = cache.row(sc.slot, layer, 0);
-    const float* qs = q.data() + t * d.nh * d.qd;
-    float* as = attn.data() + t * d.nh * d.dv;
-    if (tape) {
-      attend_naive(d, w, qs, sc.n_tokens, 0, rows, scale, prec, as,
-                   tape->kvf.data() + t * d.nh * (d.dh + d.dv), tape->probs.data() + probs_off);
-      probs_off += d.nh * sc.n_tokens * sc.n_tokens;
-    } else if (use_absorbed(d, sc.n_tokens, sc.start_pos + sc.n_tokens, opts.attention))
+    const float* qs = q.data() + first[i] * d.nh * d.qd;
+    float* as = attn.data() + first[i] * d.nh * d.dv;
+    if (use_absorbed(d, sc.n_tokens, sc.start_pos + sc.n_tokens, opts.attention))
       attend_absorbed(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, as);
     else
       attend_naive(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, prec, as);
-    t += sc.n_tokens;
+  };
+  if (tape) {
+    int64_t probs_off = 0;
+    for (size_t i = 0; i < batch.seqs.size(); ++i) {
+      const SeqChunk& sc = batch.seqs[i];
+      attend_naive(d, w, q.data() + first[i] * d.nh * d.qd, sc.n_tokens, 0,
+                   cache.row(sc.slot, layer, 0), scale, prec, attn.data() + first[i] * d.nh * d.dv,
+                   tape->kvf.data() + first[i] * d.nh * (d.dh + d.dv), tape->probs.data() + probs_off);
+      probs_off += d.nh * sc.n_tokens * sc.n_tokens;
+    }
+  } else {
+    // Decode tokens of many sequences (batched serving) are small, single-threaded problems:
+    // they are spread over the threads, one sequence each at a time. Longer chunks (prefill)
+    // then run one after another with every thread inside their products.
+    std::vector<size_t> small, large;
+    for (size_t i = 0; i < batch.seqs.size(); ++i)
+      (batch.seqs[i].n_tokens <= kParallelSeqTokens ? small : large).push_back(i);
+    const int nt = int(std::min<int64_t>(max_threads(), int64_t(small.size())));
+    std::vector<std::exception_ptr> errors(size_t(std::max(nt, 1)));  // none may leave OpenMP
+    parallel_run(nt, [&](int th, int nth) {
+      try {
+        for (size_t j = size_t(th); j < small.size(); j += size_t(nth)) attend(small[j]);
+      } catch (...) {
+        errors[size_t(th)] = std::current_exception();
+      }
+    });
+    for (const auto& err : errors)
+      if (err) std::rethrow_exception(err);
+    for (size_t i : large) attend(i);
   }
   kernels::matmul(attn.data(), T, d.nh * d.dv, w.o_proj, out, H, prec);
   if (tape) {

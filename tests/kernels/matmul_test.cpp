@@ -154,7 +154,7 @@ std::string shape_name(const Shape& s) {
          " row0=" + std::to_string(s.row0) + " col0=" + std::to_string(s.col0);
 }
 
-// GEMV side (M <= 8): every M, widths around 16/32/128, slices cutting FP8 blocks.
+// GEMV side (M <= 8, and up to 32 for the bf16-dot GEMV): every M, widths around 16/32/128, slices cutting FP8 blocks.
 std::vector<Shape> gemv_shapes() {
   std::vector<Shape> s;
   for (int64_t M = 1; M <= 8; ++M) {
@@ -166,6 +166,13 @@ std::vector<Shape> gemv_shapes() {
   s.push_back({1, 130, 300, 100, 50});   // FP8: 3 row blocks x 3-4 column blocks, both partial
   s.push_back({3, 257, 129, 0, 127});
   s.push_back({2, 600, 520, 5, 7});      // large enough to run on several threads
+  // Batched decode (bf16-dot GEMV up to 32 rows): one and two activation chunks, FP8 views
+  // whose 128-column blocks start mid-view (col0 % 128 = 32, 64, 96) and cut rows mid-block.
+  s.push_back({12, 130, 300, 100, 64});
+  s.push_back({16, 40, 2100, 0, 32});
+  s.push_back({17, 9, 33, 5, 96});
+  s.push_back({29, 70, 260, 127, 0});
+  s.push_back({32, 300, 520, 0, 0});
   return s;
 }
 
