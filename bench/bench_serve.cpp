@@ -15,7 +15,7 @@
 // prompt (the 1-stream TTFT).
 //
 //   bench_serve [--model DIR] [--layers N] [--prompt N] [--gen N] [--streams 1,4,16,64]
-//               [--requests N] (per client, steady load; default 5)
+//               [--requests N] (per client, steady load; default 3)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -43,9 +43,9 @@ struct Args {
   std::string model;
   int layers = 2;
   int prompt = 128;
-  int gen = 32;
+  int gen = 64;
   std::vector<int> streams = {1, 4, 16, 64};
-  int requests = 5;
+  int requests = 3;
 };
 
 Args parse(int argc, char** argv) {

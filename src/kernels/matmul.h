@@ -34,8 +34,9 @@ struct WeightView {
 enum class Precision { F32, BF16 };
 
 // y[m, n] = Σ_k x[m, k] · W[n, k]      x: [M, K=w.cols] (row stride ldx), y: [M, N=w.rows] (ldy)
-// The kernel is picked per call from seek::cpu_isa() and M (<= 8 rows: a weight-streaming GEMV,
-// more: a packed, cache-blocked GEMM); it uses up to max_threads() OpenMP threads when the
+// The kernel is picked per call from seek::cpu_isa(), M, the dtype and the precision (<= 8 rows,
+// or <= 32 rows of BF16 weights under Precision::BF16: a weight-streaming GEMV; more: a packed,
+// cache-blocked GEMM); it uses up to max_threads() OpenMP threads when the
 // product is big enough to pay for them, and one thread inside an outer parallel region.
 // y must not overlap x or W.
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,

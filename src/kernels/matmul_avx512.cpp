@@ -1,4 +1,5 @@
-// AVX-512 matrix products, small-M side: the decode GEMV (M <= kGemvMaxRows) and matmul_t.
+// AVX-512 matrix products, small-M side: the decode GEMV (M <= kGemvMaxRows), the bf16-dot GEMV
+// of batched decode (BF16 weights, Precision::BF16, M <= kDotGemvMaxRows) and matmul_t.
 // Large M goes to the packed GEMM in matmul_gemm_avx512.cpp.
 //
 // GEMV: y[m, n] = Σ_k x[m, k] · W[n, k] with M <= 8 is bound by streaming W from memory, so
@@ -179,7 +180,7 @@ void gemv(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
 }
 
 // ---- GEMV on bf16 dot products ----------------------------------------------------------------
-// Precision::BF16 with BF16 or FP8 weights and M <= kDotGemvMaxRows (batched decode): once the
+// Precision::BF16 with BF16 weights and M <= kDotGemvMaxRows (batched decode): once the
 // activations are bf16, vdpbf16ps multiplies 32 weights by 32 activations per instruction, twice
 // the fp32 FMA rate, and both operands keep their natural layout: a 64-byte load of 32
 // consecutive bf16 weights and one of 32 consecutive bf16 activations are pairs (k, k+1) in the
@@ -188,23 +189,19 @@ void gemv(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
 // A tile is R weight rows x MC activation rows over one K block: R·MC partial sums in registers,
 // each x load shared by R rows, each weight load by MC rows. Partial sums are added into a small
 // per-thread accumulator block acc [R][M][16 lanes] at the end of every K block, and the lanes
-// are reduced once per row group. K blocks (kDotKc columns) keep the x block (M·kDotKc·2 bytes)
-// and the R weight rows in L1 across the M chunks; without them x streams from L2 once per row.
-// FP8 K blocks are the 128-column scale blocks: the row group lies inside one 128-row block, so
-// one s multiplies all its partial sums (acc += s·part: y = Σ_b s_b·Σ_{k∈b} x·q, the GEMM's
-// order), after the block's codes are widened to exact bf16 q (4 significant bits) into an L1
-// buffer shared by the M chunks. Blocks must start on a 32-column step: w.col0 % 32 == 0, true
-// of every model tensor; other FP8 views take the fp32 GEMV.
+// are reduced once per row group. (Measured on lm_head-sized weights from DRAM, 1 thread, M = 16:
+// 4x6 tiles ~120 GFLOP/s, 3x8 ~107, 2x12 ~85, 1x16 ~40; the fp32 GEMV ~55, the packed bf16
+// GEMM ~95.) FP8 weights keep the fp32 GEMV up to 8 rows and the GEMM above: widening codes to
+// bf16 per row group cost more than the dot products saved.
 
 constexpr int64_t kDotGemvMaxRows = 32;
-constexpr int64_t kDotFp8MinRows = 4;  // below, widening FP8 costs more than fp32 FMAs save
 constexpr int64_t kDotKc = 2048;
 constexpr int kDotR = 4;   // weight rows per tile (M >= 3; fewer rows keep one weight stream)
 constexpr int kDotMC = 6;  // activation rows per tile: 4 x 6 partial sums + 4 weights + x
 
 template <int R, int MC>
 void dot_tile(const uint16_t* xh, int64_t xld, const uint16_t* w, int64_t wld, int64_t K,
-              float s, bool first, float* acc, int64_t acc_r) {
+              bool first, float* acc, int64_t acc_r) {
   __m512 part[R][MC];
   SEEK_UNROLL
   for (int r = 0; r < R; ++r)
@@ -226,19 +223,17 @@ void dot_tile(const uint16_t* xh, int64_t xld, const uint16_t* w, int64_t wld, i
   int64_t k = 0;
   for (; k + 32 <= K; k += 32) step.template operator()<false>(k, 32);
   if (k < K) step.template operator()<true>(k, K - k);
-  const __m512 sv = _mm512_set1_ps(s);
   SEEK_UNROLL
   for (int r = 0; r < R; ++r)
     SEEK_UNROLL
     for (int m = 0; m < MC; ++m) {
       float* a = acc + r * acc_r + m * 16;
-      _mm512_store_ps(a, first ? _mm512_mul_ps(part[r][m], sv)
-                               : _mm512_fmadd_ps(part[r][m], sv, _mm512_load_ps(a)));
+      _mm512_store_ps(a, first ? part[r][m] : _mm512_add_ps(part[r][m], _mm512_load_ps(a)));
     }
 }
 
-using DotTileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, float,
-                           bool, float*, int64_t);
+using DotTileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, bool,
+                           float*, int64_t);
 
 template <int R, int... Ms>
 constexpr std::array<DotTileFn, sizeof...(Ms)> dot_tiles_r(std::integer_sequence<int, Ms...>) {
@@ -254,17 +249,16 @@ inline constexpr std::array<std::array<DotTileFn, kDotMC>, kDotR> dot_tile_table
 // R weight rows (bf16 words, row stride wld) against all M rows of xh over the K columns both
 // pointers start at, in equal chunks of at most kDotMC.
 inline void dot_rows(const uint16_t* xh, int64_t xld, int64_t M, const uint16_t* w, int64_t wld,
-                     int R, int64_t K, float s, bool first, float* acc) {
+                     int R, int64_t K, bool first, float* acc) {
   const int64_t n_chunks = (M + kDotMC - 1) / kDotMC;
   for (int64_t c = 0, m = 0; c < n_chunks; ++c) {
     const int64_t mc = (M - m) / (n_chunks - c);
-    dot_tile_table[size_t(R - 1)][size_t(mc - 1)](xh + m * xld, xld, w, wld, K, s, first,
+    dot_tile_table[size_t(R - 1)][size_t(mc - 1)](xh + m * xld, xld, w, wld, K, first,
                                                   acc + m * 16, M * 16);
     m += mc;
   }
 }
 
-template <DType DT>
 void gemv_dot(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy) {
   const int64_t N = w.rows, K = w.cols, Kp = (K + 31) / 32 * 32;
   thread_local Scratch xs;
@@ -276,39 +270,19 @@ void gemv_dot(const float* x, int64_t M, int64_t ldx, const WeightView& w, float
     std::fill(d + K, d + Kp, uint16_t(0));
   }
   const int R_max = M <= 2 ? 1 : kDotR;
-  parallel_run(threads_for(M * N * K, N * K * int64_t(dtype_size(DT))), [&](int t, int nt) {
+  parallel_run(threads_for(M * N * K, N * K * 2), [&](int t, int nt) {
     const auto [r0, r1] = split_range(N, t, nt, 16);
-    thread_local Scratch as, qs;
+    thread_local Scratch as;
     float* acc = as.get<float>(size_t(kDotR * M * 16));
-    uint16_t* q = qs.get<uint16_t>(size_t(kDotR * 128));  // FP8: one block of R rows as bf16
     for (int64_t r = r0; r < r1;) {
-      int64_t re = std::min<int64_t>(r1, r + R_max);
-      if constexpr (DT == DType::F8_E4M3) re = std::min(re, r + 128 - (w.row0 + r) % 128);
-      const int R = int(re - r);
-      if constexpr (DT == DType::BF16) {
-        const uint16_t* rows = static_cast<const uint16_t*>(w.data) + r * w.ld;
-        for (int64_t k = 0; k < K; k += kDotKc)
-          dot_rows(xh + k, Kp, M, rows + k, w.ld, R, std::min(kDotKc, K - k), 1.0f, k == 0, acc);
-      } else {
-        const uint8_t* rows = static_cast<const uint8_t*>(w.data) + r * w.ld;
-        for (int64_t k = 0; k < K;) {  // one 128-column scale block at a time
-          const int64_t ke = std::min(K, k + 128 - (w.col0 + k) % 128);
-          for (int i = 0; i < R; ++i)
-            for (int64_t j = k; j < ke; j += 32) {  // exact q as bf16, zero past ke
-              const __m256i c = _mm256_maskz_loadu_epi8(lanes32(ke - j), rows + i * w.ld + j);
-              const __m512 lo = fp8_exact(_mm256_castsi256_si128(c));
-              const __m512 hi = fp8_exact(_mm256_extracti128_si256(c, 1));
-              _mm512_storeu_si512(q + i * 128 + (j - k), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-            }
-          dot_rows(xh + k, Kp, M, q, 128, R, ke - k, fp8_scale(w, w.row0 + r, w.col0 + k), k == 0,
-                   acc);
-          k = ke;
-        }
-      }
+      const int R = int(std::min<int64_t>(r1 - r, R_max));
+      const uint16_t* rows = static_cast<const uint16_t*>(w.data) + r * w.ld;
+      for (int64_t k = 0; k < K; k += kDotKc)
+        dot_rows(xh + k, Kp, M, rows + k, w.ld, R, std::min(kDotKc, K - k), k == 0, acc);
       for (int i = 0; i < R; ++i)
         for (int64_t m = 0; m < M; ++m)
           y[m * ldy + r + i] = _mm512_reduce_add_ps(_mm512_load_ps(acc + (i * M + m) * 16));
-      r = re;
+      r += R;
     }
   });
 }
@@ -397,14 +371,12 @@ void matmul_t_dt(const float* x, int64_t M, int64_t ldx, const WeightView& w, fl
 
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
             Precision p) {
-  if (p == Precision::BF16 && M <= kDotGemvMaxRows) {
-    if (w.dtype == DType::BF16) return gemv_dot<DType::BF16>(x, M, ldx, w, y, ldy);
-    if (w.dtype == DType::F8_E4M3 && M >= kDotFp8MinRows && w.col0 % 32 == 0)
-      return gemv_dot<DType::F8_E4M3>(x, M, ldx, w, y, ldy);
-  }
+  if (p == Precision::BF16 && w.dtype == DType::BF16 && M <= kDotGemvMaxRows)
+    return gemv_dot(x, M, ldx, w, y, ldy);
   // With fp32 FMAs, packing costs about as much per weight as 9-16 rows of math, so up to 16
   // rows two GEMV passes over the weights beat the GEMM (measured ~1.7x at M = 9..16). The bf16
-  // GEMM does twice the math per instruction and wins from M = 9.
+  // GEMM does twice the math per instruction and wins from M = 9, except against the bf16-dot
+  // GEMV (BF16 weights, up to 32 rows).
   if (M > kGemvMaxRows && !(p == Precision::F32 && M <= 2 * kGemvMaxRows))
     return gemm(x, M, ldx, w, y, ldy, p);
   if (M > kGemvMaxRows) {
