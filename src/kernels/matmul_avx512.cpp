@@ -57,6 +57,14 @@ inline void load32(const uint8_t* row, int64_t k, int64_t n, __m512& a, __m512& 
   }
 }
 
+// step<Tail>(k, n) over [0, K) in 32-column steps: full steps, then one masked tail step.
+template <class Step>
+inline void for_steps32(int64_t K, Step& step) {
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) step.template operator()<false>(k, 32);
+  if (k < K) step.template operator()<true>(k, K - k);
+}
+
 // R rows of W against M rows of xb: y[m*ldy + r] = post · Σ_k. When R·M is small the two halves
 // of each step go to separate accumulators so enough independent FMA chains are in flight.
 template <DType DT, int M, int R>
@@ -85,9 +93,7 @@ void gemv_tile(const float* xb, int64_t xld, const uint8_t* w, int64_t wld, int6
       }
     }
   };
-  int64_t k = 0;
-  for (; k + 32 <= K; k += 32) step.template operator()<false>(k, 32);
-  if (k < K) step.template operator()<true>(k, K - k);
+  for_steps32(K, step);
   SEEK_UNROLL
   for (int r = 0; r < R; ++r)
     SEEK_UNROLL
@@ -220,9 +226,7 @@ void dot_tile(const uint16_t* xh, int64_t xld, const uint16_t* w, int64_t wld, i
       for (int r = 0; r < R; ++r) part[r][m] = _mm512_dpbf16_ps(part[r][m], (__m512bh)wv[r], xv);
     }
   };
-  int64_t k = 0;
-  for (; k + 32 <= K; k += 32) step.template operator()<false>(k, 32);
-  if (k < K) step.template operator()<true>(k, K - k);
+  for_steps32(K, step);
   SEEK_UNROLL
   for (int r = 0; r < R; ++r)
     SEEK_UNROLL
