@@ -155,7 +155,6 @@ Round run_steady(generate::Engine& e, int n, int requests, int prompt_len, int g
     std::vector<double> ttft;                  // requests 2.. only
     std::vector<Clock::time_point> tokens;     // decode-token times, requests 2..
     Clock::time_point first_done, last_done;
-    int64_t decoded = 0;
   };
   std::vector<Client> clients(static_cast<size_t>(n));
   const auto t0 = Clock::now();
