@@ -71,32 +71,29 @@ __attribute__((target("avx512f"))) inline double read_bandwidth_gbs(int threads,
 #define SEEK_KEEP                                                                             \
   __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), \
                    "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
-__attribute__((target("avx512f,avx512bf16"), noinline)) inline float dp_loop(long iters) {
-#define SEEK_STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, x);
-  SEEK_ACC12(SEEK_DECL)
-  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80);
-  for (long i = 0; i < iters; ++i) {
-    SEEK_ACC12(SEEK_STEP)
-    SEEK_KEEP
+// One loop per unit: `consts` declares the operands, `step(a)` is the instruction on accumulator a.
+#define SEEK_PEAK_LOOP(name, isa, consts, step)                                  \
+  __attribute__((target(isa), noinline)) inline float name(long iters) {         \
+    SEEK_ACC12(SEEK_DECL)                                                        \
+    consts;                                                                      \
+    for (long i = 0; i < iters; ++i) {                                           \
+      SEEK_ACC12(step)                                                           \
+      SEEK_KEEP                                                                  \
+    }                                                                            \
+    float s = 0;                                                                 \
+    SEEK_ACC12(SEEK_SUM)                                                         \
+    return s;                                                                    \
   }
-  float s = 0;
-  SEEK_ACC12(SEEK_SUM)
-  return s;
-#undef SEEK_STEP
-}
-__attribute__((target("avx512f"), noinline)) inline float fma_loop(long iters) {
-#define SEEK_STEP(i) a##i = _mm512_fmadd_ps(a##i, x, y);
-  SEEK_ACC12(SEEK_DECL)
-  const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
-  for (long i = 0; i < iters; ++i) {
-    SEEK_ACC12(SEEK_STEP)
-    SEEK_KEEP
-  }
-  float s = 0;
-  SEEK_ACC12(SEEK_SUM)
-  return s;
-#undef SEEK_STEP
-}
+#define SEEK_DP_STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, x);
+#define SEEK_FMA_STEP(i) a##i = _mm512_fmadd_ps(a##i, x, y);
+SEEK_PEAK_LOOP(dp_loop, "avx512f,avx512bf16",
+               const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), SEEK_DP_STEP)
+SEEK_PEAK_LOOP(fma_loop, "avx512f",
+               const __m512 x = _mm512_set1_ps(0.999f); const __m512 y = _mm512_set1_ps(1e-7f),
+               SEEK_FMA_STEP)
+#undef SEEK_PEAK_LOOP
+#undef SEEK_DP_STEP
+#undef SEEK_FMA_STEP
 #undef SEEK_ACC12
 #undef SEEK_DECL
 #undef SEEK_SUM
