@@ -11,8 +11,8 @@ Isa cpu_max_isa() {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512bf16"))
-      return Isa::Avx512;
+        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi"))
+      return Isa::Avx512;  // (Cooper Lake, the one BF16 CPU without VBMI, runs the AVX2 tier)
     // Every AVX2+FMA CPU also has F16C (clang's builtin cannot query it by name).
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
       return Isa::Avx2;
