@@ -463,9 +463,15 @@ TEST(Server, DisconnectFreesTheSlotAtOnce) {
 TEST(Server, DeadlineEndsWithAnError) {
   serve::ServerOptions so = TestServer::defaults();
   so.request_timeout = 0.3;
-  TestServer srv(so);
+  // Neither the context nor EOS may end the request first: with the default 1024-token context
+  // a fast run finished by length inside 0.3 s, and a sampled EOS could stop it.
+  generate::EngineOptions eo = TestServer::engine_defaults();
+  eo.context = 8192 + 64;
+  eo.max_seqs = 2;
+  TestServer srv(so, eo);
   json body = chat_body("deepseek-chat");
   body["max_tokens"] = 8192;
+  body["temperature"] = 0;
   expect_error(post_json(srv, "/v1/chat/completions", body, 503));
   body["stream"] = true;
   const SseStream s = post_stream(srv.client(), "/v1/chat/completions", body);
