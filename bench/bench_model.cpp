@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
       const int32_t next =
           int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
       const double t = bench::now_s();
-      model::forward(*m, cache, model::Batch{{next}, {{0, prompt + i, 1, false}}}, logits);
+      model::forward(*m, cache, model::Batch{{next}, {{0, prompt + i, 1, false}}}, logits, po);
       return bench::now_s() - t;
     };
     run_prefill();

@@ -2,6 +2,9 @@
 // rate of the bf16 dot-product and fp32 FMA units. Benchmarks print their figures as a ratio to
 // these.
 #pragma once
+// GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own code (GCC PR 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/mman.h>

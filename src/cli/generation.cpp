@@ -40,7 +40,7 @@ void add_gen_flags(CLI::App* cmd, GenFlags& f) {
   cmd->add_flag("--ignore-eos", f.ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_flag("--hide-thinking", f.hide_thinking, "Do not show the reasoning (<think>) text");
   cmd->add_flag("--precise", f.precise,
-                "Prefill with F32 activations (default: BF16 for prompts, F32 for decoding)");
+                "F32 activations (default: BF16, which bf16 dot products run faster)");
   add_load_flags(cmd, f.load);
 }
 

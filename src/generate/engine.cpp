@@ -337,7 +337,7 @@ void Engine::step() {
   // chunks in admission order within what is left of the token budget.
   model::Batch batch;
   std::vector<Seq*> members;
-  int64_t n_decode = 0, n_prefill = 0;
+  int64_t n_decode = 0;
   for (auto& s : active_) {
     if (s->done || s->n_fed < s->n_prompt) continue;
     batch.tokens.push_back(s->tokens[size_t(s->n_fed)]);
@@ -354,14 +354,11 @@ void Engine::step() {
     batch.seqs.push_back({.slot = s->slot, .start_pos = s->n_fed, .n_tokens = n});
     members.push_back(s.get());
     budget -= n;
-    n_prefill += n;
   }
   if (members.empty()) return;
 
   model::ForwardOptions fo;
-  const bool bf16 = n_prefill > EngineOptions::kBf16MinTokens ||
-                    n_decode >= EngineOptions::kBf16MinDecode;
-  fo.precision = !opts_.precise && bf16 ? kernels::Precision::BF16 : kernels::Precision::F32;
+  fo.precision = opts_.precise ? kernels::Precision::F32 : kernels::Precision::BF16;
   try {
     model::forward(model_, *cache_, batch, logits_, fo);
   } catch (const std::exception& e) {

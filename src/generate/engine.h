@@ -153,14 +153,10 @@ struct EngineOptions {
   int max_queue = 256;          // waiting requests beyond this are refused (EngineBusy)
   int64_t prefill_chunk = 512;  // prompt tokens of one sequence per step
   int64_t max_batch_tokens = 2048;  // tokens per forward call (decode tokens count first)
-  // Batches holding more than kBf16MinTokens prefill tokens, or at least kBf16MinDecode decode
-  // tokens, run with BF16 activations (bf16 dot products: twice the fp32 rate once a batch is
-  // compute-bound) unless `precise`; then every product is F32 and a sequence's tokens do not
-  // depend on what else shares its batches (tests rely on this). A lone stream decodes in F32:
-  // it is bound by the weight reads, so F32 costs nothing there.
+  // Activations are BF16 (bf16 dot products: twice the fp32 rate once a batch is compute-bound,
+  // and fewer instructions per weight in decode) unless `precise`; then every product is F32 and
+  // a sequence's tokens do not depend on what else shares its batches (tests rely on this).
   bool precise = false;
-  static constexpr int64_t kBf16MinTokens = 8;
-  static constexpr int64_t kBf16MinDecode = 2;
 };
 
 struct EngineStats {

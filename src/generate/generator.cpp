@@ -113,9 +113,7 @@ void Generator::prefill(std::span<const int32_t> prompt, const GenerateParams& p
   for (size_t pos = keep; pos < prompt.size(); pos += chunk) {
     if (cancelled(cancel)) break;
     const size_t n = std::min(chunk, prompt.size() - pos);
-    const bool bf16 = !params.precise && int64_t(n) > GenerateParams::kBf16MinTokens;
-    feed(prompt.subspan(pos, n), int64_t(pos),
-         bf16 ? kernels::Precision::BF16 : kernels::Precision::F32);
+    feed(prompt.subspan(pos, n), int64_t(pos), params.precision());
   }
   r.prefill_seconds = seconds_since(t0);
 }
@@ -192,7 +190,7 @@ GenerateResult Generator::generate(std::span<const int32_t> prompt, const Genera
       r.finish_reason = "cancelled";
       break;
     }
-    feed(std::span<const int32_t>(&id, 1), n_prompt + r.gen_tokens - 1, kernels::Precision::F32);
+    feed(std::span<const int32_t>(&id, 1), n_prompt + r.gen_tokens - 1, params.precision());
     ++r.decode_steps;
   }
   r.decode_seconds = seconds_since(t0);

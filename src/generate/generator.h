@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "generate/sampler.h"
+#include "kernels/matmul.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 
@@ -34,15 +35,18 @@ struct GenerateParams {
   std::vector<std::string> stop;  // stop strings (need a tokenizer)
   bool ignore_eos = false;
   bool starts_in_thinking = false;  // the prompt opened a <think> block (R1 templates)
-  // Prefill activations: BF16 (fast) for chunks longer than kBf16MinTokens unless `precise`;
-  // decode always runs F32 (it is bandwidth-bound, so BF16 would buy nothing).
+  // Activations are BF16 (bf16 dot products: twice the fp32 rate for compute-bound prefill, and
+  // fewer instructions per weight for decode, which FP8 weights need to keep up with memory)
+  // unless `precise`: then every product is F32.
   bool precise = false;
   // Prompt tokens per forward call: bounds activation memory on long prompts (attention
   // scores grow with chunk × context). <= 0: the whole prompt in one call.
   int64_t prefill_chunk = 512;
   int top_logprobs = -1;  // >= 0: record logprobs of every sampled token and this many top ones
 
-  static constexpr int64_t kBf16MinTokens = 8;
+  kernels::Precision precision() const {
+    return precise ? kernels::Precision::F32 : kernels::Precision::BF16;
+  }
 };
 
 struct GenerateCallbacks {

@@ -26,8 +26,9 @@ struct WeightView {
 };
 
 // Activation precision inside a product. F32: activations stay binary32 (the reference
-// semantics; decode and the fixture tests). BF16: activations are rounded to bf16 and the
-// product uses the CPU's bf16 dot instructions (fast prefill); accumulation is always F32.
+// semantics: --precise and the fixture tests). BF16: activations are rounded to bf16 and the
+// product uses the CPU's bf16 dot instructions (the default for prefill and decode: twice the
+// fp32 rate, and fewer instructions per FP8 weight); accumulation is always F32.
 // Weights are never rounded in either mode (BF16 and FP8 codes are exact in bf16; F32/F16
 // weights under BF16 precision run on fp32 FMAs), so both modes equal `ref` up to the order
 // of the fp32 sums. (vdpbf16ps flushes bf16 subnormals, |x| < 1.2e-38, to zero.)

@@ -1,5 +1,6 @@
-// AVX-512 matrix products, small-M side: the decode GEMV (M <= kGemvMaxRows), the bf16-dot GEMV
-// of batched decode (BF16 weights, Precision::BF16, M <= kDotGemvMaxRows) and matmul_t.
+// AVX-512 matrix products, small-M side: the decode GEMV (M <= kGemvMaxRows), the bf16-dot GEMVs
+// under Precision::BF16 (BF16 weights up to kDotGemvMaxRows rows; FP8 weights up to
+// kGemvMaxRows, codes turned into bf16 by shifts) and matmul_t.
 // Large M goes to the packed GEMM in matmul_gemm_avx512.cpp.
 //
 // GEMV: y[m, n] = Σ_k x[m, k] · W[n, k] with M <= 8 is bound by streaming W from memory, so
@@ -17,7 +18,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <utility>
+#include <vector>
 
 #include "kernels/matmul_internal.h"
 
@@ -197,8 +200,8 @@ void gemv(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
 // per-thread accumulator block acc [R][M][16 lanes] at the end of every K block, and the lanes
 // are reduced once per row group. (Measured on lm_head-sized weights from DRAM, 1 thread, M = 16:
 // 4x6 tiles ~120 GFLOP/s, 3x8 ~107, 2x12 ~85, 1x16 ~40; the fp32 GEMV ~55, the packed bf16
-// GEMM ~95.) FP8 weights keep the fp32 GEMV up to 8 rows and the GEMM above: widening codes to
-// bf16 per row group cost more than the dot products saved.
+// GEMM ~95.) FP8 weights have their own bf16-dot GEMV below (up to 8 rows); above, widening
+// codes to bf16 per row group cost more than the packed GEMM's reuse.
 
 constexpr int64_t kDotGemvMaxRows = 32;
 constexpr int64_t kDotKc = 2048;
@@ -291,6 +294,173 @@ void gemv_dot(const float* x, int64_t M, int64_t ldx, const WeightView& w, float
   });
 }
 
+// ---- FP8 GEMV on bf16 dot products ------------------------------------------------------------
+// Precision::BF16 with FP8 weights and M <= kGemvMaxRows (decode). Widening each code to fp32
+// (fp8_lowered, then one FMA per 16 codes) costs ~2.2 ns per 64 codes on Zen 4, about what one
+// core's DRAM stream delivers them in, so that GEMV stayed at ~70% of the bandwidth. Here 64
+// codes become bf16 without a shuffle. Read as 32 words w = c[2j] | c[2j+1] << 8:
+//   odd  = (w >>s 4) & 0x87F0           (c[2j+1]: sign to bit 15, eeee.mmm to bits 10..4)
+//   even = ((w << 8) >>s 4) & 0x87F0    (c[2j] moved up first)
+// each a bf16 with the code's sign, exponent field and mantissa read with bias 127, i.e.
+// q·2^-120 as in fp8_lowered: three shifts, two ands and two vdpbf16ps per 64 codes (~1 ns).
+// The activations are bf16(x)·2^64 (an exact power-of-two lift), so the products q·x·2^-56 are
+// exact normal fp32; per 128-column scale block the sums are multiplied by s·2^56.
+// vdpbf16ps reads bf16 subnormals as zero, and e4m3 subnormals (e = 0, m != 0) become exactly
+// those. They are rare in real weights (~1e-4 of the codes), so a chunk holding any takes the
+// table route instead (fp8x64_to_bf16_pairs: exact q, ~1.8 ns per 64 codes) against a second
+// copy of x, bf16(x)·2^-56 in the pair order that route leaves: the same products, the same
+// accumulators. (NaN codes are finite on the shift route and NaN on the table route;
+// checkpoints never contain them.)
+// x becomes xh [M][chunks · 64] bf16: chunks of <= 64 columns that never cross a scale block,
+// each stored as [32 even columns | 32 odd columns], zero-padded (M = 1 with K = 10944 still
+// fits L1); the table route's copy xt has the same shape.
+
+// One 128-column scale block of the view: `full` chunks of 64 columns from `k`, then a partial
+// one if `tail` (its valid codes) is not 0. Only tails take a masked load: a masked byte load
+// made the whole loop ~30% slower on Zen 4.
+struct Fp8Block {
+  int64_t k, chunk;  // first view column; index of its first chunk in xh
+  int64_t full;
+  __mmask64 tail;
+  int64_t col;       // absolute scale column
+};
+constexpr int64_t kFp8PrefetchBytes = 1024;
+// Up to M·K = this many activations (12 KB of bf16) x stays in L1 beside the weight stream.
+// Longer x is re-read from L2 for every row, and those misses starve the weight stream of fill
+// buffers (down_proj, K = 10944: 10 GB/s instead of 25; R rows sharing each x load recovered
+// only 15), so such products keep the fp32 GEMV (x rounded to bf16).
+constexpr int64_t kFp8DotMaxXCols = 6144;
+
+// `rows` weight rows (one 128-row scale block) against M activation rows, one row at a time:
+// one sequential weight stream, with x (<= kFp8DotMaxXCols bf16) staying in L1.
+template <int M>
+void fp8_dot_rows(const uint16_t* xh, const uint16_t* xt, int64_t xld, const uint8_t* w,
+                  int64_t wld, int64_t rows, const Fp8Block* blocks, int64_t n_blocks,
+                  const float* scale, float* y, int64_t ldy) {
+  constexpr int S = M <= 2 ? 2 : 1;  // separate even / odd sums while there are few chains
+  const __m512i exp_mask = _mm512_set1_epi8(0x78), man_mask = _mm512_set1_epi8(0x07);
+  const __m512i keep = _mm512_set1_epi16(short(0x87F0));
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* row = w + r * wld;
+    __m512 acc[M];
+    SEEK_UNROLL
+    for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const Fp8Block& bl = blocks[b];
+      __m512 sum[S][M];
+      SEEK_UNROLL
+      for (int i = 0; i < S; ++i)
+        SEEK_UNROLL
+        for (int m = 0; m < M; ++m) sum[i][m] = _mm512_setzero_ps();
+      auto chunk = [&](__m512i q, int64_t c) {
+        const __mmask64 sub =
+            _mm512_mask_test_epi8_mask(_mm512_testn_epi8_mask(q, exp_mask), q, man_mask);
+        __m512i v0, v1;
+        const uint16_t* xc = xh + c * 64;
+        if (sub) [[unlikely]] {
+          fp8x64_to_bf16_pairs(q, v0, v1);
+          xc = xt + c * 64;
+        } else {
+          v0 = _mm512_and_si512(_mm512_srai_epi16(_mm512_slli_epi16(q, 8), 4), keep);
+          v1 = _mm512_and_si512(_mm512_srai_epi16(q, 4), keep);
+        }
+        SEEK_UNROLL
+        for (int m = 0; m < M; ++m) {
+          const uint16_t* x = xc + m * xld;
+          sum[0][m] = _mm512_dpbf16_ps(sum[0][m], (__m512bh)v0, (__m512bh)_mm512_load_si512(x));
+          sum[S - 1][m] =
+              _mm512_dpbf16_ps(sum[S - 1][m], (__m512bh)v1, (__m512bh)_mm512_load_si512(x + 32));
+        }
+      };
+      const uint8_t* src = row + bl.k;
+      for (int64_t j = 0; j < bl.full; ++j, src += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(src) + kFp8PrefetchBytes, _MM_HINT_T0);
+        chunk(_mm512_loadu_si512(src), bl.chunk + j);
+      }
+      if (bl.tail) chunk(_mm512_maskz_loadu_epi8(bl.tail, src), bl.chunk + bl.full);
+      const __m512 s = _mm512_set1_ps(scale[b] * 0x1p56f);
+      SEEK_UNROLL
+      for (int m = 0; m < M; ++m)
+        acc[m] = _mm512_fmadd_ps(S == 2 ? _mm512_add_ps(sum[0][m], sum[S - 1][m]) : sum[0][m], s,
+                                 acc[m]);
+    }
+    SEEK_UNROLL
+    for (int m = 0; m < M; ++m) y[m * ldy + r] = _mm512_reduce_add_ps(acc[m]);
+  }
+}
+
+using Fp8DotRowsFn = void (*)(const uint16_t*, const uint16_t*, int64_t, const uint8_t*, int64_t,
+                              int64_t, const Fp8Block*, int64_t, const float*, float*, int64_t);
+
+// One chunk of x (n <= 64 columns) into both layouts: xh = bf16(x)·2^64 as [even | odd] columns,
+// xt = bf16(x)·2^-56 in the table route's pair order (words 8j..8j+7 of its first half are
+// columns 16j..16j+7, of its second half 16j+8..16j+15). Scaling by a power of two commutes with
+// the rounding, so bf16(x·2^64) = bf16(x)·2^64.
+inline void fp8_dot_x_chunk(const float* x, int64_t n, uint16_t* xh, uint16_t* xt) {
+  __m512 v[4];
+  for (int i = 0; i < 4; ++i) v[i] = _mm512_maskz_loadu_ps(lanes16(n - 16 * i), x + 16 * i);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  auto pack = [](__m512 a, __m512 b, float lift) {  // 32 bf16: a's 16 values then b's
+    return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(b, _mm512_set1_ps(lift)),
+                                                           _mm512_mul_ps(a, _mm512_set1_ps(lift))));
+  };
+  auto pick = [&](const __m512i& idx, int h) { return _mm512_permutex2var_ps(v[2 * h], idx, v[2 * h + 1]); };
+  _mm512_store_ps(xh, pack(pick(even, 0), pick(even, 1), 0x1p64f));
+  _mm512_store_ps(xh + 32, pack(pick(odd, 0), pick(odd, 1), 0x1p64f));
+  _mm512_store_ps(xt, pack(pick(lo, 0), pick(lo, 1), 0x1p-56f));
+  _mm512_store_ps(xt + 32, pack(pick(hi, 0), pick(hi, 1), 0x1p-56f));
+}
+
+void gemv_dot_fp8(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
+                  int64_t ldy) {
+  const int64_t N = w.rows, K = w.cols;
+  thread_local std::vector<Fp8Block> blocks;
+  blocks.clear();
+  int64_t n_chunks = 0;
+  for (int64_t k = 0; k < K;) {
+    const int64_t n = std::min(K - k, 128 - (w.col0 + k) % 128);
+    Fp8Block b{k, n_chunks, n / 64, 0, (w.col0 + k) / 128};
+    if (n % 64) b.tail = (__mmask64(1) << (n % 64)) - 1;
+    n_chunks += b.full + (b.tail != 0);
+    blocks.push_back(b);
+    k += n;
+  }
+  const int64_t xld = n_chunks * 64;
+  thread_local Scratch xs;
+  uint16_t* xh = xs.get<uint16_t>(size_t(2 * M * xld));
+  uint16_t* xt = xh + M * xld;
+  for (int64_t m = 0; m < M; ++m)
+    for (const Fp8Block& b : blocks)
+      for (int64_t j = 0; j <= b.full; ++j) {
+        const int64_t n = j < b.full ? 64 : std::popcount(uint64_t(b.tail));
+        if (n == 0) continue;
+        const int64_t off = m * xld + (b.chunk + j) * 64;
+        fp8_dot_x_chunk(x + m * ldx + b.k + 64 * j, n, xh + off, xt + off);
+      }
+  static constexpr Fp8DotRowsFn table[kGemvMaxRows] = {
+      fp8_dot_rows<1>, fp8_dot_rows<2>, fp8_dot_rows<3>, fp8_dot_rows<4>,
+      fp8_dot_rows<5>, fp8_dot_rows<6>, fp8_dot_rows<7>, fp8_dot_rows<8>};
+  const Fp8DotRowsFn rows_fn = table[M - 1];
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  const Fp8Block* bl = blocks.data();
+  const int64_t n_blocks = int64_t(blocks.size());
+  parallel_run(threads_for(M * N * K, N * K), [&](int t, int nt) {
+    const auto [r0, r1] = split_range(N, t, nt, 16);
+    thread_local std::vector<float> scale;
+    scale.resize(size_t(n_blocks));
+    for (int64_t r = r0; r < r1;) {  // row groups inside one 128-row scale block
+      const int64_t abs_row = w.row0 + r, re = std::min(r1, r + 128 - abs_row % 128);
+      for (int64_t b = 0; b < n_blocks; ++b)
+        scale[size_t(b)] = w.scale_inv[(abs_row / 128) * w.scale_ld + bl[b].col];
+      rows_fn(xh, xt, xld, base + r * w.ld, w.ld, re - r, bl, n_blocks, scale.data(), y + r, ldy);
+      r = re;
+    }
+  });
+}
+
 // ---- matmul_t ---------------------------------------------------------------------------------
 // y[m, k] = Σ_n x[m, n] · W[n, k]: W's rows are contiguous along the output, so each step loads
 // KT vectors of one W row and broadcasts MT activations (an outer product into MT x KT
@@ -377,6 +547,9 @@ void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* 
             Precision p) {
   if (p == Precision::BF16 && w.dtype == DType::BF16 && M <= kDotGemvMaxRows)
     return gemv_dot(x, M, ldx, w, y, ldy);
+  if (p == Precision::BF16 && w.dtype == DType::F8_E4M3 && M <= kGemvMaxRows &&
+      M * w.cols <= kFp8DotMaxXCols)
+    return gemv_dot_fp8(x, M, ldx, w, y, ldy);
   // With fp32 FMAs, packing costs about as much per weight as 9-16 rows of math, so up to 16
   // rows two GEMV passes over the weights beat the GEMM (measured ~1.7x at M = 9..16). The bf16
   // GEMM does twice the math per instruction and wins from M = 9, except against the bf16-dot

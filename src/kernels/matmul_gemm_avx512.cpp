@@ -189,44 +189,6 @@ void pack_bf16(const WeightView& w, int64_t n0, int64_t nr, int64_t k0, int64_t 
     }
 }
 
-// FP8 codes to bf16 through a table. e4m3 values are exact in bf16 (3 mantissa bits, exponents
-// 2^-9..2^8), and vpermt2b looks up 128 byte entries by the low 7 bits of each of 64 bytes, so
-// the high and the low byte of bf16(|q|) cost one lookup each per 64 codes, subnormals included;
-// the code's sign bit is bit 7 of the high byte already. (The fp32 route, widen + shift + mask +
-// x2^120 per 16 codes and a rounding convert per 32, made packing ~25% of FP8 prefill time.)
-struct Fp8Bf16Table {
-  alignas(64) uint8_t hi[128];
-  alignas(64) uint8_t lo[128];
-};
-constexpr uint16_t fp8_magnitude_bf16(int code) {  // bf16 bits of |e4m3 code|, code < 128
-  const int e = code >> 3, m = code & 7;
-  if (code == 0x7F) return 0x7FC0;  // the NaN code
-  if (e > 0) return uint16_t((e + 120) << 7 | m << 4);
-  if (m == 0) return 0;
-  const int top = m >= 4 ? 2 : m >= 2 ? 1 : 0;  // m/8 · 2^-6 = 2^(top-9) · (m / 2^top)
-  return uint16_t((118 + top) << 7 | (m - (1 << top)) << (7 - top));
-}
-constexpr Fp8Bf16Table make_fp8_bf16_table() {
-  Fp8Bf16Table t{};
-  for (int c = 0; c < 128; ++c) {
-    t.hi[c] = uint8_t(fp8_magnitude_bf16(c) >> 8);
-    t.lo[c] = uint8_t(fp8_magnitude_bf16(c) & 0xFF);
-  }
-  return t;
-}
-inline constexpr Fp8Bf16Table kFp8Bf16 = make_fp8_bf16_table();
-
-// 64 codes -> 32 bf16 pairs in two vectors. unpacklo/hi work within 128-bit lanes, so dword
-// 4j + t of `lo` is pair 8j + t and of `hi` pair 8j + 4 + t (j, t = 0..3).
-inline void fp8x64_to_bf16_pairs(__m512i q, __m512i& lo, __m512i& hi) {
-  const __m512i* t = reinterpret_cast<const __m512i*>(&kFp8Bf16);
-  const __m512i h = _mm512_ternarylogic_epi32(  // table high byte | (q & 0x80)
-      _mm512_permutex2var_epi8(_mm512_load_si512(t), q, _mm512_load_si512(t + 1)), q,
-      _mm512_set1_epi8(char(0x80)), 0xF8);
-  const __m512i l = _mm512_permutex2var_epi8(_mm512_load_si512(t + 2), q, _mm512_load_si512(t + 3));
-  lo = _mm512_unpacklo_epi8(l, h);
-  hi = _mm512_unpackhi_epi8(l, h);
-}
 inline int64_t fp8_pair_of(int half, int i) { return 8 * (i / 4) + 4 * half + i % 4; }
 
 // The same panel layout from FP8 codes (exact; the block scale is applied by the micro-kernel).

@@ -166,6 +166,11 @@ std::vector<Shape> gemv_shapes() {
   s.push_back({1, 130, 300, 100, 50});   // FP8: 3 row blocks x 3-4 column blocks, both partial
   s.push_back({3, 257, 129, 0, 127});
   s.push_back({2, 600, 520, 5, 7});      // large enough to run on several threads
+  // FP8 under Precision::BF16: the bf16-dot GEMV up to M·K = 6144 (a long x: 48 chunks, partial
+  // scale blocks at both ends), the fp32 GEMV above it.
+  s.push_back({1, 20, 6100, 5, 64});
+  s.push_back({1, 20, 6500, 120, 30});
+  s.push_back({8, 40, 2100, 0, 32});
   // Batched decode (bf16-dot GEMV up to 32 rows): one and two activation chunks, FP8 views
   // whose 128-column blocks start mid-view (col0 % 128 = 32, 64, 96) and cut rows mid-block.
   s.push_back({12, 130, 300, 100, 64});
