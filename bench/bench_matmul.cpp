@@ -3,8 +3,8 @@
 // (default: 1 thread and omp_get_max_threads(); OMP_NUM_THREADS sets the latter)
 //  1. limits: memory read bandwidth (1 GiB, AVX-512 loads), vdpbf16ps and fp32 FMA peak
 //     (register-only loops) per thread count;
-//  2. decode GEMV (M = 1 and 8, both precisions) on BF16 and FP8 weights of DeepSeek shapes, cycling
-//     through enough copies (>= 256 MiB) that the weights come from DRAM, not the 32 MiB L3:
+//  2. decode GEMV (M = 1 and 8, both precisions) on BF16 and FP8 weights of DeepSeek shapes,
+//     cycling through enough copies (>= 256 MiB) that the weights come from DRAM, not the L3:
 //     GB/s of weights streamed and % of the read bandwidth;
 //  3. batched decode (M = 1..32, both precisions): % of the roofline max(bytes/bw, flops/peak);
 //  4. prefill GEMM (M = 512): GFLOP/s and % of the bf16 peak (Precision::BF16) or fp32 peak

@@ -161,7 +161,8 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--max-body", f->max_body_mb, "Largest request body in MiB (larger: HTTP 413)")
       ->capture_default_str();
   cmd->add_option("--web-dir", f->web_dir, "Serve the chat page from this directory (development)");
-  cmd->add_flag("--precise", f->precise, "F32 activations (slower; results independent of batching)");
+  cmd->add_flag("--precise", f->precise,
+                "F32 activations (slower; results independent of batching)");
   cmd->add_option("--test-script", f->test_script, "Testing only: force every chat answer to this text")
       ->group("");
   cmd->add_flag("--test-hooks", f->test_hooks, "Testing only: honour X-Seek-Test-Script headers")->group("");

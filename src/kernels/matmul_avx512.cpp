@@ -407,7 +407,9 @@ inline void fp8_dot_x_chunk(const float* x, int64_t n, uint16_t* xh, uint16_t* x
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(b, _mm512_set1_ps(lift)),
                                                            _mm512_mul_ps(a, _mm512_set1_ps(lift))));
   };
-  auto pick = [&](const __m512i& idx, int h) { return _mm512_permutex2var_ps(v[2 * h], idx, v[2 * h + 1]); };
+  auto pick = [&](const __m512i& idx, int h) {
+    return _mm512_permutex2var_ps(v[2 * h], idx, v[2 * h + 1]);
+  };
   _mm512_store_ps(xh, pack(pick(even, 0), pick(even, 1), 0x1p64f));
   _mm512_store_ps(xh + 32, pack(pick(odd, 0), pick(odd, 1), 0x1p64f));
   _mm512_store_ps(xt, pack(pick(lo, 0), pick(lo, 1), 0x1p-56f));
