@@ -302,7 +302,8 @@ void gemv_dot(const float* x, int64_t M, int64_t ldx, const WeightView& w, float
 //   odd  = (w >>s 4) & 0x87F0           (c[2j+1]: sign to bit 15, eeee.mmm to bits 10..4)
 //   even = ((w << 8) >>s 4) & 0x87F0    (c[2j] moved up first)
 // each a bf16 with the code's sign, exponent field and mantissa read with bias 127, i.e.
-// q·2^-120 as in fp8_lowered: three shifts, two ands and two vdpbf16ps per 64 codes (~1 ns).
+// q·2^-120 as in fp8_lowered: three shifts, two ands and two vdpbf16ps per 64 codes (~1.4 ns
+// in the loop, from L1).
 // The activations are bf16(x)·2^64 (an exact power-of-two lift), so the products q·x·2^-56 are
 // exact normal fp32; per 128-column scale block the sums are multiplied by s·2^56.
 // vdpbf16ps reads bf16 subnormals as zero, and e4m3 subnormals (e = 0, m != 0) become exactly
@@ -312,8 +313,8 @@ void gemv_dot(const float* x, int64_t M, int64_t ldx, const WeightView& w, float
 // accumulators. (NaN codes are finite on the shift route and NaN on the table route;
 // checkpoints never contain them.)
 // x becomes xh [M][chunks · 64] bf16: chunks of <= 64 columns that never cross a scale block,
-// each stored as [32 even columns | 32 odd columns], zero-padded (M = 1 with K = 10944 still
-// fits L1); the table route's copy xt has the same shape.
+// each stored as [32 even columns | 32 odd columns], zero-padded; the table route's copy xt has
+// the same shape.
 
 // One 128-column scale block of the view: `full` chunks of 64 columns from `k`, then a partial
 // one if `tail` (its valid codes) is not 0. Only tails take a masked load: a masked byte load
