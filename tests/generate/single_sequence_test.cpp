@@ -2,6 +2,7 @@
 // checkpoints (tests/fixtures/models): greedy continuations must equal the official reference's,
 // token for token; a chat's prefix re-use, limits, cancellation, sampling and the text path.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <nlohmann/json.hpp>
 
@@ -236,6 +237,27 @@ TEST(SingleSequence, SeededSamplingIsReproducible) {
   EXPECT_NE(ra.tokens, rc.tokens);
 }
 
+// OpenMP thread counts belong to each thread: the engine thread must run with the count its
+// creator set (--threads), not the process default.
+TEST(SingleSequence, TheEngineThreadUsesTheCreatorsThreadCount) {
+  struct Probe final : LogitsProcessor {
+    int threads = 0;
+    void process(std::span<float>, int64_t) override { threads = omp_get_max_threads(); }
+  };
+  Fixture f = load("v3-tiny");
+  const int before = omp_get_max_threads();
+  for (int want : {1, 3}) {
+    omp_set_num_threads(want);
+    Engine e(*f.model, nullptr, single());
+    auto probe = std::make_shared<Probe>();
+    EngineRequest req = greedy(f.prompt, 1);
+    req.processor = probe;
+    e.generate(req);
+    EXPECT_EQ(probe->threads, want);
+  }
+  omp_set_num_threads(before);
+}
+
 // With the DeepSeek-V3 tokenizer: the tiny models' ids (< 1000) are real tokens, so the text
 // path (stream decoding, stop strings) runs on real text.
 TEST(SingleSequence, TextAndStopStrings) {
@@ -286,6 +308,9 @@ TEST(SingleSequence, TextAndStopStrings) {
     reasoning += t;
   };
   EngineResult t = gen.generate(p, rcb);
+  EXPECT_EQ(t.finish, FinishReason::Length);  // -n counts the thinking tokens too
+  EXPECT_EQ(t.tokens, f.greedy);
+  EXPECT_EQ(t.reasoning_tokens, 8);
   EXPECT_TRUE(t.text.empty());
   EXPECT_EQ(t.reasoning, reasoning);
   EXPECT_NE(full.find(t.reasoning), std::string::npos);  // only newlines at the ends trimmed
