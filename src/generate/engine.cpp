@@ -471,6 +471,7 @@ void Engine::finish(Seq& s, FinishReason why, std::string error) {
   const auto now = Clock::now();
   r.total_seconds = seconds_between(s.submitted, now);
   if (s.prefilled != Clock::time_point{}) r.decode_seconds = seconds_between(s.prefilled, now);
+  else if (s.admitted != Clock::time_point{}) r.prefill_seconds = seconds_between(s.admitted, now);
   if (s.slot >= 0) {
     Slot& sl = slots_[size_t(s.slot)];
     sl.busy = false;

@@ -112,7 +112,7 @@ struct EngineResult {
   int64_t decode_steps = 0;    // single-token forwards (completion_tokens - 1 unless cut short)
   bool context_full = false;   // Length because the context was full
   double queue_seconds = 0.0;  // submit → admitted
-  double prefill_seconds = 0.0;  // admitted → the prompt's last forward done
+  double prefill_seconds = 0.0;  // admitted → the prompt's last forward done (or the end)
   double decode_seconds = 0.0;   // the prompt's last forward done → done
   double ttft_seconds = 0.0;   // submit → first token (0 if none)
   double total_seconds = 0.0;  // submit → done
