@@ -19,7 +19,7 @@ struct Session {
   std::unique_ptr<tokenizer::Tokenizer> tok;
   std::optional<tokenizer::ChatTemplate> tmpl;
   std::unique_ptr<model::Model> model;
-  std::unique_ptr<generate::Generator> gen;
+  std::unique_ptr<generate::Engine> engine;  // one sequence at a time
 };
 
 // Tokenizer and template first: a missing file should not cost a model load.
@@ -35,26 +35,27 @@ Session open_session(const GenFlags& f, bool with_template) {
     }
   }
   s.model = load_model(f.model_dir, f.load);
-  s.gen = std::make_unique<generate::Generator>(*s.model, s.tok.get(), f.ctx);
+  s.engine = std::make_unique<generate::Engine>(*s.model, s.tok.get(), make_engine_options(f));
   return s;
 }
 
 // Runs one generation with the display and Ctrl-C wiring; returns the result.
-generate::GenerateResult stream(Session& s, const std::vector<int32_t>& ids,
-                                const generate::GenerateParams& params, const GenFlags& f) {
-  const int64_t limit = s.gen->context_limit();
+generate::EngineResult stream(Session& s, generate::EngineRequest req, const GenFlags& f) {
+  const int64_t limit = s.engine->context();
   const int64_t model_max = s.model->config().max_position_embeddings;
-  if (int64_t(ids.size()) >= limit)
-    fail("prompt has {} tokens, context limit is {}{}", ids.size(), limit,
+  if (int64_t(req.prompt.size()) >= limit)
+    fail("prompt has {} tokens, context limit is {}{}", req.prompt.size(), limit,
          limit < model_max ? fmt::format(": raise it with --ctx (the model allows {})", model_max)
                            : std::string(" (the model's maximum)"));
   StreamPrinter printer(!f.hide_thinking);
-  generate::GenerateCallbacks cb;
+  // The engine thread prints; this one waits for the result.
+  generate::EngineCallbacks cb;
   cb.on_text = [&](std::string_view text, bool reasoning) { printer.text(text, reasoning); };
+  req.cancel = cancel_flag();
   set_generating(true);
-  generate::GenerateResult r;
+  generate::EngineResult r;
   try {
-    r = s.gen->generate(ids, params, cb, cancel_flag());
+    r = s.engine->generate(std::move(req), std::move(cb));
   } catch (...) {
     set_generating(false);
     printer.end();
@@ -62,6 +63,7 @@ generate::GenerateResult stream(Session& s, const std::vector<int32_t>& ids,
   }
   set_generating(false);
   printer.end();
+  if (r.finish == generate::FinishReason::Error) fail("{}", r.error);
   print_stats(r, limit, model_max);
   return r;
 }
@@ -90,23 +92,22 @@ Command add_run(CLI::App& app) {
             if (p_opt->count() + pos_opt->count() == 0)
               fail("no prompt: seek run MODEL_DIR \"PROMPT\" (or -p TEXT; -p - reads stdin)");
             std::string text = *prompt == "-" ? read_stdin() : *prompt;
-            generate::GenerateParams params = make_params(*f);
+            generate::EngineRequest req = make_request(*f);
             Session s = open_session(*f, /*with_template=*/!*raw);
 
-            std::vector<int32_t> ids;
             if (*raw) {
-              ids = s.tok->encode(text, /*add_special_tokens=*/true);
-              params.starts_in_thinking = generate::prompt_opens_thinking(text);
+              req.prompt = s.tok->encode(text, /*add_special_tokens=*/true);
+              req.starts_in_thinking = generate::prompt_opens_thinking(text);
             } else {
               nlohmann::json messages = nlohmann::json::array();
               if (!f->system.empty()) messages.push_back(message("system", f->system));
               messages.push_back(message("user", text));
               const std::string rendered = s.tmpl->render(messages, true);
-              ids = s.tok->encode(rendered, /*add_special_tokens=*/false);
-              params.starts_in_thinking = generate::prompt_opens_thinking(rendered);
+              req.prompt = s.tok->encode(rendered, /*add_special_tokens=*/false);
+              req.starts_in_thinking = generate::prompt_opens_thinking(rendered);
             }
-            generate::GenerateResult r = stream(s, ids, params, *f);
-            return r.finish_reason == "cancelled" ? 130 : 0;
+            generate::EngineResult r = stream(s, std::move(req), *f);
+            return r.finish == generate::FinishReason::Cancelled ? 130 : 0;
           }};
 }
 
@@ -121,7 +122,7 @@ Command add_chat(CLI::App& app) {
 
   return {cmd, [f]() -> int {
             install_sigint_handler();
-            generate::GenerateParams params = make_params(*f);
+            const generate::EngineRequest params = make_request(*f);
             const uint64_t seed = params.sampling.seed;
             Session s = open_session(*f, /*with_template=*/true);
             const bool interactive = stdin_is_tty();
@@ -160,7 +161,7 @@ Command add_chat(CLI::App& app) {
               if (input == "/exit" || input == "/quit") return 0;
               if (input == "/reset") {
                 reset();
-                s.gen->reset();
+                s.engine->forget_prefixes();
                 write_stderr("seek: conversation cleared\n");
                 continue;
               }
@@ -171,12 +172,13 @@ Command add_chat(CLI::App& app) {
 
               history.push_back(message("user", input));
               const std::string rendered = s.tmpl->render(history, true);
-              std::vector<int32_t> ids = s.tok->encode(rendered, /*add_special_tokens=*/false);
-              params.starts_in_thinking = generate::prompt_opens_thinking(rendered);
-              params.sampling.seed = seed + turn;
-              generate::GenerateResult r;
+              generate::EngineRequest req = params;
+              req.prompt = s.tok->encode(rendered, /*add_special_tokens=*/false);
+              req.starts_in_thinking = generate::prompt_opens_thinking(rendered);
+              req.sampling.seed = seed + turn;
+              generate::EngineResult r;
               try {
-                r = stream(s, ids, params, *f);
+                r = stream(s, std::move(req), *f);
               } catch (const Error& e) {  // e.g. the conversation outgrew the context
                 history.erase(history.end() - 1);
                 write_stderr(fmt::format("seek: error: {} (/reset starts a new conversation)\n",

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <limits>
 #include <random>
 
 #include "core/error.h"
@@ -44,8 +45,20 @@ void add_gen_flags(CLI::App* cmd, GenFlags& f) {
   add_load_flags(cmd, f.load);
 }
 
-generate::GenerateParams make_params(const GenFlags& f) {
-  generate::GenerateParams p;
+generate::EngineOptions make_engine_options(const GenFlags& f) {
+  generate::EngineOptions o;
+  o.max_seqs = 1;
+  o.cache_slots = 0;
+  o.context = f.ctx;
+  // No budget: the KV cache commits memory only as positions are written, so a long --ctx
+  // costs what the conversation uses.
+  o.kv_budget_bytes = std::numeric_limits<int64_t>::max();
+  o.precise = f.precise;
+  return o;
+}
+
+generate::EngineRequest make_request(const GenFlags& f) {
+  generate::EngineRequest p;
   p.sampling.temperature = f.temperature;
   p.sampling.top_k = f.top_k;
   p.sampling.top_p = f.top_p;
@@ -56,9 +69,9 @@ generate::GenerateParams make_params(const GenFlags& f) {
   p.sampling.seed = f.seed >= 0 ? uint64_t(f.seed) : (uint64_t(std::random_device{}()) << 32) ^
                                                          uint64_t(std::random_device{}());
   p.sampling.validate();
-  p.max_new_tokens = f.max_tokens;
+  p.max_total_tokens = f.max_tokens;
   p.stop = f.stop;
-  p.precise = f.precise;
+  p.reasoning = true;  // thinking text goes to stderr; -n still counts every token
   p.ignore_eos = f.ignore_eos;
   return p;
 }
@@ -136,13 +149,13 @@ void StreamPrinter::end() {
   if (answer_started_ && !answer_ends_newline_ && stdout_is_tty()) write_stdout("\n");
 }
 
-void print_stats(const generate::GenerateResult& r, int64_t context_limit, int64_t model_max) {
+void print_stats(const generate::EngineResult& r, int64_t context_limit, int64_t model_max) {
   const int64_t prefilled = r.prompt_tokens - r.cached_tokens;
   std::string prompt = fmt::format("prompt: {} tokens", r.prompt_tokens);
   if (r.cached_tokens > 0) prompt += fmt::format(" ({} cached)", r.cached_tokens);
   if (prefilled > 0 && r.prefill_seconds > 0)
     prompt += fmt::format(", {:.1f} tok/s", double(prefilled) / r.prefill_seconds);
-  std::string gen = fmt::format("generated: {} tokens", r.gen_tokens);
+  std::string gen = fmt::format("generated: {} tokens", r.completion_tokens);
   if (r.decode_steps > 0 && r.decode_seconds > 0)
     gen += fmt::format(", {:.1f} tok/s", double(r.decode_steps) / r.decode_seconds);
   std::string line = fmt::format("[{} | {}]\n", prompt, gen);
@@ -151,7 +164,7 @@ void print_stats(const generate::GenerateResult& r, int64_t context_limit, int64
     line += context_limit < model_max
                 ? fmt::format(" (raise it with --ctx, up to {})\n", model_max)
                 : std::string(" (the model's maximum)\n");
-  } else if (r.finish_reason == "cancelled") {
+  } else if (r.finish == generate::FinishReason::Cancelled) {
     line += "seek: interrupted\n";
   }
   write_stderr(line);

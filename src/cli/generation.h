@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cli/common.h"
-#include "generate/generator.h"
+#include "generate/engine.h"
 
 namespace seek::cli {
 
@@ -34,7 +34,11 @@ struct GenFlags {
 };
 
 void add_gen_flags(CLI::App* cmd, GenFlags& f);
-generate::GenerateParams make_params(const GenFlags& f);  // seed resolved (random if < 0)
+// The engine for one sequence: its slot's prefix cache carries a chat from turn to turn.
+generate::EngineOptions make_engine_options(const GenFlags& f);
+// Sampling, -n (every generated token, thinking included), stop strings, reasoning split; the
+// seed resolved (random if < 0). The prompt and starts_in_thinking are the caller's.
+generate::EngineRequest make_request(const GenFlags& f);
 
 // Ctrl-C: the first press during generation sets cancel_flag(); a second press, or any press
 // while not generating (loading, waiting for input), exits at once with code 130.
@@ -59,6 +63,6 @@ class StreamPrinter {
 
 // "[prompt: 16 tokens, 312.4 tok/s | generated: 8 tokens, 41.2 tok/s]" on stderr, plus a line
 // explaining a context-limit stop.
-void print_stats(const generate::GenerateResult& r, int64_t context_limit, int64_t model_max);
+void print_stats(const generate::EngineResult& r, int64_t context_limit, int64_t model_max);
 
 }  // namespace seek::cli

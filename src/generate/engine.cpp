@@ -1,14 +1,15 @@
 #include "generate/engine.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <optional>
 
-#include "generate/reasoning.h"
-#include "generate/stop.h"
-#include "tokenizer/stream_decoder.h"
+#include "core/threads.h"
 #include "tokenizer/tokenizer.h"
 
 namespace seek::generate {
@@ -30,18 +31,6 @@ void ScriptedLogits::process(std::span<float> logits, int64_t n) {
   logits[size_t(want)] = 0.0f;
 }
 
-const char* finish_reason_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::Stop: return "stop";
-    case FinishReason::Length: return "length";
-    case FinishReason::Cancelled: return "cancelled";
-    case FinishReason::Timeout: return "timeout";
-    case FinishReason::Shutdown: return "shutdown";
-    case FinishReason::Error: return "error";
-  }
-  return "error";
-}
-
 void RequestHandle::cancel() { cancelled_.store(true, std::memory_order_relaxed); }
 
 // One request from submit() to on_done.
@@ -49,7 +38,7 @@ struct Engine::Seq {
   EngineRequest req;
   EngineCallbacks cb;
   std::shared_ptr<RequestHandle> handle;
-  Clock::time_point submitted;
+  Clock::time_point submitted, admitted, prefilled;
   int slot = -1;
   std::vector<int32_t> tokens;  // prompt, then every sampled token
   int64_t n_prompt = 0;
@@ -57,10 +46,8 @@ struct Engine::Seq {
   Sampler sampler;
   TokenHistory history;
   std::deque<int32_t> forced;  // tokens that replace sampling (closing a thinking block)
-  // Text pipeline (only with a tokenizer).
-  std::optional<tokenizer::StreamDecoder> decoder;
-  StopMatcher stop;
-  std::optional<ReasoningSplitter> split;
+  std::optional<TextPipeline> text;  // only with a tokenizer
+  std::vector<TextPiece> pieces;     // scratch: the text of one token
   bool thinking = false;       // still inside the reasoning phase (counts reasoning tokens)
   bool saw_reasoning = false;  // the splitter has been inside <think>
   bool answer_began = false;   // an answer piece has been emitted
@@ -70,34 +57,24 @@ struct Engine::Seq {
   EngineResult result;
 
   Seq(EngineRequest r, EngineCallbacks c)
-      : req(std::move(r)), cb(std::move(c)), sampler(req.sampling), stop(req.stop) {}
+      : req(std::move(r)), cb(std::move(c)), sampler(req.sampling) {}
 
-  void emit(const std::vector<TextPiece>& pieces) {
+  void emit() {
     for (const TextPiece& p : pieces) {
       (p.reasoning ? result.reasoning : result.text).append(p.text);
       if (!p.reasoning) answer_began = true;
       if (cb.on_text) cb.on_text(p.text, p.reasoning);
     }
+    pieces.clear();
   }
-  void text(const std::string& piece) {
-    if (piece.empty()) return;
-    std::string out = stop.push(piece);
-    if (out.empty()) return;
-    if (split) emit(split->push(out));
-    else emit({TextPiece{std::move(out), false}});
+  void text_push(int32_t id) {
+    text->push(id, pieces);
+    emit();
   }
   void text_finish() {
-    if (!decoder) return;
-    if (!stop.stopped()) {
-      std::string rest = decoder->flush();
-      if (!rest.empty()) text(rest);
-      std::string held = stop.finish();
-      if (!held.empty()) {
-        if (split) emit(split->push(held));
-        else emit({TextPiece{std::move(held), false}});
-      }
-    }
-    if (split) emit(split->finish());
+    if (!text) return;
+    text->finish(pieces);
+    emit();
   }
 };
 
@@ -120,13 +97,16 @@ Engine::Engine(const model::Model& model, const tokenizer::Tokenizer* tok, const
   cache_ = std::make_unique<model::KVCache>(cfg, n_slots_, context_);
   slots_.resize(size_t(n_slots_));
 
-  for (int64_t id : cfg.eos_token_ids) eos_.push_back(int32_t(id));
-  if (tok_ && tok_->eos_id() >= 0) eos_.push_back(tok_->eos_id());
-  std::sort(eos_.begin(), eos_.end());
-  eos_.erase(std::unique(eos_.begin(), eos_.end()), eos_.end());
+  eos_ = eos_ids(cfg, tok_);
   if (tok_) think_close_ = tok_->encode("\n</think>\n\n", false);
+  // OpenMP thread counts are per thread: a new thread starts from the process default, not from
+  // what --threads set on this one.
+  threads_ = max_threads();
 
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    omp_set_num_threads(threads_);
+    loop();
+  });
 }
 
 Engine::~Engine() {
@@ -146,8 +126,8 @@ std::shared_ptr<RequestHandle> Engine::submit(EngineRequest req, EngineCallbacks
   const auto n = int64_t(req.prompt.size());
   if (n == 0) fail("empty prompt: nothing to generate from");
   if (n >= context_)
-    fail("the prompt has {} tokens but the context limit is {} (prompt and output must fit "
-         "together)", n, context_);
+    fail("prompt has {} tokens, context limit is {} (prompt and output must fit together)", n,
+         context_);
   for (size_t i = 0; i < req.prompt.size(); ++i)
     if (req.prompt[i] < 0 || req.prompt[i] >= vocab)
       fail("prompt token {} at position {} is outside the model's vocabulary (vocab_size {})",
@@ -158,15 +138,13 @@ std::shared_ptr<RequestHandle> Engine::submit(EngineRequest req, EngineCallbacks
 
   auto s = std::make_unique<Seq>(std::move(req), std::move(cb));
   s->handle = std::make_shared<RequestHandle>();
+  s->handle->external_ = s->req.cancel;
   s->submitted = Clock::now();
   s->n_prompt = n;
   s->tokens = s->req.prompt;
   s->result.prompt_tokens = n;
   if (s->req.sampling.has_penalties()) s->history.add_prompt(s->req.prompt);
-  if (tok_) {
-    s->decoder.emplace(*tok_, /*skip_special_tokens=*/true);
-    if (s->req.reasoning) s->split.emplace(s->req.starts_in_thinking);
-  }
+  if (tok_) s->text.emplace(*tok_, s->req.stop, s->req.reasoning, s->req.starts_in_thinking);
   s->thinking = s->req.reasoning;
   s->saw_reasoning = s->req.reasoning && s->req.starts_in_thinking;
   auto handle = s->handle;
@@ -180,6 +158,23 @@ std::shared_ptr<RequestHandle> Engine::submit(EngineRequest req, EngineCallbacks
   }
   cv_.notify_all();
   return handle;
+}
+
+EngineResult Engine::generate(EngineRequest req, EngineCallbacks cb) {
+  // Shared with the callback: the engine thread may still be inside it when get() returns.
+  auto done = std::make_shared<std::promise<EngineResult>>();
+  std::future<EngineResult> result = done->get_future();
+  cb.on_done = [done, user = std::move(cb.on_done)](const EngineResult& r) {
+    if (user) user(r);
+    done->set_value(r);
+  };
+  submit(std::move(req), std::move(cb));
+  return result.get();
+}
+
+void Engine::forget_prefixes() {
+  std::lock_guard lk(mu_);
+  forget_ = true;
 }
 
 void Engine::stop_accepting() {
@@ -216,6 +211,14 @@ void Engine::loop() {
       std::unique_lock lk(mu_);
       cv_.wait(lk, [&] { return stop_ || !queue_.empty() || !active_.empty(); });
       stopping = stop_;
+      if (forget_) {
+        forget_ = false;
+        for (int i = 0; i < n_slots_; ++i)
+          if (!slots_[size_t(i)].busy) {
+            slots_[size_t(i)].tokens.clear();
+            cache_->clear(i);
+          }
+      }
       if (!stopping) {
         const auto now = Clock::now();
         for (auto it = queue_.begin(); it != queue_.end();) {
@@ -265,6 +268,7 @@ void Engine::admit(std::vector<std::unique_ptr<Seq>>& admitted) {
     s->slot = take_slot(s->req.prompt, reused);
     s->n_fed = reused;
     s->result.cached_tokens = reused;
+    s->admitted = now;
     s->result.queue_seconds = seconds_between(s->submitted, now);
     if (s->cb.on_start) s->cb.on_start();
     active_.push_back(std::move(s));
@@ -381,7 +385,12 @@ void Engine::step() {
     const int64_t n = batch.seqs[i].n_tokens;
     auto& st = slots_[size_t(s.slot)].tokens;
     st.insert(st.end(), s.tokens.begin() + s.n_fed, s.tokens.begin() + s.n_fed + n);
+    if (int64_t(i) < n_decode) ++s.result.decode_steps;
     s.n_fed += n;
+    if (s.n_fed == s.n_prompt) {
+      s.prefilled = Clock::now();
+      s.result.prefill_seconds = seconds_between(s.admitted, s.prefilled);
+    }
     if (s.n_fed == int64_t(s.tokens.size()))  // prompt complete, or a decode step
       sample(s, std::span<float>(logits_.data() + int64_t(i) * V, size_t(V)));
   }
@@ -389,6 +398,7 @@ void Engine::step() {
 
 void Engine::sample(Seq& s, std::span<float> logits) {
   EngineResult& r = s.result;
+  if (s.req.max_total_tokens == 0) return finish(s, FinishReason::Length);
   const int64_t pos = r.completion_tokens;  // output position of this token
   if (pos == 0) r.ttft_seconds = seconds_between(s.submitted, Clock::now());
   const bool was_thinking = s.thinking;
@@ -418,14 +428,14 @@ void Engine::sample(Seq& s, std::span<float> logits) {
   }
 
   if (!s.req.ignore_eos && is_eos(id)) return finish(s, FinishReason::Stop);
-  if (s.decoder) {
-    s.text(s.decoder->push(id));
-    if (s.stop.stopped()) {
-      r.stop_string = s.stop.matched();
+  if (s.text) {
+    s.text_push(id);
+    if (s.text->stopped()) {
+      r.stop_string = s.text->stop_string();
       return finish(s, FinishReason::Stop);
     }
-    if (s.thinking && s.split) {
-      if (s.split->in_reasoning()) s.saw_reasoning = true;
+    if (s.thinking && s.req.reasoning) {
+      if (s.text->in_reasoning()) s.saw_reasoning = true;
       else if (s.saw_reasoning || s.answer_began) s.thinking = false;
     }
   }
@@ -442,8 +452,13 @@ void Engine::sample(Seq& s, std::span<float> logits) {
   } else if (s.req.max_tokens >= 0 && s.answer_tokens >= s.req.max_tokens) {
     return finish(s, FinishReason::Length);
   }
+  if (s.req.max_total_tokens >= 0 && r.completion_tokens >= s.req.max_total_tokens)
+    return finish(s, FinishReason::Length);
   // The next forward writes this token at position tokens.size() - 1.
-  if (int64_t(s.tokens.size()) >= context_) return finish(s, FinishReason::Length);
+  if (int64_t(s.tokens.size()) >= context_) {
+    r.context_full = true;
+    return finish(s, FinishReason::Length);
+  }
 }
 
 void Engine::finish(Seq& s, FinishReason why, std::string error) {
@@ -453,7 +468,10 @@ void Engine::finish(Seq& s, FinishReason why, std::string error) {
   EngineResult& r = s.result;
   r.finish = why;
   r.error = std::move(error);
-  r.total_seconds = seconds_between(s.submitted, Clock::now());
+  const auto now = Clock::now();
+  r.total_seconds = seconds_between(s.submitted, now);
+  if (s.prefilled != Clock::time_point{}) r.decode_seconds = seconds_between(s.prefilled, now);
+  else if (s.admitted != Clock::time_point{}) r.prefill_seconds = seconds_between(s.admitted, now);
   if (s.slot >= 0) {
     Slot& sl = slots_[size_t(s.slot)];
     sl.busy = false;

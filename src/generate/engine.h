@@ -12,11 +12,13 @@
 // re-uses those positions instead of recomputing them, and idle slots are reclaimed least
 // recently used first. A prefix held by a busy slot is copied row by row into the new slot.
 //
-// Text path per token (like Generator): StreamDecoder → StopMatcher → ReasoningSplitter
-// (reasoning requests only) → on_text. Every callback runs on the engine thread and must not
-// block (the server's callbacks only push into a per-request channel).
+// Text path per token: TextPipeline (StreamDecoder → StopMatcher → ReasoningSplitter for
+// reasoning requests) → on_text. Every callback runs on the engine thread and must not block
+// (the server's callbacks only push into a per-request channel; `seek run` prints).
 //
-// The engine holds no model math and no HTTP: it schedules, samples and streams.
+// One engine serves every caller: `seek serve` (many sequences), `seek run` / `seek chat` (one
+// sequence, max_seqs = 1, its slot's prefix cache carrying a chat from turn to turn) and
+// bench/tests. The engine holds no model math and no HTTP: it schedules, samples and streams.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -34,6 +36,7 @@
 
 #include "core/error.h"
 #include "generate/sampler.h"
+#include "generate/text_pipeline.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 
@@ -72,21 +75,12 @@ class ScriptedLogits final : public LogitsProcessor {
   int32_t eos_;
 };
 
-enum class FinishReason {
-  Stop,       // EOS, a stop string, or the logits processor's done()
-  Length,     // max_tokens (answer), or the context is full
-  Cancelled,  // the caller cancelled (client went away)
-  Timeout,    // the deadline passed (queued or running)
-  Shutdown,   // the engine stopped
-  Error,      // the forward pass threw; `error` says why
-};
-const char* finish_reason_name(FinishReason r);
-
 struct EngineRequest {
   std::vector<int32_t> prompt;
   SamplingParams sampling;
   int64_t max_tokens = -1;            // answer tokens (all tokens without reasoning); < 0: no cap
   int64_t max_reasoning_tokens = -1;  // thinking tokens before </think> is forced; < 0: no cap
+  int64_t max_total_tokens = -1;      // every generated token, thinking included; < 0: no cap
   std::vector<std::string> stop;      // stop strings, excluded from the text
   bool reasoning = false;             // split <think> … </think> into reasoning text
   bool starts_in_thinking = false;    // the prompt already opened <think>
@@ -94,6 +88,8 @@ struct EngineRequest {
   int top_logprobs = -1;  // >= 0: logprobs of each sampled token and this many alternatives
   std::shared_ptr<LogitsProcessor> processor;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // Polled with RequestHandle::cancel() before every forward call (`seek run`'s Ctrl-C flag).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct TokenEvent {
@@ -113,7 +109,11 @@ struct EngineResult {
   int64_t cached_tokens = 0;  // prompt positions whose KV came from the prefix cache
   int64_t completion_tokens = 0;
   int64_t reasoning_tokens = 0;
+  int64_t decode_steps = 0;    // single-token forwards (completion_tokens - 1 unless cut short)
+  bool context_full = false;   // Length because the context was full
   double queue_seconds = 0.0;  // submit → admitted
+  double prefill_seconds = 0.0;  // admitted → the prompt's last forward done (or the end)
+  double decode_seconds = 0.0;   // the prompt's last forward done → done
   double ttft_seconds = 0.0;   // submit → first token (0 if none)
   double total_seconds = 0.0;  // submit → done
 };
@@ -131,11 +131,15 @@ struct EngineCallbacks {
 class RequestHandle {
  public:
   void cancel();
-  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+  bool cancelled() const {
+    return cancelled_.load(std::memory_order_relaxed) ||
+           (external_ && external_->load(std::memory_order_relaxed));
+  }
 
  private:
   friend class Engine;
   std::atomic<bool> cancelled_{false};
+  const std::atomic<bool>* external_ = nullptr;  // EngineRequest::cancel
   std::function<void()> wake_;
 };
 
@@ -154,8 +158,9 @@ struct EngineOptions {
   int64_t prefill_chunk = 512;  // prompt tokens of one sequence per step
   int64_t max_batch_tokens = 2048;  // tokens per forward call (decode tokens count first)
   // Activations are BF16 (bf16 dot products: twice the fp32 rate once a batch is compute-bound,
-  // and fewer instructions per weight in decode) unless `precise`; then every product is F32 and
-  // a sequence's tokens do not depend on what else shares its batches (tests rely on this).
+  // and fewer instructions per weight in decode, which FP8 weights need to keep up with memory)
+  // unless `precise`; then every product is F32 and a sequence's tokens do not depend on what
+  // else shares its batches (tests rely on this). The same for a lone sequence and a batch.
   bool precise = false;
 };
 
@@ -182,6 +187,12 @@ class Engine {
   // no room in the context, ids outside the vocabulary, bad sampling values, stop strings
   // without a tokenizer) and EngineBusy when the queue is full or the engine is stopping.
   std::shared_ptr<RequestHandle> submit(EngineRequest req, EngineCallbacks cb);
+  // submit() and wait for the result (`seek run`, `seek chat`, tests). Throws what submit()
+  // throws; a failed forward comes back as FinishReason::Error.
+  EngineResult generate(EngineRequest req, EngineCallbacks cb = {});
+  // Forget every idle slot's cached prefix (`seek chat`'s /reset); takes effect before the next
+  // admission.
+  void forget_prefixes();
 
   // Refuse new requests from now on; running and queued ones continue.
   void stop_accepting();
@@ -217,9 +228,10 @@ class Engine {
   int n_slots_ = 0;
   std::unique_ptr<model::KVCache> cache_;
   std::vector<Slot> slots_;
-  std::vector<int32_t> eos_;
+  std::vector<int32_t> eos_;          // eos_ids(): sorted
   std::vector<int32_t> think_close_;  // "\n</think>\n\n": forced when the thinking budget ends
   uint64_t use_clock_ = 0;
+  int threads_ = 1;  // the constructing thread's OpenMP thread count (--threads)
 
   // Engine-thread state.
   std::vector<std::unique_ptr<Seq>> active_;
@@ -233,6 +245,7 @@ class Engine {
   int n_active_ = 0;  // mirror of active_.size() for stats()
   bool accepting_ = true;
   bool stop_ = false;
+  bool forget_ = false;  // forget_prefixes() was called
   uint64_t steps_ = 0, batched_tokens_ = 0;
   std::thread thread_;
 };

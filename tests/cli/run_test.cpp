@@ -5,7 +5,7 @@
 #include <regex>
 
 #include "cli/harness.h"
-#include "generate/generator.h"
+#include "generate/reference_loop.h"
 #include "tokenizer/tokenizer.h"
 
 namespace seek::cli_test {
@@ -18,7 +18,7 @@ int count(const std::string& s, const std::string& part) {
 }
 
 // The fixture model (vocab 1000) with the real tokenizer: raw prompts whose ids are < 1000 run.
-TEST(RunCommand, RawPromptOnTheFixtureMatchesTheGenerator) {
+TEST(RunCommand, RawPromptOnTheFixtureMatchesTheReferenceLoop) {
   TempDir dir;
   link_model("v3-tiny", dir, true);
   const std::string prompt = "1 2 3 4 5";
@@ -27,19 +27,20 @@ TEST(RunCommand, RawPromptOnTheFixtureMatchesTheGenerator) {
   for (int32_t id : ids) ASSERT_LT(id, 1000) << "pick a prompt inside the tiny vocabulary";
 
   auto model = model::Model::load(dir.str());
-  generate::Generator gen(*model, &tok);
-  generate::GenerateParams p;
+  generate::ReferenceLoop ref(*model, &tok);
+  generate::ReferenceParams p;
   p.sampling.temperature = 0.0f;
   p.max_new_tokens = 8;
   p.precise = true;
-  const generate::GenerateResult want = gen.generate(ids, p);
+  const std::vector<int32_t> want = ref.generate(ids, p).tokens;
+  const std::string want_text = tok.decode(want, /*skip_special_tokens=*/true);
 
   Result r = run_seek({"run", dir.str(), "--raw", "-p", prompt, "-n", "8", "--temperature", "0",
                        "--precise"});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, want.text);  // piped stdout is exactly the answer, no newline added
+  EXPECT_EQ(r.out, want_text);  // piped stdout is exactly the answer, no newline added
   EXPECT_TRUE(contains(r.err, fmt::format("[prompt: {} tokens", ids.size()))) << r.err;
-  EXPECT_TRUE(contains(r.err, fmt::format("generated: {} tokens", want.gen_tokens))) << r.err;
+  EXPECT_TRUE(contains(r.err, fmt::format("generated: {} tokens", want.size()))) << r.err;
 
   // The prompt from stdin gives the same answer.
   Result s = run_seek({"run", dir.str(), "--raw", "-p", "-", "-n", "8", "--temp", "0", "--precise"},
