@@ -1,7 +1,8 @@
 // The DeepSeek-V2/V3 transformer: embedding → [MLA + (dense FFN | DeepSeekMoE)] × L → norm →
 // head. One forward serves prefill, decode and mixed batches of many sequences: tokens of all
 // sequences are concatenated ("flattened batch"), linear layers run once over all of them, and
-// attention runs per sequence over that sequence's KV-cache slot.
+// attention runs per sequence over that sequence's KV-cache slot. Training runs the same blocks
+// over whole sequences without a cache, and owns its backward here too (forward_backward).
 #pragma once
 #include <memory>
 #include <string>
