@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "kernels/gemm_train.h"
-#include "train/forward_backward.h"
+#include "model/transformer.h"
 #include "train/optimizer.h"
 #include "train/params.h"
 
@@ -119,12 +119,12 @@ int run(const std::string& name, bool recompute, int steps) {
   train::AdamW opt(p, {});
   std::vector<float> grad(p.size());
   std::mt19937 rng(1);
-  train::ObjectiveOptions o;
+  model::ObjectiveOptions o;
   o.recompute = recompute;
   double t_total = 0;
   size_t tape = 0;
   for (int s = 0; s < steps + 1; ++s) {
-    train::TokenBatch b;
+    model::TokenBatch b;
     b.B = B;
     b.S = S;
     for (int64_t i = 0; i < B * (S + 1); ++i) b.tokens.push_back(int32_t(rng() % uint32_t(c.vocab_size)));
@@ -132,7 +132,7 @@ int run(const std::string& name, bool recompute, int steps) {
     std::fill(grad.begin(), grad.end(), 0.f);
     model::ModelWeights w = p.weights();
     model::ModelGrads g = p.grads(grad.data());
-    train::StepResult r = train::forward_backward(c, w, g, b, o);
+    model::StepResult r = model::forward_backward(c, w, g, b, o);
     opt.step(p, grad, 1e-3);
     if (s > 0) t_total += now_s() - t0;  // the first step warms up allocations
     tape = r.tape_bytes;

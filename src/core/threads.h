@@ -1,7 +1,10 @@
-// Fork-join parallelism for kernels: a thin layer over OpenMP so call sites say how many
-// threads are worth using and how work is split, and nothing else.
+// Fork-join parallelism for kernels and model code: a thin layer over OpenMP so call sites say
+// how many threads are worth using and how work is split, and nothing else. Exceptions thrown by
+// the work are carried out of the parallel region (none may leave an OpenMP region: that would
+// call std::terminate) and rethrown on the calling thread after the join.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -13,10 +16,13 @@ namespace seek {
 int max_threads();
 
 namespace detail {
+// Runs fn on a team of nthreads; if any thread throws, the first exception caught is rethrown
+// here after every thread has finished (the others' exceptions are dropped).
 void run_parallel(int nthreads, void (*fn)(void*, int, int), void* ctx);
 }
 
 // Runs fn(thread_index, nthreads) on `nthreads` threads and waits; inline when nthreads <= 1.
+// An exception from fn reaches the caller after the join (see detail::run_parallel).
 template <class F>
 void parallel_run(int nthreads, F&& fn) {
   if (nthreads <= 1) {
@@ -27,6 +33,30 @@ void parallel_run(int nthreads, F&& fn) {
     (*static_cast<std::remove_reference_t<F>*>(ctx))(t, nt);
   };
   detail::run_parallel(nthreads, tramp, &fn);
+}
+
+// Runs fn(i) for every i in [0, n) on min(nthreads, max_threads(), n) threads, round robin:
+// thread t runs i = t, t + nt, t + 2·nt, ... in that order (OpenMP schedule(static, 1)), so
+// items of similar cost listed together spread evenly. Runs inline, in order, on one thread and
+// inside a parallel region (a nested call). If an iteration throws, iterations not yet started
+// are skipped on every thread, those running finish, and the first exception caught is rethrown
+// on the calling thread after the join.
+template <class F>
+void parallel_for(int64_t n, int nthreads, F&& fn) {
+  const int nt = int(std::min<int64_t>(std::min(nthreads, max_threads()), n));
+  if (nt <= 1) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<bool> stop{false};
+  parallel_run(nt, [&](int t, int nth) {
+    try {
+      for (int64_t i = t; i < n && !stop.load(std::memory_order_relaxed); i += nth) fn(i);
+    } catch (...) {
+      stop.store(true, std::memory_order_relaxed);
+      throw;
+    }
+  });
 }
 
 // [begin, end) of part t of n items split into nt contiguous parts whose boundaries fall on

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <limits>
 
 #include "core/error.h"
@@ -127,7 +126,7 @@ bool use_absorbed(const Dims& d, int64_t n, int64_t end, ForwardOptions::Attenti
 }  // namespace
 
 void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, const float* xn,
-                 const Batch& batch, const RopeTables& rope, KVCache& cache,
+                 const Batch& batch, const RopeTables& rope, KVCache* cache,
                  const ForwardOptions& opts, float* out, MlaTape* tape) {
   const Dims d(cfg);
   const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size;
@@ -151,44 +150,56 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
   // Compressed KV: [c_kv | k_pe] = kv_a_proj_with_mqa(x)                          [T, d_c + d_R]
   std::vector<float> kv(size_t(T * d.W));
   kernels::matmul(xn, T, H, w.kv_a_proj_with_mqa, kv.data(), d.W, prec);
+
+  // Rows [RMSNorm(c_kv) | rotated k_pe] (one rope key shared by all heads) go to the cache, or,
+  // for whole sequences, to the batch's own [T, W] buffer (the tape's, when there is one).
+  std::vector<int64_t> first(batch.seqs.size());  // each chunk's first token in the batch
+  int64_t t = 0;
+  for (size_t i = 0; i < batch.seqs.size(); ++i) first[i] = t, t += batch.seqs[i].n_tokens;
+  std::vector<float> own_rows;
+  if (!cache) {
+    for (const SeqChunk& sc : batch.seqs)
+      if (sc.start_pos != 0) fail("mla_forward: without a KV cache every chunk must start at position 0");
+    (tape ? tape->rows : own_rows).resize(size_t(T * d.W));
+  } else if (tape) {
+    fail("mla_forward: a training tape needs whole sequences (no KV cache)");
+  }
+  float* own = tape ? tape->rows.data() : own_rows.data();
+  // Rows of chunk i from position 0 on, W apart.
+  auto chunk_rows = [&](size_t i) -> float* {
+    return cache ? cache->row(batch.seqs[i].slot, layer, 0) : own + first[i] * d.W;
+  };
   if (tape) {
     tape->kv = kv;
-    tape->rows.resize(size_t(T * d.W));
     tape->kvf.resize(size_t(T * d.nh * (d.dh + d.dv)));
     int64_t n_probs = 0;
-    for (const SeqChunk& sc : batch.seqs) {
-      if (sc.start_pos != 0) fail("mla_forward: a training chunk must start at position 0");
-      n_probs += d.nh * sc.n_tokens * sc.n_tokens;
-    }
+    for (const SeqChunk& sc : batch.seqs) n_probs += d.nh * sc.n_tokens * sc.n_tokens;
     tape->probs.resize(size_t(n_probs));
   }
 
-  // Cache rows hold RMSNorm(c_kv) and the rotated k_pe (one rope key shared by all heads).
-  int64_t t = 0;
-  for (const SeqChunk& sc : batch.seqs)
+  t = 0;
+  for (size_t c = 0; c < batch.seqs.size(); ++c) {
+    const SeqChunk& sc = batch.seqs[c];
     for (int64_t i = 0; i < sc.n_tokens; ++i, ++t) {
       const int64_t pos = sc.start_pos + i;
-      if (pos >= cache.capacity())
-        fail("position {} exceeds the KV cache capacity {}", pos, cache.capacity());
-      float* row = cache.row(sc.slot, layer, pos);
+      if (cache && pos >= cache->capacity())
+        fail("position {} exceeds the KV cache capacity {}", pos, cache->capacity());
+      float* row = chunk_rows(c) + pos * d.W;
       const float* cs = rope.cos.data() + t * rope.half;
       const float* sn = rope.sin.data() + t * rope.half;
       kernels::rmsnorm(kv.data() + t * d.W, w.kv_a_layernorm.data(), row, d.dc, eps);
       std::copy_n(kv.data() + t * d.W + d.dc, d.dr, row + d.dc);
       kernels::rope_interleaved(row + d.dc, d.dr, cs, sn);
-      if (tape) std::copy_n(row, d.W, tape->rows.data() + t * d.W);
       for (int64_t h = 0; h < d.nh; ++h)
         kernels::rope_interleaved(q.data() + (t * d.nh + h) * d.qd + d.dh, d.dr, cs, sn);
     }
+  }
 
   const float scale = float(cfg.softmax_scale());
   std::vector<float> attn(size_t(T * d.nh * d.dv));  // [T, nh, d_v]
-  std::vector<int64_t> first(batch.seqs.size());     // each chunk's first token in the batch
-  t = 0;
-  for (size_t i = 0; i < batch.seqs.size(); ++i) first[i] = t, t += batch.seqs[i].n_tokens;
   auto attend = [&](size_t i) {
     const SeqChunk& sc = batch.seqs[i];
-    const float* rows = cache.row(sc.slot, layer, 0);
+    const float* rows = chunk_rows(i);
     const float* qs = q.data() + first[i] * d.nh * d.qd;
     float* as = attn.data() + first[i] * d.nh * d.dv;
     if (use_absorbed(d, sc.n_tokens, sc.start_pos + sc.n_tokens, opts.attention))
@@ -201,7 +212,7 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
     for (size_t i = 0; i < batch.seqs.size(); ++i) {
       const SeqChunk& sc = batch.seqs[i];
       attend_naive(d, w, q.data() + first[i] * d.nh * d.qd, sc.n_tokens, 0,
-                   cache.row(sc.slot, layer, 0), scale, prec, attn.data() + first[i] * d.nh * d.dv,
+                   chunk_rows(i), scale, prec, attn.data() + first[i] * d.nh * d.dv,
                    tape->kvf.data() + first[i] * d.nh * (d.dh + d.dv), tape->probs.data() + probs_off);
       probs_off += d.nh * sc.n_tokens * sc.n_tokens;
     }
@@ -212,17 +223,7 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
     std::vector<size_t> small, large;
     for (size_t i = 0; i < batch.seqs.size(); ++i)
       (batch.seqs[i].n_tokens <= kParallelSeqTokens ? small : large).push_back(i);
-    const int nt = int(std::min<int64_t>(max_threads(), int64_t(small.size())));
-    std::vector<std::exception_ptr> errors(size_t(std::max(nt, 1)));  // none may leave OpenMP
-    parallel_run(nt, [&](int th, int nth) {
-      try {
-        for (size_t j = size_t(th); j < small.size(); j += size_t(nth)) attend(small[j]);
-      } catch (...) {
-        errors[size_t(th)] = std::current_exception();
-      }
-    });
-    for (const auto& err : errors)
-      if (err) std::rethrow_exception(err);
+    parallel_for(int64_t(small.size()), max_threads(), [&](int64_t j) { attend(small[size_t(j)]); });
     for (size_t i : large) attend(i);
   }
   kernels::matmul(attn.data(), T, d.nh * d.dv, w.o_proj, out, H, prec);

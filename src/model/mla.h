@@ -18,25 +18,26 @@ struct RopeTables {
   RopeTables(const ModelConfig& cfg, const std::vector<int64_t>& positions);
 };
 
-// What mla_backward needs from the forward (training). Every chunk of the batch must start at
-// position 0 (whole sequences); attention then runs in the naive form, whose probabilities and
-// expanded keys/values are kept.
+// What mla_backward needs from the forward (training: whole sequences, no KV cache). Attention
+// then runs in the naive form, whose probabilities and expanded keys/values are kept.
 struct MlaTape {
   std::vector<float> qa;     // [T, q_lora_rank] q_a_proj(x), before q_a_layernorm (q LoRA only)
   std::vector<float> qa_n;   // [T, q_lora_rank] after q_a_layernorm
   std::vector<float> q;      // [T, nh, d_h + d_R] queries, q_pe rotated
   std::vector<float> kv;     // [T, d_c + d_R] kv_a_proj_with_mqa(x): raw c_kv | raw k_pe
-  std::vector<float> rows;   // [T, d_c + d_R] cache rows: RMSNorm(c_kv) | rotated k_pe
+  std::vector<float> rows;   // [T, d_c + d_R] key rows: RMSNorm(c_kv) | rotated k_pe
   std::vector<float> kvf;    // [T, nh, d_h + d_v] kv_b_proj(RMSNorm(c_kv)): k_nope | v
   std::vector<float> probs;  // per chunk of n tokens [nh, n, n], chunks concatenated
   std::vector<float> attn;   // [T, nh·d_v] attention output before o_proj
 };
 
-// out[T, H] = MLA(xn[T, H]) for every token of `batch`; writes the tokens' latent c_kv and
-// rotated k_pe into `cache` (layer `layer`) first, so each token attends to its own entry.
-// With a tape, also records what mla_backward needs.
+// out[T, H] = MLA(xn[T, H]) for every token of `batch`. With a cache, first writes the tokens'
+// latent c_kv and rotated k_pe into it (layer `layer`), so each token attends to its own entry
+// and to the slot's earlier positions. Without one (training), every chunk is a whole sequence
+// from position 0 and attends only to itself; its rows live in a buffer of the call (the tape's
+// `rows`, when recording what mla_backward needs — a tape requires cache == nullptr).
 void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, const float* xn,
-                 const Batch& batch, const RopeTables& rope, KVCache& cache,
+                 const Batch& batch, const RopeTables& rope, KVCache* cache,
                  const ForwardOptions& opts, float* out, MlaTape* tape = nullptr);
 
 // Backward of mla_forward (mla_backward.cpp). dout [T, H] → dxn [T, H] (overwritten); weight

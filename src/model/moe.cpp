@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <limits>
 #include <numeric>
 
@@ -131,35 +130,27 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
     return assigned[size_t(a)].size() > assigned[size_t(b)].size();
   });
   const int nt = int(std::min<int64_t>(max_threads(), int64_t(order.size())));
-  std::vector<int> owner(size_t(E), 0);
-  std::vector<int64_t> load(size_t(std::max(nt, 1)), 0);
+  std::vector<std::vector<int64_t>> bins(size_t(std::max(nt, 1)));  // each thread's experts
+  std::vector<int64_t> load(bins.size(), 0);
   for (int64_t e : order) {
-    const auto t = std::min_element(load.begin(), load.end()) - load.begin();
-    owner[size_t(e)] = int(t);
-    load[size_t(t)] += kFixed + int64_t(assigned[size_t(e)].size());
+    const auto t = size_t(std::min_element(load.begin(), load.end()) - load.begin());
+    bins[t].push_back(e);
+    load[t] += kFixed + int64_t(assigned[size_t(e)].size());
   }
-  std::vector<std::exception_ptr> errors(size_t(std::max(nt, 1)));  // none may leave OpenMP
-  parallel_run(nt, [&](int t, int) {
-    try {
-      std::vector<float> xe;
-      for (int64_t e : order) {
-        if (owner[size_t(e)] != t) continue;
-        const auto& toks = assigned[size_t(e)];
-        const int64_t n = int64_t(toks.size());
-        xe.resize(size_t(n * H));
-        for (int64_t i = 0; i < n; ++i)
-          std::copy_n(xn + int64_t(toks[size_t(i)].first) * H, H, xe.data() + i * H);
-        float* ye = ys.data() + first[size_t(e)] * H;
-        ffn_forward(w.experts[size_t(e)], xe.data(), n, H, ye, prec,
-                    tape ? &tape->experts[size_t(e)] : nullptr);
-        if (tape) tape->expert_out[size_t(e)].assign(ye, ye + n * H);
-      }
-    } catch (...) {
-      errors[size_t(t)] = std::current_exception();
+  parallel_for(int64_t(bins.size()), nt, [&](int64_t b) {
+    std::vector<float> xe;
+    for (int64_t e : bins[size_t(b)]) {
+      const auto& toks = assigned[size_t(e)];
+      const int64_t n = int64_t(toks.size());
+      xe.resize(size_t(n * H));
+      for (int64_t i = 0; i < n; ++i)
+        std::copy_n(xn + int64_t(toks[size_t(i)].first) * H, H, xe.data() + i * H);
+      float* ye = ys.data() + first[size_t(e)] * H;
+      ffn_forward(w.experts[size_t(e)], xe.data(), n, H, ye, prec,
+                  tape ? &tape->experts[size_t(e)] : nullptr);
+      if (tape) tape->expert_out[size_t(e)].assign(ye, ye + n * H);
     }
   });
-  for (const auto& err : errors)
-    if (err) std::rethrow_exception(err);
 
   // out[t] = Σ_i g_{t,i} · Expert_{e_{t,i}}(x_t), summed in routing order.
   const int nc = int(std::min<int64_t>(max_threads(), T));

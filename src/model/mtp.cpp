@@ -8,15 +8,13 @@
 namespace seek::model {
 
 void mtp_forward(const ModelConfig& cfg, const MtpWeights& w, int64_t k, const float* h_prev,
-                 const Batch& batch, const RopeTables& rope, KVCache& cache,
+                 const Batch& batch, const RopeTables& rope, KVCache* cache,
                  const ForwardOptions& opts, float* h_out, Routing* routing, MtpTape* tape) {
-  const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size, V = cfg.vocab_size;
+  const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size;
   const float eps = float(cfg.rms_norm_eps);
   std::vector<float> emb(size_t(T * H)), cat(size_t(T * 2 * H));  // cat: [T, 2H]
+  embed(w.embed_tokens, batch.tokens.data(), T, emb.data());
   for (int64_t t = 0; t < T; ++t) {
-    const int32_t id = batch.tokens[size_t(t)];
-    if (id < 0 || id >= V) fail("token id {} is outside the vocabulary (size {})", id, V);
-    kernels::dequantize_row(w.embed_tokens, id, emb.data() + t * H);
     kernels::rmsnorm(emb.data() + t * H, w.enorm.data(), cat.data() + t * 2 * H, H, eps);
     kernels::rmsnorm(h_prev + t * H, w.hnorm.data(), cat.data() + t * 2 * H + H, H, eps);
   }
@@ -41,17 +39,14 @@ void mtp_backward(const ModelConfig& cfg, const MtpWeights& w, const Batch& batc
   const float* weh = static_cast<const float*>(w.eh_proj.data);
   kernels::gemm_dyw(dh.data(), weh, dcat.data(), T, H, 2 * H, false);
   if (g.eh_proj) kernels::gemm_dytx(dh.data(), tape.cat.data(), g.eh_proj, T, H, 2 * H);
-  std::vector<float> de(static_cast<size_t>(H));
+  std::vector<float> de(size_t(T * H));  // gradient of the embeddings
   for (int64_t t = 0; t < T; ++t) {
-    rmsnorm_backward(tape.emb.data() + t * H, w.enorm.data(), dcat.data() + t * 2 * H, de.data(),
-                     g.enorm, H, eps);
-    if (g_embed) {
-      float* ge = g_embed + int64_t(batch.tokens[size_t(t)]) * H;
-      for (int64_t j = 0; j < H; ++j) ge[j] += de[size_t(j)];
-    }
+    rmsnorm_backward(tape.emb.data() + t * H, w.enorm.data(), dcat.data() + t * 2 * H,
+                     de.data() + t * H, g.enorm, H, eps);
     rmsnorm_backward(tape.h_prev.data() + t * H, w.hnorm.data(), dcat.data() + t * 2 * H + H,
                      dh_prev + t * H, g.hnorm, H, eps);
   }
+  embed_backward(batch.tokens.data(), T, H, de.data(), g_embed);
 }
 
 }  // namespace seek::model

@@ -19,9 +19,10 @@ struct MtpTape {
 };
 
 // h_out[T, H] = Block(eh_proj(cat)). `batch.tokens` are the look-ahead tokens t_{i+k+1}; its
-// chunks give the positions (from 0 per sequence). `cache` needs num_hidden_layers + k + 1 layers.
+// chunks give the positions (from 0 per sequence). A `cache` needs num_hidden_layers + k + 1
+// layers; training passes none (whole sequences, as mla_forward).
 void mtp_forward(const ModelConfig& cfg, const MtpWeights& w, int64_t k, const float* h_prev,
-                 const Batch& batch, const RopeTables& rope, KVCache& cache,
+                 const Batch& batch, const RopeTables& rope, KVCache* cache,
                  const ForwardOptions& opts, float* h_out, Routing* routing = nullptr,
                  MtpTape* tape = nullptr);
 

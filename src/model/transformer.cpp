@@ -18,8 +18,16 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
   return m;
 }
 
+void embed(const WeightView& table, const int32_t* ids, int64_t T, float* h) {
+  const int64_t V = table.rows, H = table.cols;
+  for (int64_t t = 0; t < T; ++t) {
+    if (ids[t] < 0 || ids[t] >= V) fail("token id {} is outside the vocabulary (size {})", ids[t], V);
+    kernels::dequantize_row(table, ids[t], h + t * H);
+  }
+}
+
 void block_forward(const ModelConfig& cfg, const LayerWeights& lw, int64_t layer, float* h,
-                   const Batch& batch, const RopeTables& rope, KVCache& cache,
+                   const Batch& batch, const RopeTables& rope, KVCache* cache,
                    const ForwardOptions& opts, Routing* routing, BlockTape* tape) {
   const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size;
   const float eps = float(cfg.rms_norm_eps);
@@ -73,11 +81,7 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
 
   // h = embed_tokens[ids]                                                           [T, H]
   std::vector<float> h(size_t(T * H));
-  for (int64_t t = 0; t < T; ++t) {
-    const int32_t id = batch.tokens[size_t(t)];
-    if (id < 0 || id >= V) fail("token id {} is outside the vocabulary (size {})", id, V);
-    kernels::dequantize_row(w.embed_tokens, id, h.data() + t * H);
-  }
+  embed(w.embed_tokens, batch.tokens.data(), T, h.data());
   if (opts.hidden_states) {
     opts.hidden_states->clear();
     opts.hidden_states->insert(opts.hidden_states->end(), h.begin(), h.end());
@@ -86,7 +90,7 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
   if (opts.routing) opts.routing->assign(size_t(cfg.num_hidden_layers), Routing{});
   const RopeTables rope(cfg, positions);
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
-    block_forward(cfg, w.layers[size_t(l)], l, h.data(), batch, rope, cache, opts,
+    block_forward(cfg, w.layers[size_t(l)], l, h.data(), batch, rope, &cache, opts,
                   opts.routing ? &(*opts.routing)[size_t(l)] : nullptr);
     if (opts.hidden_states) opts.hidden_states->insert(opts.hidden_states->end(), h.begin(), h.end());
   }

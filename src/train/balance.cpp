@@ -1,5 +1,6 @@
 #include "train/balance.h"
 
+#include <algorithm>
 #include <string>
 
 namespace seek::train {
@@ -24,6 +25,17 @@ int64_t update_balance_bias(Params& p, const std::vector<int64_t>& layers,
     }
   }
   return changed;
+}
+
+double max_violation(const std::vector<int64_t>& load) {
+  if (load.empty()) return 0.0;
+  double sum = 0.0;
+  int64_t mx = 0;
+  for (int64_t l : load) {
+    sum += double(l);
+    mx = std::max(mx, l);
+  }
+  return sum > 0 ? double(mx) / (sum / double(load.size())) - 1.0 : 0.0;
 }
 
 }  // namespace seek::train

@@ -15,4 +15,7 @@ namespace seek::train {
 int64_t update_balance_bias(Params& p, const std::vector<int64_t>& layers,
                             const std::vector<std::vector<int64_t>>& loads, double gamma);
 
+// MaxVio = max_i load_i / mean load − 1 (0 for a perfectly balanced layer).
+double max_violation(const std::vector<int64_t>& load);
+
 }  // namespace seek::train

@@ -172,8 +172,8 @@ void Loader::set_state(DataState s) {
   shuffle();
 }
 
-TokenBatch Loader::next() {
-  TokenBatch b;
+model::TokenBatch Loader::next() {
+  model::TokenBatch b;
   b.B = B_;
   b.S = S_;
   b.tokens.reserve(size_t(B_ * (S_ + 1)));

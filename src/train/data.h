@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "train/forward_backward.h"
+#include "model/transformer.h"
 
 namespace seek::tokenizer {
 class Tokenizer;
@@ -65,7 +65,7 @@ struct DataState {
 class Loader {
  public:
   Loader(const Shard& shard, int64_t B, int64_t S, uint64_t seed);
-  TokenBatch next();
+  model::TokenBatch next();
   int64_t windows() const { return n_windows_; }
   DataState state() const { return st_; }
   void set_state(DataState s);

@@ -12,13 +12,13 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
 #include "train/balance.h"
 #include "train/bpe_trainer.h"
 #include "train/chat_template.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
-#include "train/forward_backward.h"
 #include "train/params.h"
 #include "train/report.h"
 
@@ -216,7 +216,7 @@ model::ModelConfig prepare_data(const TrainConfig& c, bool progress) {
   return model::ModelConfig::from_json(mj, c.source + ": model");
 }
 
-nlohmann::json moe_json(const StepResult& r) {
+nlohmann::json moe_json(const model::StepResult& r) {
   nlohmann::json a = nlohmann::json::array();
   for (size_t j = 0; j < r.moe_layers.size(); ++j)
     a.push_back({{"layer", r.moe_layers[j]}, {"load", r.expert_load[j]}, {"maxvio", max_violation(r.expert_load[j])}});
@@ -262,7 +262,7 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
                  (long long)mc.num_nextn_predict_layers, (long long)c.steps,
                  (long long)(c.batch_size * c.seq_len * c.grad_accum), opts.resume ? fmt::format(", resuming at step {}", st.step).c_str() : "");
 
-  ObjectiveOptions oo;
+  model::ObjectiveOptions oo;
   oo.mtp_lambda = c.mtp_lambda;
   oo.balance_alpha = c.balance_alpha;
   oo.recompute = c.recompute;
@@ -272,13 +272,13 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
   auto evaluate = [&]() -> double {
     if (val_shard.size() <= c.seq_len) return NAN;
     Loader vl(val_shard, c.batch_size, c.seq_len, 12345);
-    ObjectiveOptions eo = oo;
+    model::ObjectiveOptions eo = oo;
     eo.backward = false;
     model::ModelWeights w = p.weights();
     model::ModelGrads none;
     double sum = 0.0;
     const int64_t n = std::min<int64_t>(c.eval_batches, std::max<int64_t>(1, vl.windows() / c.batch_size));
-    for (int64_t i = 0; i < n; ++i) sum += forward_backward(mc, w, none, vl.next(), eo).ce;
+    for (int64_t i = 0; i < n; ++i) sum += model::forward_backward(mc, w, none, vl.next(), eo).ce;
     return sum / double(n);
   };
   auto save = [&](const std::string& name) {
@@ -296,9 +296,9 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
     std::fill(grad.begin(), grad.end(), 0.0f);
     model::ModelWeights w = p.weights();
     model::ModelGrads g = p.grads(grad.data());
-    StepResult agg;
+    model::StepResult agg;
     for (int64_t a = 0; a < c.grad_accum; ++a) {
-      StepResult r = forward_backward(mc, w, g, loader.next(), oo);
+      model::StepResult r = model::forward_backward(mc, w, g, loader.next(), oo);
       if (a == 0) {
         agg = r;
       } else {

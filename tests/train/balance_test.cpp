@@ -7,7 +7,7 @@
 
 #include "test_configs.h"
 #include "train/balance.h"
-#include "train/forward_backward.h"
+#include "model/transformer.h"
 #include "train/optimizer.h"
 #include "train/params.h"
 
@@ -55,14 +55,14 @@ double train_maxvio(double gamma) {
   std::vector<float> grad(p.size());
   double sum = 0;
   for (int step = 0; step < 100; ++step) {
-    TokenBatch b;
+    model::TokenBatch b;
     b.B = 8;
     b.S = 16;
     for (int64_t i = 0; i < b.B * (b.S + 1); ++i) b.tokens.push_back(int32_t(rng() % 64));
     std::fill(grad.begin(), grad.end(), 0.f);
     model::ModelWeights w = p.weights();
     model::ModelGrads g = p.grads(grad.data());
-    StepResult r = forward_backward(c, w, g, b, {});
+    model::StepResult r = model::forward_backward(c, w, g, b, {});
     opt.step(p, grad, 1e-3);
     update_balance_bias(p, r.moe_layers, r.expert_load, gamma);
     if (step >= 80) sum += max_violation(r.expert_load[0]);

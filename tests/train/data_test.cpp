@@ -69,7 +69,7 @@ TEST(Data, ShardRoundTripAndLoaderCoversEveryWindow) {
   EXPECT_EQ(l.windows(), 10);
   std::set<int64_t> starts;  // window w holds tokens w·100 … w·100 + 100
   for (int b = 0; b < 5; ++b) {
-    TokenBatch tb = l.next();
+    model::TokenBatch tb = l.next();
     ASSERT_EQ(tb.tokens.size(), 202u);
     for (int i = 0; i < 2; ++i) {
       starts.insert(tb.tokens[size_t(i * 101)]);

@@ -19,7 +19,6 @@
 #include "model/moe.h"
 #include "model/transformer.h"
 #include "test_configs.h"
-#include "train/forward_backward.h"
 #include "train/params.h"
 
 using namespace seek;
@@ -31,9 +30,9 @@ struct CheckStats {
   int checked = 0, skipped = 0, failed = 0;
 };
 
-TokenBatch random_batch(const model::ModelConfig& c, int64_t B, int64_t S, uint32_t seed) {
+model::TokenBatch random_batch(const model::ModelConfig& c, int64_t B, int64_t S, uint32_t seed) {
   std::mt19937 rng(seed);
-  TokenBatch b;
+  model::TokenBatch b;
   b.B = B;
   b.S = S;
   for (int64_t i = 0; i < B * (S + 1); ++i) b.tokens.push_back(int32_t(rng() % uint32_t(c.vocab_size)));
@@ -41,12 +40,12 @@ TokenBatch random_batch(const model::ModelConfig& c, int64_t B, int64_t S, uint3
 }
 
 // Checks up to `per_tensor` random coordinates of every trainable tensor of `p`.
-CheckStats check_model(Params& p, const TokenBatch& batch, ObjectiveOptions opts, int per_tensor) {
+CheckStats check_model(Params& p, const model::TokenBatch& batch, model::ObjectiveOptions opts, int per_tensor) {
   std::vector<float> grad(p.size(), 0.0f);
   model::ModelGrads g = p.grads(grad.data());
   model::ModelWeights w = p.weights();
-  StepResult base = forward_backward(p.config(), w, g, batch, opts);
-  ObjectiveOptions fo = opts;
+  model::StepResult base = model::forward_backward(p.config(), w, g, batch, opts);
+  model::ObjectiveOptions fo = opts;
   fo.backward = false;
   const float eps = 1e-2f;
   std::mt19937 rng(7);
@@ -59,10 +58,10 @@ CheckStats check_model(Params& p, const TokenBatch& batch, ObjectiveOptions opts
       model::ModelGrads none;
       p.data()[i] = orig + eps;
       w = p.weights();
-      StepResult up = forward_backward(p.config(), w, none, batch, fo);
+      model::StepResult up = model::forward_backward(p.config(), w, none, batch, fo);
       p.data()[i] = orig - eps;
       w = p.weights();
-      StepResult dn = forward_backward(p.config(), w, none, batch, fo);
+      model::StepResult dn = model::forward_backward(p.config(), w, none, batch, fo);
       p.data()[i] = orig;
       if (up.expert_load != base.expert_load || dn.expert_load != base.expert_load) {
         ++st.skipped;
@@ -89,7 +88,7 @@ TEST(GradCheck, WholeModelV3WithMtpAndBalanceLoss) {
   for (const ParamInfo& i : p.infos())
     if (!i.trainable)
       for (int64_t j = 0; j < i.numel; ++j) p.data()[i.offset + size_t(j)] = 0.05f * float(j % 3);
-  ObjectiveOptions o;
+  model::ObjectiveOptions o;
   o.mtp_lambda = 0.3;
   o.balance_alpha = 0.1;  // large so its gradient is visible in the check
   CheckStats st = check_model(p, random_batch(c, 2, 7, 3), o, 4);
@@ -101,7 +100,7 @@ TEST(GradCheck, WholeModelV3WithMtpAndBalanceLoss) {
 TEST(GradCheck, WholeModelV2LiteShape) {
   const model::ModelConfig c = test::tiny_v2();
   Params p = Params::init(c, 0.3, 2);
-  ObjectiveOptions o;
+  model::ObjectiveOptions o;
   o.balance_alpha = 0.05;
   CheckStats st = check_model(p, random_batch(c, 2, 6, 4), o, 4);
   EXPECT_GT(st.checked, 100);
@@ -111,15 +110,15 @@ TEST(GradCheck, WholeModelV2LiteShape) {
 TEST(GradCheck, RecomputeGivesIdenticalGradients) {
   const model::ModelConfig c = test::tiny_v3();
   Params p = Params::init(c, 0.3, 5);
-  TokenBatch b = random_batch(c, 2, 8, 9);
+  model::TokenBatch b = random_batch(c, 2, 8, 9);
   std::vector<float> g1(p.size(), 0.f), g2(p.size(), 0.f);
   model::ModelGrads a = p.grads(g1.data()), r = p.grads(g2.data());
   model::ModelWeights w = p.weights();
-  ObjectiveOptions o;
+  model::ObjectiveOptions o;
   o.balance_alpha = 0.01;
-  StepResult s1 = forward_backward(c, w, a, b, o);
+  model::StepResult s1 = model::forward_backward(c, w, a, b, o);
   o.recompute = true;
-  StepResult s2 = forward_backward(c, w, r, b, o);
+  model::StepResult s2 = model::forward_backward(c, w, r, b, o);
   EXPECT_EQ(s1.loss, s2.loss);
   EXPECT_EQ(g1, g2);
   EXPECT_LT(s2.tape_bytes, s1.tape_bytes);
@@ -197,13 +196,12 @@ void check_layer(LayerCase& lc, const std::string& prefix, const std::function<d
 TEST(GradCheck, MlaLayer) {
   LayerCase lc;
   const model::RopeTables rope(lc.cfg, lc.pos);
-  model::KVCache cache(lc.cfg, int(lc.B), lc.S);
   model::ForwardOptions fo;
   fo.attention = model::ForwardOptions::Attention::Naive;
   auto run = [&](model::MlaTape* tape) {
     model::ModelWeights w = lc.p.weights();
     std::vector<float> y(lc.x.size());
-    model::mla_forward(lc.cfg, w.layers[0].attn, 0, lc.x.data(), lc.batch, rope, cache, fo, y.data(), tape);
+    model::mla_forward(lc.cfg, w.layers[0].attn, 0, lc.x.data(), lc.batch, rope, nullptr, fo, y.data(), tape);
     return lc.dot(y);
   };
   model::MlaTape tape;
@@ -219,14 +217,13 @@ TEST(GradCheck, DenseAndMoeBlocks) {
   for (int64_t layer : {0, 1}) {  // layer 0 dense SwiGLU, layer 1 MoE (shared + routed)
     LayerCase lc;
     const model::RopeTables rope(lc.cfg, lc.pos);
-    model::KVCache cache(lc.cfg, int(lc.B), lc.S);
-    model::ForwardOptions fo;
+      model::ForwardOptions fo;
     fo.attention = model::ForwardOptions::Attention::Naive;
     model::Routing base_routing, routing;
     auto run = [&](model::BlockTape* tape, model::Routing* r) {
       model::ModelWeights w = lc.p.weights();
       std::vector<float> h = lc.x;
-      model::block_forward(lc.cfg, w.layers[size_t(layer)], layer, h.data(), lc.batch, rope, cache, fo, r, tape);
+      model::block_forward(lc.cfg, w.layers[size_t(layer)], layer, h.data(), lc.batch, rope, nullptr, fo, r, tape);
       return lc.dot(h);
     };
     model::BlockTape tape;

@@ -1,0 +1,93 @@
+#include "model/loss.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/gemm_train.h"
+#include "kernels/ops.h"
+#include "model/ops_backward.h"
+
+namespace seek::model {
+
+double cross_entropy(float* l, int64_t V, int32_t y, bool backward, float grad) {
+  const float mx = *std::max_element(l, l + V);
+  double sum = 0.0;
+  for (int64_t v = 0; v < V; ++v) sum += std::exp(double(l[v] - mx));
+  const double ce = std::log(sum) + double(mx) - double(l[y]);
+  if (backward) {
+    const float inv = float(1.0 / sum);
+    for (int64_t v = 0; v < V; ++v) l[v] = std::exp(l[v] - mx) * inv * grad;
+    l[y] -= grad;
+  }
+  return ce;
+}
+
+double head_cross_entropy(const float* h, int64_t N, int64_t H, const std::vector<float>& gain,
+                          const WeightView& head, const int32_t* targets, float eps, float grad,
+                          float* dh, float* g_gain, float* g_head) {
+  const int64_t V = head.rows, chunk = 256;
+  if (head.dtype != DType::F32) fail("training needs a float32 output head");
+  const float* Wh = static_cast<const float*>(head.data);
+  std::vector<float> xn(size_t(chunk * H)), logits(size_t(chunk * V)), dxn(size_t(chunk * H));
+  double total = 0.0;
+  for (int64_t r0 = 0; r0 < N; r0 += chunk) {
+    const int64_t n = std::min(chunk, N - r0);
+    for (int64_t i = 0; i < n; ++i)
+      kernels::rmsnorm(h + (r0 + i) * H, gain.data(), xn.data() + i * H, H, eps);
+    kernels::gemm_xwt(xn.data(), Wh, logits.data(), n, V, H);  // [n, V]
+    for (int64_t i = 0; i < n; ++i)
+      total += cross_entropy(logits.data() + i * V, V, targets[r0 + i], dh != nullptr, grad);
+    if (!dh) continue;
+    kernels::gemm_dyw(logits.data(), Wh, dxn.data(), n, V, H, false);
+    if (g_head) kernels::gemm_dytx(logits.data(), xn.data(), g_head, n, V, H);
+    for (int64_t i = 0; i < n; ++i)
+      rmsnorm_backward(h + (r0 + i) * H, gain.data(), dxn.data() + i * H, dh + (r0 + i) * H,
+                       g_gain, H, eps);
+  }
+  return total;
+}
+
+double balance_loss(const ModelConfig& cfg, const Routing& r, const Batch& batch, double alpha,
+                    float grad, float* dscores) {
+  const int64_t E = cfg.n_routed_experts, K = r.k;
+  const bool sigmoid = cfg.scoring_func == "sigmoid";
+  const double per_seq = 1.0 / double(batch.seqs.size());
+  double loss = 0.0;
+  std::vector<double> f(static_cast<size_t>(E)), P(static_cast<size_t>(E));
+  int64_t t0 = 0;
+  for (const SeqChunk& sc : batch.seqs) {
+    const int64_t n = sc.n_tokens;
+    std::fill(f.begin(), f.end(), 0.0);
+    std::fill(P.begin(), P.end(), 0.0);
+    for (int64_t t = t0; t < t0 + n; ++t) {
+      for (int64_t i = 0; i < K; ++i) f[size_t(r.experts[size_t(t * K + i)])] += 1.0;
+      const float* s = r.scores.data() + t * E;
+      double sum = 0.0;
+      for (int64_t e = 0; e < E; ++e) sum += s[e];
+      for (int64_t e = 0; e < E; ++e) P[size_t(e)] += (sigmoid ? s[e] / sum : s[e]) / double(n);
+    }
+    for (int64_t e = 0; e < E; ++e) f[size_t(e)] *= double(E) / double(K * n);
+    for (int64_t e = 0; e < E; ++e) loss += alpha * per_seq * f[size_t(e)] * P[size_t(e)];
+    if (dscores) {
+      // ∂L/∂s'_{e,t} = α·f_e/n per sequence; through s' = s/Σs for sigmoid scores.
+      for (int64_t t = t0; t < t0 + n; ++t) {
+        const float* s = r.scores.data() + t * E;
+        float* d = dscores + t * E;
+        const double c = alpha * per_seq / double(n) * grad;
+        if (!sigmoid) {
+          for (int64_t e = 0; e < E; ++e) d[e] += float(c * f[size_t(e)]);
+          continue;
+        }
+        double sum = 0.0, dot = 0.0;
+        for (int64_t e = 0; e < E; ++e) sum += s[e];
+        for (int64_t e = 0; e < E; ++e) dot += f[size_t(e)] * s[e] / sum;
+        for (int64_t e = 0; e < E; ++e) d[e] += float(c * (f[size_t(e)] - dot) / sum);
+      }
+    }
+    t0 += n;
+  }
+  return loss;
+}
+
+}  // namespace seek::model
