@@ -2,10 +2,12 @@
 // through unchanged, each branch adds its own.
 #include <vector>
 
-#include "model/ops_backward.h"
+#include "kernels/ops.h"
 #include "model/transformer.h"
 
 namespace seek::model {
+
+using kernels::rmsnorm_backward;
 
 void block_backward(const ModelConfig& cfg, const LayerWeights& lw, const Batch& batch,
                     const RopeTables& rope, const BlockTape& tape, float* dh, LayerGrads& g,

@@ -7,12 +7,12 @@
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
 #include "model/mtp.h"
-#include "model/ops_backward.h"
 #include "model/transformer.h"
 
 namespace seek::train {
 
 using namespace seek::model;
+using kernels::rmsnorm_backward;
 
 namespace {
 
