@@ -14,6 +14,7 @@
 // GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own code (GCC PR 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#include <CLI/CLI.hpp>
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/mman.h>
@@ -252,16 +253,14 @@ int main(int argc, char** argv) {
   std::vector<int> thread_counts;
   bool quick = false;
   std::string only;  // one section, or all
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) thread_counts = {std::atoi(argv[++i])};
-    else if (a == "--quick") quick = true;
-    else if (a == "--only" && i + 1 < argc) only = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: bench_matmul [--threads N] [--quick] [--only gemv|batch|gemm|mm_t]\n");
-      return 2;
-    }
-  }
+  CLI::App app{"bench_matmul: the AVX-512 matmul kernels against the machine's limits"};
+  app.add_option("--threads", thread_counts, "Thread count (default: 1 and all)")
+      ->expected(1)
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--quick", quick, "Shorter timing loops");
+  app.add_option("--only", only, "One section")
+      ->check(CLI::IsMember({"gemv", "batch", "gemm", "mm_t"}));
+  CLI11_PARSE(app, argc, argv);
   if (thread_counts.empty()) {
     thread_counts = {1};
     if (omp_get_max_threads() > 1) thread_counts.push_back(omp_get_max_threads());

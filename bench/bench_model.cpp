@@ -3,16 +3,17 @@
 // Prints prefill tokens/s (and its share of the measured bf16 dot peak), decode tokens/s (and its
 // share of the memory-bandwidth roofline = bandwidth ÷ weight bytes read per token), and peak RSS
 // against weights + KV cache.
+#include <CLI/CLI.hpp>
 #include <omp.h>
 #include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <algorithm>
 #include <vector>
 #include <random>
 #include <string>
+#include <tuple>
 
 #include "model/transformer.h"
 #include "roofline.h"
@@ -31,24 +32,19 @@ double median(std::vector<double> v) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: bench_model MODEL_DIR [--threads N] [--prompt N] [--gen N] [--reps N] "
-                 "[--mmap] [--precise]\n");
-    return 2;
-  }
-  std::string dir = argv[1];
+  std::string dir;
   int threads = 2, prompt = 512, gen = 32, reps = 3;
   bool mmap_mode = false, precise = false;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (a == "--prompt" && i + 1 < argc) prompt = std::atoi(argv[++i]);
-    else if (a == "--gen" && i + 1 < argc) gen = std::atoi(argv[++i]);
-    else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--mmap") mmap_mode = true;
-    else if (a == "--precise") precise = true;
-  }
+  CLI::App app{"bench_model: prefill and decode speed of a checkpoint against the roofline"};
+  app.add_option("MODEL_DIR", dir, "Model directory")->required();
+  for (auto [name, value, what] : {std::tuple{"--threads", &threads, "OpenMP threads"},
+                                   {"--prompt", &prompt, "Prompt tokens"},
+                                   {"--gen", &gen, "Generated tokens"},
+                                   {"--reps", &reps, "Repetitions (median)"}})
+    app.add_option(name, *value, what)->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--mmap", mmap_mode, "Map the weights instead of reading them");
+  app.add_flag("--precise", precise, "FP32 activations in every product");
+  CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
   try {
     double t0 = bench::now_s();
@@ -58,7 +54,7 @@ int main(int argc, char** argv) {
     double load_s = bench::now_s() - t0;
     const auto& cfg = m->config();
     model::KVCache cache(cfg, 1, prompt + gen + 1);
-    model::ModelStats st = model::model_stats(*m, &cache);
+    model::ModelStats st = model::model_stats(*m);
 
     // Matrix-product FLOPs of the prefill: 2 per active weight per token, without the embedding
     // (a row lookup) and with the head applied to the last position only, as prefill does; the

@@ -16,6 +16,8 @@
 //
 //   bench_serve [--model DIR] [--layers N] [--prompt N] [--gen N] [--streams 1,4,16,64]
 //               [--requests N] (per client, steady load; default 3)
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -29,7 +31,6 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
 #include "generate/engine.h"
 #include "model/transformer.h"
 #include "tools/make_model.h"
@@ -48,33 +49,25 @@ struct Args {
   int requests = 3;
 };
 
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) fail("{} needs a value", k);
-      return argv[++i];
-    };
-    if (k == "--model") a.model = next();
-    else if (k == "--layers") a.layers = std::stoi(next());
-    else if (k == "--prompt") a.prompt = std::stoi(next());
-    else if (k == "--gen") a.gen = std::stoi(next());
-    else if (k == "--requests") a.requests = std::max(2, std::stoi(next()));
-    else if (k == "--streams") {
-      a.streams.clear();
-      std::string s = next();
-      for (size_t p = 0; p <= s.size();) {
-        size_t c = s.find(',', p);
-        if (c == std::string::npos) c = s.size();
-        a.streams.push_back(std::stoi(s.substr(p, c - p)));
-        p = c + 1;
-      }
-    } else {
-      fail("unknown option {} (see the comment at the top of bench_serve.cpp)", k);
-    }
-  }
-  return a;
+void add_options(CLI::App& app, Args& a) {
+  app.add_option("--model", a.model, "Model directory (default: a random V2-Lite-geometry model)");
+  app.add_option("--layers", a.layers, "Layers of the random model")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--prompt", a.prompt, "Prompt tokens")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--gen", a.gen, "Generated tokens per stream")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--streams", a.streams, "Concurrent streams, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  // The first request of each client is the ramp and is not counted: at least one more.
+  app.add_option("--requests", a.requests, "Requests per client, steady load (>= 2)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1 << 20));
 }
 
 double cpu_seconds() {
@@ -99,6 +92,9 @@ std::vector<int32_t> distinct_prompt(int prompt_len, int64_t vocab, uint64_t sal
 struct Round {
   double decode_tps = 0, ttft_p50 = 0, ttft_p99 = 0, seconds = 0, cores = 0;
   int64_t tokens = 0;
+  // False when the steady load's window (every client past its ramp, none finished) held no
+  // decode token: then there is no throughput figure to print.
+  bool measured = true;
 };
 
 Round run_round(generate::Engine& e, int n, int prompt_len, int gen, int64_t vocab, int salt) {
@@ -200,7 +196,9 @@ Round run_steady(generate::Engine& e, int n, int requests, int prompt_len, int g
   Round r;
   for (const Client& cl : clients)
     for (auto t : cl.tokens) r.tokens += t >= w0 && t <= w1;
-  r.decode_tps = w1 > w0 ? double(r.tokens) / std::chrono::duration<double>(w1 - w0).count() : 0.0;
+  r.measured = w1 > w0 && r.tokens > 0;
+  if (r.measured)
+    r.decode_tps = double(r.tokens) / std::chrono::duration<double>(w1 - w0).count();
   r.ttft_p50 = pct(ttft, 0.50);
   r.ttft_p99 = pct(ttft, 0.99);
   r.seconds = std::chrono::duration<double>(end - t0).count();
@@ -211,7 +209,10 @@ Round run_steady(generate::Engine& e, int n, int requests, int prompt_len, int g
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const Args a = parse(argc, argv);
+  Args a;
+  CLI::App app{"bench_serve: continuous-batching throughput and TTFT (see bench_serve.cpp)"};
+  add_options(app, a);
+  CLI11_PARSE(app, argc, argv);
   std::string dir = a.model;
   std::filesystem::path tmp;
   if (dir.empty()) {
@@ -249,10 +250,14 @@ int main(int argc, char** argv) try {
     double single_tps = 0, single_ttft = 0;
     for (int n : a.streams) {
       const Round r = round(n);
-      if (n == 1) single_tps = r.decode_tps, single_ttft = r.ttft_p50;
-      std::printf("%8d %14.1f %12.1f %12.1f %10.2f %7.2f", n, r.decode_tps, r.ttft_p50 * 1e3,
+      if (n == 1) single_tps = r.measured ? r.decode_tps : 0.0, single_ttft = r.ttft_p50;
+      const std::string tps = r.measured ? fmt::format("{:.1f}", r.decode_tps) : "-";
+      std::printf("%8d %14s %12.1f %12.1f %10.2f %7.2f", n, tps.c_str(), r.ttft_p50 * 1e3,
                   r.ttft_p99 * 1e3, r.seconds, r.cores);
-      if (n > 1 && single_tps > 0)
+      if (!r.measured)
+        std::printf("   window too short: no client decoded while all were past their first "
+                    "request (raise --requests or --gen)");
+      else if (n > 1 && single_tps > 0)
         std::printf("   throughput x%.2f vs 1 stream, p99 TTFT x%.2f vs 1-stream prefill",
                     r.decode_tps / single_tps, r.ttft_p99 / single_ttft);
       std::printf("\n");

@@ -6,10 +6,10 @@
 // Usage: bench_tokenizer [MODEL_DIR] [MEGABYTES]
 //   MODEL_DIR defaults to tests/fixtures/tokenizer/deepseek-v3 relative to the current directory
 //   (run it from the repository root), MEGABYTES to 4.
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <string>
@@ -61,8 +61,14 @@ std::string build_corpus(const std::vector<std::string>& parts, size_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string model_dir = argc > 1 ? argv[1] : "tests/fixtures/tokenizer/deepseek-v3";
-  const double megabytes = argc > 2 ? std::atof(argv[2]) : 4.0;
+  std::string model_dir = "tests/fixtures/tokenizer/deepseek-v3";
+  double megabytes = 4.0;
+  CLI::App app{"bench_tokenizer: encode and decode speed on a synthetic corpus"};
+  app.add_option("MODEL_DIR", model_dir, "Directory with tokenizer.json")->capture_default_str();
+  app.add_option("MEGABYTES", megabytes, "Corpus size")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
   try {
     auto t0 = Clock::now();
     const auto tok = seek::tokenizer::Tokenizer::load(model_dir);

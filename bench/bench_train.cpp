@@ -8,6 +8,7 @@
 // square as computed). Peak memory is each configuration's peak RSS, measured in a fresh
 // process, with and without activation recomputation.
 //   bench_train [tiny|small] [--recompute] [--steps N]     (no arguments: all four runs)
+#include <CLI/CLI.hpp>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -155,11 +156,14 @@ int main(int argc, char** argv) {
   std::string name;
   bool recompute = false;
   int steps = 3;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--recompute")) recompute = true;
-    else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
-    else name = argv[i];
-  }
+  CLI::App app{"bench_train: training tokens/s and MFU (each configuration in its own process)"};
+  app.add_option("CONFIG", name, "Run one configuration in this process")
+      ->check(CLI::IsMember({"tiny", "small"}));
+  app.add_flag("--recompute", recompute, "Recompute activations in the backward pass");
+  app.add_option("--steps", steps, "Timed steps")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
   if (!name.empty()) return run(name, recompute, steps);
   std::printf("batch 8 x 256 tokens, fp32, %d timed steps each\n", steps);
   for (const char* n : {"tiny", "small"})

@@ -17,7 +17,7 @@ struct DtypeUse {
 
 nlohmann::json info_json(const std::string& dir, const model::Model& m) {
   const model::ModelConfig& c = m.config();
-  const model::ModelStats st = model::model_stats(m, nullptr);
+  const model::ModelStats st = model::model_stats(m);
   const nlohmann::json raw = parse_json(read_file(dir + "/config.json"), dir + "/config.json");
 
   int64_t moe_layers = 0;

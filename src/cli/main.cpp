@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
     commands = {add_run(app),      add_chat(app),     add_serve(app),  add_train(app),
                 add_info(app),     add_tokenize(app), add_template(app), add_logits(app),
                 add_make_model(app)};
-    app.footer("\nRun `seek COMMAND --help` for the options of a command.\n");  // after the
+    // Set after the subcommands exist, so that they do not inherit the footer.
+    app.footer("\nRun `seek COMMAND --help` for the options of a command.\n");
     if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"
       std::string names;
       bool known = false;
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    app.parse(argc, argv);  // subcommands exist, so that they do not inherit it
+    app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

@@ -1,4 +1,5 @@
-// Dispatch of the training GEMM, plus its scalar reference.
+// Dispatch of the training GEMM (the ISA is read at every call, an atomic load), plus its scalar
+// reference, which is also the scalar tier.
 #include "kernels/gemm_train.h"
 
 #include "core/cpu.h"
@@ -31,8 +32,11 @@ void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, i
         for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = 0.0f;
     return;
   }
-  if (cpu_isa() == Isa::Avx512) return avx512::gemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-  ref::gemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  switch (cpu_isa()) {
+    case Isa::Avx512: return avx512::gemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    case Isa::Avx2: return avx2::gemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    case Isa::Scalar: return ref::gemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  }
 }
 
 }  // namespace seek::kernels

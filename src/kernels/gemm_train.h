@@ -2,8 +2,9 @@
 //   forward   y[T, out]   = x[T, in] · Wᵀ          gemm(NoTrans, Trans,   ...)
 //   input     dx[T, in]  += dy[T, out] · W         gemm(NoTrans, NoTrans, ...)
 //   weight    dW[out, in] += dyᵀ[out, T] · x[T, in]  gemm(Trans, NoTrans, ...)
-// One packed implementation serves all of them: A and B are packed into contiguous panels
-// whatever their layout, so the micro-kernel never sees a stride.
+// Each SIMD tier packs A and B into contiguous panels whatever their layout, so its micro-kernel
+// never sees a stride (gemm_train_internal.h). `gemm` picks the tier from seek::cpu_isa() at
+// every call (scalar: the reference), so tests run each tier through set_cpu_isa.
 #pragma once
 #include <cstdint>
 
@@ -39,6 +40,11 @@ void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, i
           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 }  // namespace ref
 
+// The SIMD tiers (gemm_train_avx2.cpp, gemm_train_avx512.cpp); callers go through `gemm`.
+namespace avx2 {
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+}  // namespace avx2
 namespace avx512 {
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);

@@ -4,26 +4,12 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/tensor_view.h"
 
 namespace seek::kernels {
 
-// A row-major matrix W [rows, cols] in its stored dtype, e.g. a linear weight [out, in]
-// (HF layout, y = x · Wᵀ). `ld` is the row stride in elements (>= cols), so a view can be a
-// sub-block of a larger matrix (one head's rows of kv_b_proj, the c_kv columns of a KV cache).
-// FP8 weights carry `scale_inv` [ceil(full_rows/128), scale_ld] (F32): W[i,j] = q[i,j] ·
-// scale_inv[(row0+i)/128, (col0+j)/128], where row0/col0 locate this view in the full tensor.
-struct WeightView {
-  DType dtype = DType::F32;
-  int64_t rows = 0, cols = 0, ld = 0;
-  const void* data = nullptr;
-  const float* scale_inv = nullptr;
-  int64_t scale_ld = 0;
-  int64_t row0 = 0, col0 = 0;
-
-  WeightView slice_rows(int64_t r0, int64_t n) const;
-  WeightView slice_cols(int64_t c0, int64_t n) const;
-  float at(int64_t i, int64_t j) const;  // dequantized element (slow; references and tests)
-};
+// Weight views live in core/ (model code builds them); the kernels' name for them.
+using seek::WeightView;
 
 // Activation precision inside a product. F32: activations stay binary32 (the reference
 // semantics: --precise and the fixture tests). BF16: activations are rounded to bf16 and the

@@ -12,12 +12,14 @@ namespace seek::model {
 
 class KVCache {
  public:
+  using Element = float;  // the stored type of a cache entry
+
   KVCache(const ModelConfig& cfg, int n_slots, int64_t capacity);
 
   int n_slots() const { return n_slots_; }
   int64_t capacity() const { return capacity_; }
   int64_t width() const { return width_; }  // kv_lora_rank + qk_rope_head_dim
-  int64_t bytes_per_token() const { return width_ * n_layers_ * int64_t(sizeof(float)); }
+  int64_t bytes_per_token() const { return width_ * n_layers_ * int64_t(sizeof(Element)); }
   int64_t length(int slot) const { return lengths_[size_t(slot)]; }
   void set_length(int slot, int64_t n) { lengths_[size_t(slot)] = n; }
   void clear(int slot) { lengths_[size_t(slot)] = 0; }

@@ -6,9 +6,10 @@
 #include "core/error.h"
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
-#include "model/ops_backward.h"
 
 namespace seek::model {
+
+using kernels::rmsnorm_backward;
 
 double cross_entropy(float* l, int64_t V, int32_t y, bool backward, float grad) {
   const float mx = *std::max_element(l, l + V);

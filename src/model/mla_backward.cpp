@@ -11,13 +11,15 @@
 
 #include "core/error.h"
 #include "kernels/gemm_train.h"
+#include "kernels/ops.h"
 #include "model/mla.h"
-#include "model/ops_backward.h"
 
 namespace seek::model {
 
 using kernels::gemm;
 using kernels::Trans;
+using kernels::rmsnorm_backward;
+using kernels::rope_interleaved_backward;
 
 namespace {
 
@@ -65,14 +67,8 @@ void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
       gemm(Trans::No, Trans::Yes, n, n, dv, dA, nh * dv, V, kvw, dp.data(), n, false);
       gemm(Trans::Yes, Trans::No, n, dv, n, P, n, dA, nh * dv, dK + dh, kvw, true);
       // Softmax: dS = P ⊙ (dP − Σ_j P·dP) · scale (masked entries have P = 0)
-      for (int64_t i = 0; i < n; ++i) {
-        const float* pr = P + i * n;
-        float* dpr = dp.data() + i * n;
-        double dot = 0.0;
-        for (int64_t j = 0; j <= i; ++j) dot += double(pr[j]) * double(dpr[j]);
-        float* dsr = ds.data() + i * n;
-        for (int64_t j = 0; j < n; ++j) dsr[j] = pr[j] * (dpr[j] - float(dot)) * scale;
-      }
+      for (int64_t i = 0; i < n; ++i)
+        kernels::softmax_backward(P + i * n, dp.data() + i * n, ds.data() + i * n, n, scale);
       // dq_nope = dS · K;  dq_pe = dS · k_R;  dK += dSᵀ · q_nope;  dk_R += dSᵀ · q_pe
       float* dqh = dq.data() + t0 * nh * qd + h * qd;
       gemm(Trans::No, Trans::No, n, dh, n, ds.data(), n, K, kvw, dqh, nh * qd, false);

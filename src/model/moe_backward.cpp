@@ -9,7 +9,6 @@
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
 #include "model/moe.h"
-#include "model/ops_backward.h"
 
 namespace seek::model {
 
@@ -32,7 +31,7 @@ void ffn_backward(const FfnWeights& w, const float* x, int64_t T, int64_t H, con
     kernels::silu_mul(tape.g.data(), tape.u.data(), a.data(), T * I);
     kernels::gemm_dytx(dout, a.data(), g.down_proj, T, H, I);
   }
-  silu_mul_backward(tape.g.data(), tape.u.data(), da.data(), dg.data(), du.data(), T * I);
+  kernels::silu_mul_backward(tape.g.data(), tape.u.data(), da.data(), dg.data(), du.data(), T * I);
   kernels::gemm_dyw(dg.data(), f32(w.gate_proj, "gate_proj"), dx, T, I, H, accumulate_dx);
   kernels::gemm_dyw(du.data(), f32(w.up_proj, "up_proj"), dx, T, I, H, true);
   if (g.gate_proj) kernels::gemm_dytx(dg.data(), x, g.gate_proj, T, I, H);
@@ -107,9 +106,7 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
     if (cfg.scoring_func == "sigmoid") {
       for (int64_t e = 0; e < E; ++e) dl[e] = ds[size_t(e)] * s[e] * (1.0f - s[e]);
     } else {
-      double dot = 0.0;
-      for (int64_t e = 0; e < E; ++e) dot += double(ds[size_t(e)]) * double(s[e]);
-      for (int64_t e = 0; e < E; ++e) dl[e] = s[e] * (ds[size_t(e)] - float(dot));
+      kernels::softmax_backward(s, ds.data(), dl, E);
     }
   }
   kernels::gemm_dyw(dlogits.data(), f32(w.gate, "gate"), dx, T, E, H, true);

@@ -3,9 +3,10 @@
 #include "core/error.h"
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
-#include "model/ops_backward.h"
 
 namespace seek::model {
+
+using kernels::rmsnorm_backward;
 
 void mtp_forward(const ModelConfig& cfg, const MtpWeights& w, int64_t k, const float* h_prev,
                  const Batch& batch, const RopeTables& rope, KVCache* cache,

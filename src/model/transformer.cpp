@@ -123,7 +123,7 @@ int64_t ffn_params(const FfnWeights& f) {
 }
 }  // namespace
 
-ModelStats model_stats(const Model& m, const KVCache* cache) {
+ModelStats model_stats(const Model& m) {
   const ModelConfig& c = m.config();
   const ModelWeights& w = m.weights();
   ModelStats s;
@@ -158,8 +158,7 @@ ModelStats model_stats(const Model& m, const KVCache* cache) {
   }
   s.weight_bytes_per_token = bytes;
   s.params_active = params;
-  const int64_t elt = 4;  // the cache stores float32
-  (void)cache;
+  const int64_t elt = int64_t(sizeof(KVCache::Element));
   s.kv_bytes_per_token = c.kv_values_per_token_per_layer() * c.num_hidden_layers * elt;
   s.mha_kv_bytes_per_token = c.mha_kv_values_per_token_per_layer() * c.num_hidden_layers * elt;
   return s;

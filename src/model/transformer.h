@@ -45,10 +45,10 @@ struct ModelStats {
   int64_t params_active = 0;        // used per token: top-k routed + shared experts, no MTP
   int64_t weight_bytes_total = 0;
   int64_t weight_bytes_per_token = 0;  // bytes of weights one decoded token reads
-  int64_t kv_bytes_per_token = 0;      // MLA cache (all layers, cache dtype)
+  int64_t kv_bytes_per_token = 0;      // MLA cache (all layers, KVCache::Element)
   int64_t mha_kv_bytes_per_token = 0;  // an equivalent MHA cache (k and v of every head)
 };
-ModelStats model_stats(const Model& m, const KVCache* cache = nullptr);
+ModelStats model_stats(const Model& m);
 
 // h[T, H] = table[ids]: the one embedding lookup (main model, MTP modules, training); an id
 // outside the table is an error naming it.

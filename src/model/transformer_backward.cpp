@@ -5,12 +5,14 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/ops.h"
 #include "model/loss.h"
 #include "model/mtp.h"
-#include "model/ops_backward.h"
 #include "model/transformer.h"
 
 namespace seek::model {
+
+using kernels::rmsnorm_backward;
 
 void block_backward(const ModelConfig& cfg, const LayerWeights& lw, const Batch& batch,
                     const RopeTables& rope, const BlockTape& tape, float* dh, LayerGrads& g,

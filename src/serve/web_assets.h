@@ -1,6 +1,7 @@
 // The web chat (web/*.html, *.js, *.css) compiled into the binary, so `seek serve` needs no
-// files beside it and fetches nothing from a CDN. web_assets.cpp is generated from web/ by
-//   cmake -P src/serve/embed_web.cmake
+// files beside it and fetches nothing from a CDN. The build generates web_assets.cpp from web/
+// whenever a file there changes; by hand:
+//   cmake -DOUT=build/generated/web_assets.cpp -P src/serve/embed_web.cmake
 // and a test fails when the two differ.
 #pragma once
 #include <span>

@@ -1,5 +1,5 @@
-// The chat page compiled into the binary is exactly web/: regenerate with
-//   cmake -P src/serve/embed_web.cmake
+// The chat page compiled into the binary is exactly web/: the build regenerates it, or by hand
+//   cmake -DOUT=build/generated/web_assets.cpp -P src/serve/embed_web.cmake
 #include "serve/web_assets.h"
 
 #include <gtest/gtest.h>

@@ -1,0 +1,121 @@
+// The cache-blocked driver shared by the SIMD training GEMMs (BLIS structure). B is packed into
+// [KC][NR] panels shared by all threads; each thread packs its own [KC][MR] panels of A and runs
+// the tier's register-tile micro-kernel over them. A tier supplies a struct with its block sizes
+// and two functions:
+//   struct Tier {
+//     static constexpr int64_t MR, NR, KC, NC, MC_MAX;
+//     static void pack_b(Trans, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+//                        int64_t nr, float* dst);     // op(B) block -> dst[kc][NR], zero past nr
+//     static void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+//                              int64_t mr, int64_t nr, bool overwrite);  // C[mr,nr] (+)= a·b
+//   };
+// Everything here has internal linkage: each *_avx2.cpp / *_avx512.cpp compiles its own copy with
+// its own ISA flags, so the linker can never hand the AVX-512 build of a function to an AVX2 CPU.
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/gemm_train.h"
+
+namespace seek::kernels {
+namespace {
+
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// op(A)[i0 + r, k0 + k] for r < mr, k < kc into dst[k][MR], rows past mr zero.
+template <int64_t MR>
+void pack_a(Trans ta, const float* A, int64_t lda, int64_t i0, int64_t mr, int64_t k0,
+            int64_t kc, float* dst) {
+  if (ta == Trans::Yes) {  // A stored [K, M]: a panel row is contiguous
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* s = A + (k0 + k) * lda + i0;
+      float* d = dst + k * MR;
+      int64_t r = 0;
+      for (; r < mr; ++r) d[r] = s[r];
+      for (; r < MR; ++r) d[r] = 0.0f;
+    }
+    return;
+  }
+  for (int64_t r = 0; r < MR; ++r) {
+    if (r < mr) {
+      const float* s = A + (i0 + r) * lda + k0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = s[k];
+    } else {
+      for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = 0.0f;
+    }
+  }
+}
+
+// op(B) stored [N, K] (Trans::Yes): columns c < nr of the block transposed into dst[k][NR].
+template <int64_t NR>
+void pack_b_transposed(const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                       int64_t nr, float* dst) {
+  for (int64_t c = 0; c < NR; ++c) {
+    if (c < nr) {
+      const float* s = B + (j0 + c) * ldb + k0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = s[k];
+    } else {
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = 0.0f;
+    }
+  }
+}
+
+// 64-byte aligned scratch of n floats (aligned panel loads in the micro-kernels).
+inline float* aligned(std::vector<float>& v, size_t n) {
+  v.resize(n + 16);
+  auto p = reinterpret_cast<uintptr_t>(v.data());
+  return reinterpret_cast<float*>((p + 63) & ~uintptr_t(63));
+}
+
+template <class Tier>
+void gemm_blocked(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
+                  bool accumulate) {
+  constexpr int64_t MR = Tier::MR, NR = Tier::NR, KC = Tier::KC, NC = Tier::NC;
+  const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // Enough A blocks for every thread when M is small; MR-aligned.
+  const int64_t MC = std::clamp(round_up((M + nt - 1) / nt, MR), MR, Tier::MC_MAX);
+  const int64_t n_ic = (M + MC - 1) / MC;
+  const int64_t n_split = n_ic >= nt ? 1 : nt;
+  thread_local std::vector<float> bbuf;
+  const int64_t nc_max = std::min(NC, round_up(N, NR));
+  float* bp = aligned(bbuf, size_t(KC * nc_max));
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc), n_jr = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const bool overwrite = !accumulate && pc == 0;
+#pragma omp parallel num_threads(nt)
+      {
+#pragma omp for schedule(static)
+        for (int64_t jr = 0; jr < n_jr; ++jr)
+          Tier::pack_b(tb, B, ldb, pc, kc, jc + jr * NR, std::min(NR, nc - jr * NR),
+                       bp + jr * kc * NR);
+        thread_local std::vector<float> abuf;
+        float* ap = aligned(abuf, size_t(MC * KC));
+        // Tasks are (A block, slice of B panels): when M is too small to give every thread an
+        // A block, the B panels are split instead and each thread packs the (small) A block itself.
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < n_ic * n_split; ++task) {
+          const int64_t ic = task / n_split, part = task % n_split;
+          const int64_t i0 = ic * MC, mc = std::min(MC, M - i0);
+          const int64_t jr0 = n_jr * part / n_split, jr1 = n_jr * (part + 1) / n_split;
+          if (jr0 == jr1) continue;
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            pack_a<MR>(ta, A, lda, i0 + ir, std::min(MR, mc - ir), pc, kc, ap + ir * kc);
+          for (int64_t jr = jr0; jr < jr1; ++jr)
+            for (int64_t ir = 0; ir < mc; ir += MR)
+              Tier::micro_kernel(kc, ap + ir * kc, bp + jr * kc * NR,
+                                 C + (i0 + ir) * ldc + jc + jr * NR, ldc, std::min(MR, mc - ir),
+                                 std::min(NR, nc - jr * NR), overwrite);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace seek::kernels
