@@ -183,7 +183,9 @@ Command add_serve(CLI::App& app) {
                 "so a user cannot forge turns)");
   cmd->add_option("--test-script", f->test_script, "Testing only: force every chat answer to this text")
       ->group("");
-  cmd->add_flag("--test-hooks", f->test_hooks, "Testing only: honour X-Seek-Test-Script headers, /test/engine/pause|resume")->group("");
+  cmd->add_flag("--test-hooks", f->test_hooks,
+                "Testing only: honour X-Seek-Test-Script headers, /test/engine/pause|resume")
+      ->group("");
   add_load_flags(cmd, f->load);
   return {cmd, [f] { return run_serve(*f); }};
 }

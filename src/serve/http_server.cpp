@@ -149,7 +149,8 @@ class ConnStream final : public httplib::Stream {
 };
 
 bool all_digits(const std::string& s) {
-  return !s.empty() && s.size() <= 19 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return !s.empty() && s.size() <= 19 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -184,7 +185,8 @@ void HttpServer::setup(httplib::Request& req, HttpConnection& conn) const {
   }
   if (chunked_header) {
     if (n_len > 0) return reject(400, "a request may not have both Content-Length and Transfer-Encoding");
-    if (req.get_header_value_count("Transfer-Encoding") != 1 || !iequals(req.get_header_value("Transfer-Encoding"), "chunked"))
+    if (req.get_header_value_count("Transfer-Encoding") != 1 ||
+        !iequals(req.get_header_value("Transfer-Encoding"), "chunked"))
       return reject(501, "only Transfer-Encoding: chunked is supported");
   }
   if (n_len > 0 && std::stoull(len) > max_body)
@@ -197,7 +199,8 @@ void HttpServer::setup(httplib::Request& req, HttpConnection& conn) const {
 }
 
 bool HttpServer::process_and_close_socket(socket_t sock) {
-  ConnStream strm(sock, to_ms(read_timeout_sec_, read_timeout_usec_), to_ms(write_timeout_sec_, write_timeout_usec_));
+  ConnStream strm(sock, to_ms(read_timeout_sec_, read_timeout_usec_),
+                  to_ms(write_timeout_sec_, write_timeout_usec_));
   HttpConnection conn;
   t_current = &conn;
   t_stream = &strm;

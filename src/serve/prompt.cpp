@@ -125,7 +125,8 @@ BuiltPrompt PromptBuilder::chat(const ChatRequest& r, size_t max_tokens) const {
       spans.reset();
     }
     if (spans) eo.literal = std::move(*spans);
-    if (r.prefix && !r.prefix->empty()) eo.literal.emplace_back(rendered_size, rendered_size + r.prefix->size());
+    if (r.prefix && !r.prefix->empty())
+      eo.literal.emplace_back(rendered_size, rendered_size + r.prefix->size());
   }
   encode(p, eo, "messages");
   return p;

@@ -202,7 +202,8 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
   h.Get(R"(/v1/models/([^/]+))", [&s](const httplib::Request& req, httplib::Response& res) {
     const ModelSpec* m = s.opts.models.find(req.matches[1].str());
     if (!m) {
-      send_json(res, 404, error_body(404, "Model Not Exist: " + echo_name(req.matches[1].str()), "invalid_request_error",
+      send_json(res, 404, error_body(404, "Model Not Exist: " + echo_name(req.matches[1].str()),
+                                     "invalid_request_error",
                                      "model", "model_not_found"));
       return;
     }

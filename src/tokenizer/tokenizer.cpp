@@ -50,7 +50,8 @@ void split_segments(const AddedTokenMatcher& added, std::string_view text, const
   };
   size_t at = 0;
   for (const auto& [b, e] : literal) {
-    if (b < at || e < b || e > text.size()) fail("Tokenizer::encode: literal spans must be sorted, disjoint and inside the text");
+    if (b < at || e < b || e > text.size())
+      fail("Tokenizer::encode: literal spans must be sorted, disjoint and inside the text");
     matched(text.substr(at, b - at));
     plain(text.substr(b, e - b));
     at = e;
