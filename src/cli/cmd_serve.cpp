@@ -1,8 +1,10 @@
 // seek serve MODEL_DIR: the DeepSeek API and a web chat on this machine, one continuous-batching
 // engine behind every request. Ctrl-C / SIGTERM stop accepting, let running requests finish for
 // a few seconds, then exit.
+#include <malloc.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -44,6 +46,7 @@ struct ServeFlags {
   double max_body_mb = 8.0;
   std::string web_dir;
   bool precise = false;
+  bool content_special_tokens = false;
   std::string test_script;
   bool test_hooks = false;
   LoadFlags load;
@@ -68,6 +71,7 @@ int run_serve(const ServeFlags& f) {
   so.keepalive_interval = f.keepalive;
   so.max_body_bytes = size_t(f.max_body_mb * 1024 * 1024);
   so.web_dir = f.web_dir;
+  so.literal_content = !f.content_special_tokens;
   so.test_script = f.test_script;
   so.test_hooks = f.test_hooks;
   std::string name = f.name;
@@ -96,6 +100,17 @@ int run_serve(const ServeFlags& f) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  // Request bodies and prompts of megabytes come and go on many worker threads. glibc raises its
+  // mmap threshold (to 32 MiB) after the first large block is freed, after which such blocks
+  // come from per-thread arenas whose free tops it keeps (up to 64 MiB each, and malloc_trim
+  // does not reach them): RSS then grew by hundreds of MB after a few over-long requests. A
+  // fixed threshold keeps every block of 1 MiB or more in its own mapping, returned on free.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  // Each worker thread that first allocates gets an arena (up to 8 per core), and each arena
+  // keeps a few MB of its own: which of the many workers serve a burst decides the RSS. A few
+  // shared arenas suffice (the engine thread, not malloc, is the bottleneck).
+  mallopt(M_ARENA_MAX, int(std::max(2u, 2 * std::thread::hardware_concurrency())));
 
   generate::Engine engine(*model, tok.get(), eo);
   serve::Server server(engine, *tok, std::move(tmpl), so);
@@ -163,9 +178,14 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--web-dir", f->web_dir, "Serve the chat page from this directory (development)");
   cmd->add_flag("--precise", f->precise,
                 "F32 activations (slower; results independent of batching)");
+  cmd->add_flag("--content-special-tokens", f->content_special_tokens,
+                "Read control-token strings in message contents as tokens (default: plain text, "
+                "so a user cannot forge turns)");
   cmd->add_option("--test-script", f->test_script, "Testing only: force every chat answer to this text")
       ->group("");
-  cmd->add_flag("--test-hooks", f->test_hooks, "Testing only: honour X-Seek-Test-Script headers")->group("");
+  cmd->add_flag("--test-hooks", f->test_hooks,
+                "Testing only: honour X-Seek-Test-Script headers, /test/engine/pause|resume")
+      ->group("");
   add_load_flags(cmd, f->load);
   return {cmd, [f] { return run_serve(*f); }};
 }

@@ -182,6 +182,19 @@ void Engine::stop_accepting() {
   accepting_ = false;
 }
 
+void Engine::pause() {
+  std::lock_guard lk(mu_);
+  paused_ = true;
+}
+
+void Engine::resume() {
+  {
+    std::lock_guard lk(mu_);
+    paused_ = false;
+  }
+  cv_.notify_all();
+}
+
 bool Engine::wait_idle(std::chrono::milliseconds timeout) {
   std::unique_lock lk(mu_);
   return idle_cv_.wait_for(lk, timeout, [&] { return queue_.empty() && n_active_ == 0; });
@@ -194,6 +207,7 @@ EngineStats Engine::stats() const {
   st.active = n_active_;
   st.slots = n_slots_;
   st.max_seqs = opts_.max_seqs;
+  st.max_queue = opts_.max_queue;
   st.context = context_;
   st.kv_bytes = int64_t(n_slots_) * context_ * cache_->bytes_per_token();
   st.steps = steps_;
@@ -209,7 +223,7 @@ void Engine::loop() {
     bool stopping = false;
     {
       std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || !queue_.empty() || !active_.empty(); });
+      cv_.wait(lk, [&] { return stop_ || (!paused_ && (!queue_.empty() || !active_.empty())); });
       stopping = stop_;
       if (forget_) {
         forget_ = false;

@@ -169,6 +169,7 @@ struct EngineStats {
   int active = 0;
   int slots = 0;
   int max_seqs = 0;
+  int max_queue = 0;
   int64_t context = 0;
   int64_t kv_bytes = 0;  // the cache's reserved size
   uint64_t steps = 0;    // forward calls so far
@@ -198,6 +199,11 @@ class Engine {
   void stop_accepting();
   // Blocks until nothing is queued or running, or `timeout` passes. True if idle.
   bool wait_idle(std::chrono::milliseconds timeout);
+  // Tests: hold the engine so queue states can be set up without racing it. After pause()
+  // returns no new step starts (one already running completes) and nothing leaves the queue;
+  // resume() continues. Safe from any thread, callbacks included.
+  void pause();
+  void resume();
 
   EngineStats stats() const;
   int64_t context() const { return context_; }
@@ -246,6 +252,7 @@ class Engine {
   bool accepting_ = true;
   bool stop_ = false;
   bool forget_ = false;  // forget_prefixes() was called
+  bool paused_ = false;
   uint64_t steps_ = 0, batched_tokens_ = 0;
   std::thread thread_;
 };

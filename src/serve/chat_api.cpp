@@ -136,7 +136,7 @@ class ChatOutput final : public Output {
 
 void handle_chat(ServerState& s, const httplib::Request& req, httplib::Response& res) {
   const ChatRequest r = parse_chat_request(parse_body(req), s.opts.models);
-  const BuiltPrompt p = s.prompts.chat(r);
+  const BuiltPrompt p = s.prompts.chat(r, size_t(s.engine.context()));
 
   generate::EngineRequest er;
   er.prompt = p.ids;

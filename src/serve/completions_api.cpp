@@ -97,7 +97,7 @@ class CompletionOutput final : public Output {
 
 void handle_completion(ServerState& s, const httplib::Request& req, httplib::Response& res, bool fim) {
   const CompletionRequest r = parse_completion_request(parse_body(req), s.opts.models, fim);
-  const BuiltPrompt p = s.prompts.completion(r);
+  const BuiltPrompt p = s.prompts.completion(r, size_t(s.engine.context()));
   generate::EngineRequest er;
   er.prompt = p.ids;
   er.sampling.temperature = r.sampling.temperature;

@@ -6,6 +6,14 @@
 
 namespace seek::serve {
 
+std::string echo_name(std::string_view name) {
+  constexpr size_t kMax = 64;
+  if (name.size() <= kMax) return std::string(name);
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;  // whole characters
+  return fmt::format("{}... ({} bytes)", name.substr(0, cut), name.size());
+}
+
 const ModelSpec* ModelRegistry::find(std::string_view name) const {
   for (const ModelSpec& m : models)
     if (m.name == name) return &m;

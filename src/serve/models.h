@@ -28,6 +28,10 @@ struct ModelSpec {
   bool reasoner() const { return mode == Mode::Reasoner; }
 };
 
+// A client's model name as error messages quote it: at most 64 bytes (a name is short; a 1 MB
+// one is not echoed back).
+std::string echo_name(std::string_view name);
+
 struct ModelRegistry {
   std::vector<ModelSpec> models;  // in /v1/models order
 

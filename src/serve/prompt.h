@@ -2,6 +2,7 @@
 // system prompt when the template does not render them itself), chat prefix completion, the
 // reasoner's opening "<think>\n", and DeepSeek's fill-in-the-middle format.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,19 +24,28 @@ struct BuiltPrompt {
 
 class PromptBuilder {
  public:
-  PromptBuilder(tokenizer::Tokenizer tok, std::optional<tokenizer::ChatTemplate> tmpl);
+  // `literal_content`: message contents are plain text, so "<｜Assistant｜>" typed by a user is
+  // not the template's marker (only the template's own text holds control tokens).
+  PromptBuilder(tokenizer::Tokenizer tok, std::optional<tokenizer::ChatTemplate> tmpl,
+                bool literal_content = true);
 
-  // Throws ApiError 400 when the model has no chat template or the template fails.
-  BuiltPrompt chat(const ChatRequest& r) const;
+  // Both throw ApiError 400 when the prompt holds `max_tokens` or more tokens (it leaves no
+  // room to answer); encoding stops soon after the limit, so a huge prompt costs little.
+  // chat() also throws 400 when the model has no chat template or the template fails.
+  BuiltPrompt chat(const ChatRequest& r, size_t max_tokens = SIZE_MAX) const;
   // <｜fim▁begin｜>prompt<｜fim▁hole｜>suffix<｜fim▁end｜> with a suffix, else the plain prompt.
-  BuiltPrompt completion(const CompletionRequest& r) const;
+  BuiltPrompt completion(const CompletionRequest& r, size_t max_tokens = SIZE_MAX) const;
 
   const tokenizer::Tokenizer& tokenizer() const { return tok_; }
 
  private:
   tokenizer::Tokenizer tok_;
   std::optional<tokenizer::ChatTemplate> tmpl_;
+  // Encodes p.text into p.ids; 400 for invalid UTF-8 or a prompt of max_tokens or more.
+  void encode(BuiltPrompt& p, const tokenizer::EncodeOptions& eo, const char* param) const;
+
   bool template_renders_tools_ = false;
+  bool literal_content_ = true;
 };
 
 }  // namespace seek::serve

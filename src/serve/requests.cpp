@@ -74,7 +74,9 @@ const ModelSpec* get_model(const json& body, const ModelRegistry& models) {
   if (!m) {
     std::string known;
     for (const ModelSpec& s : models.models) known += (known.empty() ? "" : ", ") + s.name;
-    throw ApiError(404, fmt::format("Model Not Exist: model {} is not served here (served: {})", name, known),
+    throw ApiError(404,
+                   fmt::format("Model Not Exist: model {} is not served here (served: {})", echo_name(name),
+                               known),
                    "invalid_request_error", "model", "model_not_found");
   }
   return m;

@@ -1,7 +1,9 @@
 #include "serve/server.h"
 
 #include <csignal>
+#include <cstring>
 #include <fstream>
+#include <thread>
 #include <random>
 #include <sstream>
 
@@ -16,6 +18,10 @@ using nlohmann::json;
 
 json parse_body(const httplib::Request& req) {
   if (req.body.empty()) bad_request("the request body is empty; expected a JSON object");
+  // The JSON parser stops at a NUL byte as at the end of the input, so "{...}\0garbage" would
+  // pass; no JSON text holds a raw NUL.
+  if (const size_t nul = req.body.find('\0'); nul != std::string::npos)
+    bad_request("the request body is not valid JSON: a NUL byte at offset {}", nul);
   json j = json::parse(req.body, nullptr, false);
   if (j.is_discarded()) {
     try {
@@ -80,13 +86,18 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
   // A client that closes its socket must not kill the server: writes then fail with EPIPE.
   std::signal(SIGPIPE, SIG_IGN);
   ServerState& s = *impl_;
-  httplib::Server& h = s.http;
+  HttpServer& h = s.http;
   const generate::EngineStats st = engine.stats();
   // Every stream and every queued request holds a worker while it waits; a few more answer
   // /health, /metrics and the rejections (429) when all of those are busy.
-  const int threads = s.opts.http_threads > 0 ? s.opts.http_threads : st.max_seqs + 256 + 16;
+  // (Each worker may keep allocator memory; more than that is waste.)
+  const int spare = 4 + 2 * int(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = s.opts.http_threads > 0 ? s.opts.http_threads : st.max_seqs + st.max_queue + spare;
   h.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   h.set_payload_max_length(s.opts.max_body_bytes);
+  h.max_body = s.opts.max_body_bytes;
+  // Only the static files may be fetched in part; an API answer is one JSON document or stream.
+  h.honours_range = [](const httplib::Request& req) { return req.method == "GET" && !is_api_path(req.path); };
   h.set_read_timeout(std::chrono::milliseconds(int64_t(s.opts.read_timeout * 1000)));
   h.set_write_timeout(std::chrono::seconds(30));
   h.set_keep_alive_max_count(1000);
@@ -95,6 +106,13 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
   h.set_keep_alive_timeout(5);
 
   h.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
+    HttpConnection* conn = HttpServer::current();
+    if (conn && conn->reject_status) {
+      send_json(res, conn->reject_status,
+                error_body(conn->reject_status, conn->reject_message, error_type_for(conn->reject_status)));
+      s.metrics.request("other", conn->reject_status);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (!s.opts.api_key.empty() && is_api_path(req.path)) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string_view bearer = "Bearer ";
@@ -106,6 +124,7 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
                                                 : "Authentication Fails: the API key is invalid",
                                        "authentication_error", {}, "invalid_api_key"));
         s.metrics.request("auth", 401);
+        if (conn) conn->close = true;  // its body, if any, is not read
         return httplib::Server::HandlerResponse::Handled;
       }
     }
@@ -116,6 +135,7 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
   // DeepSeek error shape too.
   h.set_error_handler([&s](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.content_provider_) return;
+    if (HttpConnection* conn = HttpServer::current(); conn && conn->body_over_limit) res.status = 413;
     const int status = res.status;
     std::string msg = status_message(status);
     if (status == 404) msg = fmt::format("Not Found: {} {}", req.method, req.path);
@@ -133,6 +153,10 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
         if (s.draining.load())
           throw ApiError(503, "the server is shutting down", "service_unavailable_error", {},
                          "shutting_down");
+        // The connection cut a chunked body off near the limit; this is the exact check.
+        if (req.body.size() > s.opts.max_body_bytes)
+          throw ApiError(413, fmt::format("the request body exceeds {} bytes", s.opts.max_body_bytes),
+                         "invalid_request_error");
         fn(req, res);
         return;
       } catch (const ApiError& e) {
@@ -150,6 +174,7 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
       }
       s.metrics.request(endpoint, status);
       send_json(res, status, body);
+      if (status == 429) res.set_header("Retry-After", "1");
     };
   };
 
@@ -177,7 +202,8 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
   h.Get(R"(/v1/models/([^/]+))", [&s](const httplib::Request& req, httplib::Response& res) {
     const ModelSpec* m = s.opts.models.find(req.matches[1].str());
     if (!m) {
-      send_json(res, 404, error_body(404, "Model Not Exist: " + req.matches[1].str(), "invalid_request_error",
+      send_json(res, 404, error_body(404, "Model Not Exist: " + echo_name(req.matches[1].str()),
+                                     "invalid_request_error",
                                      "model", "model_not_found"));
       return;
     }
@@ -192,6 +218,17 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
                {"queued", st.queued}, {"active", st.active}, {"slots", st.slots},
                {"context", st.context}});
   });
+
+  if (s.opts.test_hooks) {  // tests only (--test-hooks): hold the engine to fill its queue
+    h.Post("/test/engine/pause", [&s](const httplib::Request&, httplib::Response& res) {
+      s.engine.pause();
+      send_json(res, 200, {{"paused", true}});
+    });
+    h.Post("/test/engine/resume", [&s](const httplib::Request&, httplib::Response& res) {
+      s.engine.resume();
+      send_json(res, 200, {{"paused", false}});
+    });
+  }
 
   h.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
     const generate::EngineStats st = s.engine.stats();

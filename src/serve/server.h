@@ -28,10 +28,14 @@ struct ServerOptions {
   double keepalive_interval = 5.0;  // seconds between keep-alives while nothing else is sent
   double read_timeout = 10.0;       // seconds a client may take to send its request
   std::string web_dir;             // serve the chat page from here, not the compiled-in copy
+  // Message contents are plain text: control-token strings in them ("<｜Assistant｜>") are not
+  // the template's markers, so a user cannot forge turns. False: they are parsed as tokens.
+  bool literal_content = true;
   ModelRegistry models;
   // Testing random-weight models: force every chat answer to `test_script` (then EOS), and with
-  // `test_hooks` honour a per-request "X-Seek-Test-Script: <JSON string>" header. Never for
-  // real serving.
+  // `test_hooks` honour a per-request "X-Seek-Test-Script: <JSON string>" header and serve
+  // POST /test/engine/pause and /test/engine/resume (hold the engine so tests can fill its
+  // queue deterministically). Never for real serving.
   std::string test_script;
   bool test_hooks = false;
 };

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "serve/http.h"
+#include "serve/http_server.h"
 #include "serve/json_constraint.h"
 #include "serve/metrics.h"
 #include "serve/prompt.h"
@@ -16,14 +17,14 @@ namespace seek::serve {
 struct ServerState {
   ServerState(generate::Engine& e, const tokenizer::Tokenizer& t, std::optional<tokenizer::ChatTemplate> tmpl,
        ServerOptions o)
-      : engine(e), tok(t), prompts(t, std::move(tmpl)), opts(std::move(o)) {}
+      : engine(e), tok(t), prompts(t, std::move(tmpl), o.literal_content), opts(std::move(o)) {}
 
   generate::Engine& engine;
   const tokenizer::Tokenizer& tok;
   PromptBuilder prompts;
   ServerOptions opts;
   Metrics metrics;
-  httplib::Server http;
+  HttpServer http;
   std::atomic<bool> draining{false};
   std::atomic<uint64_t> counter{0};
 

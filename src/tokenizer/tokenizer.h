@@ -12,7 +12,9 @@
 //
 // A Tokenizer is cheap to copy (shared immutable state) and safe to use from many threads.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -21,6 +23,22 @@
 #include <vector>
 
 namespace seek::tokenizer {
+
+// Byte ranges [begin, end) of an encoded text, sorted and disjoint.
+using TextSpans = std::vector<std::pair<size_t, size_t>>;
+
+struct EncodeOptions {
+  bool add_special_tokens = false;
+  // Ranges of the text read as plain text: added-token strings inside them are not cut out, so
+  // "<｜Assistant｜>" there becomes the ids of its characters (a chat message's content cannot
+  // forge the template's markers). Text outside them is encoded exactly as encode() does, and
+  // a span is joined to its plain neighbours before pre-tokenization, so text without
+  // added-token strings gets the same ids either way.
+  TextSpans literal;
+  // Stops once the ids outnumber this (the result then holds max_tokens + 1 or a few more ids):
+  // enough to refuse an over-long prompt without encoding all of it.
+  size_t max_tokens = std::numeric_limits<size_t>::max();
+};
 
 class Tokenizer {
  public:
@@ -34,6 +52,7 @@ class Tokenizer {
   // Text must be valid UTF-8 (tokenizers takes Rust strings); otherwise throws seek::Error
   // "... input is not valid UTF-8". Added-token strings in the text always become their ids.
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens) const;
+  std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts) const;
 
   // Ids without a token are dropped; skip_special_tokens drops added tokens marked "special".
   // Invalid UTF-8 in the joined bytes becomes U+FFFD per maximal subpart.

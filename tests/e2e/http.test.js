@@ -110,30 +110,48 @@ test("a slow client does not block others and is cut off", async () => {
 });
 
 test("queued requests get keep-alives; a full queue answers 429", async () => {
-  // One long stream holds the only sequence slot (--max-seqs 1).
+  // The engine is held (test hooks) while the queue fills, so nothing can leave it meanwhile.
+  const hold = async (what) => assert.equal((await fetch(srv.base + "/test/engine/" + what, { method: "POST" })).status, 200);
+  await hold("pause");
+  // Two fill the queue (--queue 2); they stream keep-alive comments while waiting. The first
+  // one's client gives up once it has seen a keep-alive (a client disconnect for the metrics).
   const ctrl = new AbortController();
-  const long = fetch(srv.base + "/v1/chat/completions", {
-    method: "POST", headers: { "Content-Type": "application/json" }, signal: ctrl.signal,
-    body: JSON.stringify(chat({ max_tokens: 8192, stream: true })),
-  });
-  const longRes = await long;
-  const reader = longRes.body.getReader();
-  await reader.read();
-  // Two more fill the queue (--queue 2); they stream keep-alive comments while waiting.
-  const waiting = [0, 1].map(() => fetch(srv.base + "/v1/chat/completions", {
-    method: "POST", headers: { "Content-Type": "application/json", ...script("done") },
+  const open = (headers, signal) => fetch(srv.base + "/v1/chat/completions", {
+    method: "POST", headers: { "Content-Type": "application/json", ...headers }, signal,
     body: JSON.stringify(chat({ stream: true })),
-  }).then((r) => r.text()));
-  await sleep(300);
+  });
+  // Reads a stream until `until` is in what arrived; returns all of it.
+  const readUntil = async (res, until) => {
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let text = "";
+    while (!text.includes(until)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value, { stream: true });
+    }
+    return { text, reader };
+  };
+  const leaving = await open(script("never sent"), ctrl.signal);
+  const waiting = await open(script("done"));
+  const health = await (await fetch(srv.base + "/health")).json();
+  assert.equal(health.queued, 2);
   const full = await post("/v1/chat/completions", chat());
   assertError(full, 429);
-  await sleep(500);
-  ctrl.abort();  // the long stream's client leaves: its slot frees at once
-  for (const body of await Promise.all(waiting)) {
-    assert.ok(body.includes(": keep-alive"), body.slice(0, 200));
-    assert.ok(body.includes("\"content\":\"done\""), body.slice(-400));
-    assert.ok(body.trimEnd().endsWith("data: [DONE]"));
+  assert.ok(Number(full.headers.get("retry-after")) >= 1, "429 without Retry-After");
+  const first = await readUntil(waiting, ": keep-alive");
+  assert.ok(first.text.includes(": keep-alive"), first.text.slice(0, 200));
+  await readUntil(leaving, ": keep-alive");
+  ctrl.abort();
+  await hold("resume");
+  let body = first.text;
+  for (;;) {
+    const { value, done } = await first.reader.read();
+    if (done) break;
+    body += new TextDecoder().decode(value);
   }
+  assert.ok(body.includes("\"content\":\"done\""), body.slice(-400));
+  assert.ok(body.trimEnd().endsWith("data: [DONE]"));
 });
 
 test("metrics in Prometheus text format", async () => {
@@ -145,5 +163,12 @@ test("metrics in Prometheus text format", async () => {
                       "seek_inter_token_latency_seconds_bucket", "seek_client_disconnects_total"])
     assert.ok(m.includes(name), name);
   assert.match(m, /seek_requests_total\{endpoint="chat_completions",status="429"\} [1-9]/);
-  assert.match(m, /seek_client_disconnects_total [1-9]/);
+  // The client that left the queue is noticed when the server next writes to it (a keep-alive
+  // or its first token): wait for that condition rather than a fixed time.
+  let text = m;
+  for (let i = 0; i < 100 && !/seek_client_disconnects_total [1-9]/.test(text); i++) {
+    await sleep(100);
+    text = await (await fetch(srv.base + "/metrics")).text();
+  }
+  assert.match(text, /seek_client_disconnects_total [1-9]/);
 });

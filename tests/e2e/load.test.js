@@ -3,7 +3,7 @@
 // memory must come back to its level after a warm-up round.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, script, sleep } from "./lib/server.js";
+import { startServer, script } from "./lib/server.js";
 
 const N = 64;
 let srv;
@@ -43,8 +43,8 @@ async function round() {
 
 test(`${N} concurrent streams: complete, unmixed, memory back to baseline`, { timeout: 300000 }, async () => {
   await round();  // warm-up: KV pages, thread stacks, allocator arenas reach their working size
-  await sleep(500);
-  const baseline = srv.rssKb();
+  await srv.idle();
+  const baseline = await srv.settledRssKb();
   const { results, seconds } = await round();
   let ok = 0;
   for (const r of results) {
@@ -59,11 +59,10 @@ test(`${N} concurrent streams: complete, unmixed, memory back to baseline`, { ti
     ok++;
   }
   assert.equal(ok, N, "with a queue of 64 every request is served");
-  await sleep(500);
-  const health = await (await fetch(srv.base + "/health")).json();
+  const health = await srv.idle();
   assert.equal(health.active, 0);
   assert.equal(health.queued, 0);
-  const after = srv.rssKb();
+  const after = await srv.settledRssKb();
   console.log(`# ${N} streams in ${seconds.toFixed(1)} s; RSS ${baseline} kB -> ${after} kB`);
   assert.ok(after < baseline * 1.15 + 16384, `RSS grew from ${baseline} kB to ${after} kB`);
 });

@@ -69,6 +69,32 @@ std::vector<int32_t> prompt_of(int seed, int n) {
   return p;
 }
 
+// Pauses the engine from the engine thread when output position `at` is sampled, so a test can
+// act while this request is certainly still running (no polling, no race with its end).
+class PauseAt final : public LogitsProcessor {
+ public:
+  PauseAt(Engine& e, int64_t at) : e_(e), at_(at) {}
+  void process(std::span<float>, int64_t n) override {
+    if (n != at_) return;
+    e_.pause();
+    reached_.set_value();
+  }
+  // Blocks until the engine is paused there.
+  void wait() { reached_.get_future().get(); }
+
+ private:
+  Engine& e_;
+  int64_t at_;
+  std::promise<void> reached_;
+};
+
+// `req` pausing the engine at output position `at`; the returned hook waits for it.
+std::shared_ptr<PauseAt> pause_at(Engine& e, EngineRequest& req, int64_t at) {
+  auto p = std::make_shared<PauseAt>(e, at);
+  req.processor = p;
+  return p;
+}
+
 EngineOptions precise_opts() {
   EngineOptions o;
   o.precise = true;
@@ -134,12 +160,17 @@ TEST(Engine, PrefixCopiedFromABusySlot) {
   Engine e(test_model(), &test_tokenizer(), precise_opts());
   const auto shared = prompt_of(5, 30);
   std::shared_ptr<RequestHandle> h;
-  auto long_run = start(e, greedy(shared, 400), &h);
-  // Wait until the first request is decoding (its prompt is in the cache).
-  while (e.stats().steps < 3) std::this_thread::sleep_for(1ms);
+  EngineRequest first = greedy(shared, 400);
+  auto paused = pause_at(e, first, 2);
+  auto long_run = start(e, std::move(first), &h);
+  // The first request is decoding (its prompt is in the cache) and stays busy: it has 397
+  // tokens to go when the second joins at the next step.
+  paused->wait();
   auto b = shared;
   b.push_back(42);
-  const Outcome r = run(e, greedy(b, 6));
+  auto second = start(e, greedy(b, 6));
+  e.resume();
+  const Outcome r = second.get();
   EXPECT_EQ(r.result.cached_tokens, 30);
   EXPECT_EQ(r.result.tokens, reference(b, 6));
   h->cancel();
@@ -225,9 +256,12 @@ TEST(Engine, CancelFreesTheSlot) {
   o.cache_slots = 0;
   Engine e(test_model(), &test_tokenizer(), o);
   std::shared_ptr<RequestHandle> h;
-  auto f = start(e, greedy(prompt_of(8, 10), 100000), &h);
-  while (e.stats().steps < 2) std::this_thread::sleep_for(1ms);
+  EngineRequest req = greedy(prompt_of(8, 10), 100000);
+  auto paused = pause_at(e, req, 1);
+  auto f = start(e, std::move(req), &h);
+  paused->wait();
   h->cancel();
+  e.resume();
   const Outcome r = f.get();
   EXPECT_EQ(r.result.finish, FinishReason::Cancelled);
   // The only slot is free again: the next request runs.
@@ -241,8 +275,11 @@ TEST(Engine, QueueBoundAndQueuedCancel) {
   o.max_queue = 2;
   Engine e(test_model(), &test_tokenizer(), o);
   std::shared_ptr<RequestHandle> h0, h1;
-  auto f0 = start(e, greedy(prompt_of(1, 8), 100000), &h0);
-  while (e.stats().active < 1) std::this_thread::sleep_for(1ms);
+  EngineRequest req0 = greedy(prompt_of(1, 8), 100000);
+  auto paused = pause_at(e, req0, 1);
+  auto f0 = start(e, std::move(req0), &h0);
+  paused->wait();  // f0 holds the only slot; nothing leaves the queue until resume()
+  EXPECT_EQ(e.stats().active, 1);
   auto f1 = start(e, greedy(prompt_of(2, 8), 5), &h1);
   auto f2 = start(e, greedy(prompt_of(3, 8), 5));
   EXPECT_EQ(e.stats().queued, 2);
@@ -254,6 +291,7 @@ TEST(Engine, QueueBoundAndQueuedCancel) {
   }
   h1->cancel();  // leaves the queue without running
   h0->cancel();
+  e.resume();
   const Outcome r1 = f1.get();
   EXPECT_EQ(r1.result.finish, FinishReason::Cancelled);
   EXPECT_FALSE(r1.started);
@@ -312,9 +350,11 @@ TEST(Engine, ShutdownEndsQueuedAndRunning) {
     o.max_seqs = 1;
     o.cache_slots = 0;
     Engine e(test_model(), &test_tokenizer(), o);
-    a = start(e, greedy(prompt_of(1, 8), 1000000));
+    EngineRequest ra = greedy(prompt_of(1, 8), 1000000);
+    auto paused = pause_at(e, ra, 0);
+    a = start(e, std::move(ra));
     b = start(e, greedy(prompt_of(2, 8), 1000000));
-    while (e.stats().steps < 1) std::this_thread::sleep_for(1ms);
+    paused->wait();  // a is running, b queued; the engine stops before either can end
   }
   EXPECT_EQ(a.get().result.finish, FinishReason::Shutdown);
   EXPECT_EQ(b.get().result.finish, FinishReason::Shutdown);

@@ -3,6 +3,7 @@
 // client can observe (queue bound, disconnects, deadlines, prefix cache).
 #include <gtest/gtest.h>
 
+#include <future>
 #include <thread>
 
 #include "serve/metrics.h"
@@ -406,9 +407,12 @@ TEST(Server, QueueFullAnswers429AndKeepAlivesWhileQueued) {
   generate::EngineOptions eo = TestServer::engine_defaults();
   eo.max_seqs = 1;
   eo.cache_slots = 0;
-  eo.max_queue = 1;
+  eo.max_queue = 2;
   TestServer srv(TestServer::defaults(), eo);
-  // One long stream occupies the only slot.
+  // The engine is held while the queue fills: nothing leaves it until resume().
+  srv.engine().pause();
+  // The first is a long stream whose client leaves once it runs; the second waits behind it
+  // and receives keep-alive comments meanwhile.
   json longer = chat_body("deepseek-chat", true);
   longer["max_tokens"] = 8192;
   std::atomic<bool> stop_first{false};
@@ -422,22 +426,43 @@ TEST(Server, QueueFullAnswers429AndKeepAlivesWhileQueued) {
     req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return !stop_first.load(); };
     c.send(req);
   });
-  while (srv.engine().stats().active < 1) std::this_thread::sleep_for(5ms);
-  // The second waits in the queue and receives keep-alive comments meanwhile.
+  std::promise<void> kept_alive;
   SseStream queued;
   std::thread second([&] {
     json b = chat_body("deepseek-chat", true);
     b["max_tokens"] = 2;
-    queued = post_stream(srv.client(), "/v1/chat/completions", b);
+    httplib::Client c("127.0.0.1", srv.port());
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/chat/completions";
+    req.body = b.dump();
+    req.set_header("Content-Type", "application/json");
+    bool told = false;
+    req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+      queued.raw.append(d, n);
+      if (!told && queued.raw.find(": keep-alive") != std::string::npos) {
+        told = true;
+        kept_alive.set_value();
+      }
+      return true;
+    };
+    auto res = c.send(req);
+    if (res) queued.status = res->status;
+    if (!told) kept_alive.set_value();
   });
-  while (srv.engine().stats().queued < 1) std::this_thread::sleep_for(5ms);
+  // Both are queued once their handlers run; the engine cannot take them meanwhile, so the
+  // count only grows (bounded, should a request fail instead).
+  for (int i = 0; i < 6000 && srv.engine().stats().queued < 2; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(srv.engine().stats().queued, 2);
   // The third finds the queue full.
   const json j = post_json(srv, "/v1/chat/completions", chat_body("deepseek-chat"), 429);
   expect_error(j);
-  std::this_thread::sleep_for(600ms);
+  ASSERT_EQ(kept_alive.get_future().wait_for(30s), std::future_status::ready);
+  srv.engine().resume();
   stop_first = true;  // the first client goes away: its slot frees, the queued one runs
   first.join();
   second.join();
+  parse_sse(queued);
   EXPECT_TRUE(queued.done);
   EXPECT_FALSE(queued.comments.empty());
   EXPECT_TRUE(srv.engine().wait_idle(5s));

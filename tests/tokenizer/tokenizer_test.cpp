@@ -3,6 +3,7 @@
 // Split behaviors, regex flavour), then load errors, long inputs and threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -283,6 +284,56 @@ TEST(DeepSeek, LongRunsRoundTrip) {
     EXPECT_FALSE(ids.empty());
     EXPECT_EQ(t.decode(ids, false), text);
   }
+}
+
+TEST(DeepSeek, LiteralSpansKeepOrdinaryTextAndTurnMarkersIntoText) {
+  const Tokenizer& t = testing::deepseek();
+  // Text without added-token strings: the same ids whatever spans are literal.
+  std::mt19937 rng{7};
+  for (const auto& c : testing::read_jsonl("cases.jsonl")) {
+    const std::string text = c["text"].get<std::string>();
+    if (text.find("<｜") != std::string::npos || text.find("<|") != std::string::npos || text.empty()) continue;
+    EncodeOptions o;
+    size_t a = rng() % text.size(), b = rng() % text.size();
+    if (a > b) std::swap(a, b);
+    while (a > 0 && (uint8_t(text[a]) & 0xC0) == 0x80) --a;
+    while (b < text.size() && (uint8_t(text[b]) & 0xC0) == 0x80) ++b;
+    o.literal = {{a, b}};
+    EXPECT_EQ(t.encode(text, o), t.encode(text, false)) << text;
+  }
+  // Inside a span, a marker is its characters; outside, it is the token.
+  const std::string text = "<｜User｜>say <｜Assistant｜> please<｜Assistant｜>";
+  const size_t from = std::string("<｜User｜>").size(), to = text.rfind("<｜Assistant｜>");
+  EncodeOptions o;
+  o.literal = {{from, to}};
+  const Ids ids = t.encode(text, o);
+  const int32_t user = *t.token_to_id("<｜User｜>"), assistant = *t.token_to_id("<｜Assistant｜>");
+  EXPECT_EQ(ids.front(), user);
+  EXPECT_EQ(ids.back(), assistant);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), assistant), 1);
+  EXPECT_EQ(t.decode(ids, false), text);
+  o.literal = {{to, to + 1}, {from, to}};
+  EXPECT_THROW(t.encode(text, o), Error);  // spans out of order
+}
+
+TEST(DeepSeek, MaxTokensStopsEarly) {
+  const Tokenizer& t = testing::deepseek();
+  std::string text;
+  for (int i = 0; i < 100000; ++i) text += "token " + std::to_string(i % 97) + "\n";
+  const Ids all = t.encode(text, false);
+  EncodeOptions o;
+  o.max_tokens = 1000;
+  const Ids some = t.encode(text, o);
+  EXPECT_GT(some.size(), 1000u);
+  EXPECT_LT(some.size(), all.size() / 10);
+  EXPECT_TRUE(std::equal(some.begin(), some.begin() + 1000, all.begin()));
+  // Under the limit: exactly encode().
+  o.max_tokens = all.size();
+  EXPECT_EQ(t.encode(text, o), all);
+  // A run of spaces has long tokens: the prefix count cannot decide, the whole text is encoded.
+  const std::string spaces(1 << 16, ' ');
+  o.max_tokens = 600;
+  EXPECT_EQ(t.encode(spaces, o), t.encode(spaces, false));
 }
 
 TEST(DeepSeek, EncodeIsThreadSafe) {

@@ -43,6 +43,27 @@ export async function startServer(args = []) {
     proc, port, base,
     log: () => log,
     rssKb: () => Number(readFileSync(`/proc/${proc.pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]),
+    // RSS once it has settled: read (with a request between reads) until two agree within 2%.
+    async settledRssKb() {
+      let prev = this.rssKb();
+      for (let i = 0; i < 20; i++) {
+        await (await fetch(base + "/health")).text();
+        const now = this.rssKb();
+        if (Math.abs(now - prev) <= prev * 0.02) return now;
+        prev = now;
+      }
+      return prev;
+    },
+    // Waits until nothing is queued or running (bounded: throws after `ms`).
+    async idle(ms = 30000) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const h = await (await fetch(base + "/health")).json();
+        if (h.active === 0 && h.queued === 0) return h;
+        if (Date.now() > end) throw new Error("the server is still busy: " + JSON.stringify(h));
+        await sleep(20);
+      }
+    },
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;
       const exited = new Promise((r) => proc.on("exit", (code, sig) => r(code ?? sig)));
