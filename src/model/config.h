@@ -23,10 +23,11 @@ struct QuantizationConfig {  // quantization_config (the V3/R1 FP8 release)
   int64_t block_rows = 128, block_cols = 128;  // weight_block_size
 };
 
-// MoE routing, parsed once from config.json's strings (to_json writes the HF spellings back).
-enum class ScoringFunc { Softmax, Sigmoid };                  // "softmax" | "sigmoid"
-enum class TopkMethod { Greedy, GroupLimitedGreedy, NoauxTc };  // "greedy" ("gready") |
-                                                               // "group_limited_greedy" | "noaux_tc"
+// MoE routing, parsed once from config.json's strings (to_json writes the HF spellings back):
+// scoring_func "softmax" | "sigmoid"; topk_method "greedy" (or "gready", a misspelling in some
+// V2 code copies) | "group_limited_greedy" | "noaux_tc".
+enum class ScoringFunc { Softmax, Sigmoid };
+enum class TopkMethod { Greedy, GroupLimitedGreedy, NoauxTc };
 const char* hf_name(ScoringFunc f);
 const char* hf_name(TopkMethod m);
 // Throw seek::Error naming `source` and the field for an unknown spelling.

@@ -2,12 +2,6 @@
 
 namespace seek::model {
 
-int64_t TensorSpec::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
 namespace {
 
 // A member of an optional struct: null when the struct is.
@@ -58,7 +52,8 @@ class Walk {
         tied_to_.clear();
       };
       auto embed_copy = [&] {
-        copy("embed_tokens.weight", embed, TensorRole::Embedding, at(mw, &MtpWeights::embed_tokens));
+        copy("embed_tokens.weight", embed, TensorRole::Embedding,
+             at(mw, &MtpWeights::embed_tokens));
       };
       auto head_copy = [&] {
         copy("shared_head.head.weight", head, TensorRole::Head,
@@ -77,13 +72,9 @@ class Walk {
       block(L + k, at(mw, &MtpWeights::block), at(mg, &MtpGrads::block));
       layer_ = L + k;  // block() resets it
       mtp_ = true;
-      if (training_) {
-        embed_copy();
-        head_copy();
-      } else {
-        head_norm();
-        head_copy();
-      }
+      if (training_) embed_copy();
+      else head_norm();
+      head_copy();
       layer_ = -1;
       mtp_ = false;
     }
@@ -104,17 +95,10 @@ class Walk {
 
   void emit(std::string name, std::vector<int64_t> shape, TensorRole role, TensorSlots slots,
             bool fp8 = false, bool residual_out = false) {
-    TensorSpec t;
-    t.name = std::move(name);
-    t.shape = std::move(shape);
-    t.role = role;
-    t.layer = layer_;
-    t.expert = expert_;
-    t.mtp = mtp_;
-    t.fp8 = fp8;
-    t.residual_out = residual_out;
-    t.tied_to = tied_to_;
-    fn_(t, slots);
+    fn_(TensorSpec{.name = std::move(name), .shape = std::move(shape), .role = role,
+                   .layer = layer_, .expert = expert_, .mtp = mtp_, .fp8 = fp8,
+                   .residual_out = residual_out, .tied_to = tied_to_},
+        slots);
   }
   void matrix(std::string name, std::vector<int64_t> shape, TensorRole role, WeightView* view,
               float** grad, bool fp8 = false, bool residual_out = false) {

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -50,7 +51,9 @@ struct TensorSpec {
   // of its own: the model reads the main tensor and its gradient lands there.
   std::string tied_to;
 
-  int64_t numel() const;
+  int64_t numel() const {
+    return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+  }
   int64_t fan_in() const { return shape.size() == 2 ? shape[1] : 0; }  // in_features
   bool trainable() const { return role != TensorRole::RouterBias; }  // by gradients
   bool decay() const { return shape.size() == 2; }  // weight decay: matrices, not gains

@@ -166,7 +166,10 @@ std::vector<Recipe> recipes(const ModelConfig& c, WeightFormat format) {
     switch (t.role) {
       case model::TensorRole::Embedding: r.init = Init::Embedding; r.fan_in = 0; break;
       case model::TensorRole::Norm: r.init = Init::Norm; break;
-      case model::TensorRole::RouterBias: r.init = Init::RouterBias; r.spec.dtype = DType::F32; break;
+      case model::TensorRole::RouterBias:
+        r.init = Init::RouterBias;
+        r.spec.dtype = DType::F32;
+        break;
       case model::TensorRole::Head: case model::TensorRole::Linear: case model::TensorRole::Router:
         break;  // BF16 except the *_proj the FP8 release quantizes
     }

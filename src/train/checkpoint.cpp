@@ -63,13 +63,15 @@ void save_checkpoint(const std::string& out, const std::string& name, const Para
     // written from its main tensor's values.
     // Params holds the other tensors in this order.
     size_t k = 0;
-    for (const model::TensorSpec& t : model::model_tensors(p.config(), model::TensorOrder::Training)) {
+    for (const model::TensorSpec& t :
+         model::model_tensors(p.config(), model::TensorOrder::Training)) {
       const ParamInfo* i = t.tied_to.empty() ? &p.infos().at(k++) : p.find(t.tied_to);
       if (!i || i->name != (t.tied_to.empty() ? t.name : t.tied_to))
         fail("parameter {} does not exist", t.name);
       const float* src = p.data().data() + i->offset;
       const size_t bytes = size_t(i->numel) * 4;
-      w.add_lazy(t.name, DType::F32, t.shape, [src, bytes](uint8_t* dst) { std::memcpy(dst, src, bytes); });
+      w.add_lazy(t.name, DType::F32, t.shape,
+                 [src, bytes](uint8_t* dst) { std::memcpy(dst, src, bytes); });
     }
     w.write(tmp + "/model.safetensors");
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"})

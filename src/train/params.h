@@ -28,10 +28,12 @@ struct ParamInfo {
 class Params {
  public:
   // Every tensor of `cfg`'s checkpoint (model::model_tensors, Training order) except the MTP
-  // modules' copies of the shared embedding and head, with matrices ~ N(0, init_std²) (output projections o_proj and down_proj scaled
-  // by 1/√(2·layers), GPT-2 style), norm gains 1, router bias 0.
+  // modules' copies of the shared embedding and head, with matrices ~ N(0, init_std²) (output
+  // projections o_proj and down_proj scaled by 1/√(2·layers), GPT-2 style), norm gains 1,
+  // router bias 0.
   static Params init(const model::ModelConfig& cfg, double init_std, uint64_t seed);
-  // The same layout, values read from a checkpoint directory (any float dtype).
+  // The same layout, values read from a checkpoint directory (any float dtype). The MTP copies,
+  // if the checkpoint has them, are not read: in training they are the main tensors.
   static Params load(const model::ModelConfig& cfg, const std::string& dir);
 
   const model::ModelConfig& config() const { return cfg_; }
