@@ -59,19 +59,8 @@ class Binder {
   std::vector<float> vec(const std::string& name, int64_t n) {
     const Tensor& t = tensor(name, {n});
     std::vector<float> out(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      switch (t.dtype) {
-        case DType::F32: { float f; std::memcpy(&f, static_cast<const char*>(t.data) + 4 * i, 4); out[i] = f; break; }
-        case DType::BF16: case DType::F16: {
-          uint16_t b;
-          std::memcpy(&b, static_cast<const char*>(t.data) + 2 * i, 2);
-          out[i] = t.dtype == DType::BF16 ? bf16_to_f32(b) : f16_to_f32(b);
-          break;
-        }
-        default:
-          fail("{}: tensor {} has dtype {}, expected F32/BF16/F16", t.file, name, dtype_name(t.dtype));
-      }
-    }
+    if (!copy_as_f32(t, out.data()))
+      fail("{}: tensor {} has dtype {}, expected F32/BF16/F16", t.file, name, dtype_name(t.dtype));
     return out;
   }
 
@@ -94,6 +83,22 @@ class Binder {
 };
 
 }  // namespace
+
+bool copy_as_f32(const Tensor& t, float* out) {
+  const auto* src = static_cast<const char*>(t.data);
+  const int64_t n = t.numel();
+  switch (t.dtype) {
+    case DType::F32: std::memcpy(out, src, size_t(n) * 4); return true;
+    case DType::BF16: case DType::F16:
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t b;
+        std::memcpy(&b, src + 2 * i, 2);
+        out[i] = t.dtype == DType::BF16 ? bf16_to_f32(b) : f16_to_f32(b);
+      }
+      return true;
+    default: return false;
+  }
+}
 
 ModelWeights bind_weights(const ModelConfig& cfg, const TensorStore& store) {
   Binder b(cfg, store);

@@ -57,19 +57,9 @@ Params Params::load(const ModelConfig& cfg, const std::string& dir) {
     const Tensor* t = store.find(i.name);
     if (!t) fail("{}: tensor {} is missing", dir, i.name);
     if (t->shape != i.shape) fail("{}: tensor {} has shape {}, expected {}", t->file, i.name, t->shape_str(), shape_str(i.shape));
-    float* d = p.data_.data() + i.offset;
-    for (int64_t j = 0; j < i.numel; ++j) {
-      switch (t->dtype) {
-        case DType::F32: std::memcpy(d + j, static_cast<const char*>(t->data) + 4 * j, 4); break;
-        case DType::BF16: case DType::F16: {
-          uint16_t b;
-          std::memcpy(&b, static_cast<const char*>(t->data) + 2 * j, 2);
-          d[j] = t->dtype == DType::BF16 ? bf16_to_f32(b) : f16_to_f32(b);
-          break;
-        }
-        default: fail("{}: tensor {} has dtype {}; training needs F32/BF16/F16", t->file, i.name, dtype_name(t->dtype));
-      }
-    }
+    if (!model::copy_as_f32(*t, p.data_.data() + i.offset))
+      fail("{}: tensor {} has dtype {}; training needs F32/BF16/F16", t->file, i.name,
+           dtype_name(t->dtype));
   }
   return p;
 }
