@@ -240,9 +240,10 @@ ModelConfig preset_v2_lite() {  // deepseek-ai/DeepSeek-V2-Lite
   return c;
 }
 
+// The full V2 shares V2-Lite's vocabulary, routing (6 of the routed + 2 shared experts, softmax,
+// first layer dense), YaRN and special tokens.
 ModelConfig preset_v2() {  // deepseek-ai/DeepSeek-V2 (236B)
-  ModelConfig c = deepseek_base("deepseek_v2");
-  c.vocab_size = 102400;
+  ModelConfig c = preset_v2_lite();
   c.hidden_size = 5120;
   c.intermediate_size = 12288;
   c.moe_intermediate_size = 1536;
@@ -250,18 +251,10 @@ ModelConfig preset_v2() {  // deepseek-ai/DeepSeek-V2 (236B)
   c.num_attention_heads = 128;
   c.q_lora_rank = 1536;
   c.n_routed_experts = 160;
-  c.num_experts_per_tok = 6;
-  c.n_shared_experts = 2;
-  c.first_k_dense_replace = 1;
-  c.scoring_func = model::ScoringFunc::Softmax;
   c.topk_method = model::TopkMethod::GroupLimitedGreedy;
   c.n_group = 8;
   c.topk_group = 3;
-  c.norm_topk_prob = false;
   c.routed_scaling_factor = 16.0;
-  c.rope_scaling = yarn(40.0, 4096, 0.707);
-  c.bos_token_id = 100000;
-  c.eos_token_ids = {100001};
   return c;
 }
 
