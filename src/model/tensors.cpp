@@ -71,7 +71,6 @@ class Walk {
       if (training_) head_norm();
       block(L + k, at(mw, &MtpWeights::block), at(mg, &MtpGrads::block));
       layer_ = L + k;  // block() resets it
-      mtp_ = true;
       if (training_) embed_copy();
       else head_norm();
       head_copy();
