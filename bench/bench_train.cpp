@@ -36,8 +36,8 @@ double now_s() {
 model::ModelConfig make_config(const std::string& name) {
   model::ModelConfig c;
   c.model_type = "deepseek_v3";
-  c.scoring_func = "sigmoid";
-  c.topk_method = "noaux_tc";
+  c.scoring_func = model::ScoringFunc::Sigmoid;
+  c.topk_method = model::TopkMethod::NoauxTc;
   c.norm_topk_prob = true;
   c.routed_scaling_factor = 2.5;
   c.num_nextn_predict_layers = 1;

@@ -59,6 +59,30 @@ std::vector<float> ModelConfig::rope_freqs() const {
   return freqs;
 }
 
+const char* hf_name(ScoringFunc f) { return f == ScoringFunc::Sigmoid ? "sigmoid" : "softmax"; }
+
+const char* hf_name(TopkMethod m) {
+  switch (m) {
+    case TopkMethod::GroupLimitedGreedy: return "group_limited_greedy";
+    case TopkMethod::NoauxTc: return "noaux_tc";
+    case TopkMethod::Greedy: break;
+  }
+  return "greedy";
+}
+
+ScoringFunc parse_scoring_func(const std::string& s, const std::string& src) {
+  if (s == "softmax") return ScoringFunc::Softmax;
+  if (s == "sigmoid") return ScoringFunc::Sigmoid;
+  fail("{}: unsupported scoring_func \"{}\" (softmax or sigmoid)", src, s);
+}
+
+TopkMethod parse_topk_method(const std::string& s, const std::string& src) {
+  if (s == "greedy" || s == "gready") return TopkMethod::Greedy;  // "gready": some V2 code copies
+  if (s == "group_limited_greedy") return TopkMethod::GroupLimitedGreedy;
+  if (s == "noaux_tc") return TopkMethod::NoauxTc;
+  fail("{}: unsupported topk_method \"{}\" (greedy, group_limited_greedy or noaux_tc)", src, s);
+}
+
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& src) {
   if (!j.is_object()) fail("{}: config must be a JSON object", src);
   ModelConfig c;
@@ -82,9 +106,9 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
   c.moe_intermediate_size = json_get_or<int64_t>(j, "moe_intermediate_size", 0, src);
   c.first_k_dense_replace = json_get_or<int64_t>(j, "first_k_dense_replace", 0, src);
   c.moe_layer_freq = json_get_or<int64_t>(j, "moe_layer_freq", 1, src);
-  c.scoring_func = json_get_or<std::string>(j, "scoring_func", "softmax", src);
-  c.topk_method = json_get_or<std::string>(j, "topk_method", "greedy", src);
-  if (c.topk_method == "gready") c.topk_method = "greedy";  // spelling in some V2 code copies
+  c.scoring_func =
+      parse_scoring_func(json_get_or<std::string>(j, "scoring_func", "softmax", src), src);
+  c.topk_method = parse_topk_method(json_get_or<std::string>(j, "topk_method", "greedy", src), src);
   c.n_group = json_get_or<int64_t>(j, "n_group", 1, src);
   c.topk_group = json_get_or<int64_t>(j, "topk_group", 1, src);
   c.norm_topk_prob = json_get_or<bool>(j, "norm_topk_prob", false, src);
@@ -175,12 +199,6 @@ void ModelConfig::validate(const std::string& src) const {
     positive(n_group, "n_group");
     positive(topk_group, "topk_group");
     if (n_shared_experts < 0) fail("{}: \"n_shared_experts\" must be >= 0", src);
-    if (scoring_func != "softmax" && scoring_func != "sigmoid")
-      fail("{}: unsupported scoring_func \"{}\" (softmax or sigmoid)", src, scoring_func);
-    if (topk_method != "greedy" && topk_method != "group_limited_greedy" &&
-        topk_method != "noaux_tc")
-      fail("{}: unsupported topk_method \"{}\" (greedy, group_limited_greedy or noaux_tc)", src,
-           topk_method);
     if (num_experts_per_tok > n_routed_experts)
       fail("{}: num_experts_per_tok {} exceeds n_routed_experts {}", src, num_experts_per_tok,
            n_routed_experts);
@@ -188,10 +206,11 @@ void ModelConfig::validate(const std::string& src) const {
       fail("{}: n_routed_experts {} is not divisible by n_group {}", src, n_routed_experts, n_group);
     if (topk_group > n_group)
       fail("{}: topk_group {} exceeds n_group {}", src, topk_group, n_group);
-    if (topk_method != "greedy" && num_experts_per_tok > topk_group * (n_routed_experts / n_group))
+    if (topk_method != TopkMethod::Greedy &&
+        num_experts_per_tok > topk_group * (n_routed_experts / n_group))
       fail("{}: num_experts_per_tok {} exceeds the experts in topk_group {} groups", src,
            num_experts_per_tok, topk_group);
-    if (topk_method == "noaux_tc" && n_routed_experts / n_group < 2)
+    if (topk_method == TopkMethod::NoauxTc && n_routed_experts / n_group < 2)
       fail("{}: noaux_tc scores groups by their top-2 experts: need >= 2 experts per group", src);
   }
   if (rope_scaling) {
@@ -234,8 +253,8 @@ nlohmann::json ModelConfig::to_json() const {
   j["num_experts_per_tok"] = num_experts_per_tok;
   j["first_k_dense_replace"] = first_k_dense_replace;
   j["moe_layer_freq"] = moe_layer_freq;
-  j["scoring_func"] = scoring_func;
-  j["topk_method"] = topk_method;
+  j["scoring_func"] = hf_name(scoring_func);
+  j["topk_method"] = hf_name(topk_method);
   j["n_group"] = n_group;
   j["topk_group"] = topk_group;
   j["norm_topk_prob"] = norm_topk_prob;

@@ -23,6 +23,17 @@ struct QuantizationConfig {  // quantization_config (the V3/R1 FP8 release)
   int64_t block_rows = 128, block_cols = 128;  // weight_block_size
 };
 
+// MoE routing, parsed once from config.json's strings (to_json writes the HF spellings back):
+// scoring_func "softmax" | "sigmoid"; topk_method "greedy" (or "gready", a misspelling in some
+// V2 code copies) | "group_limited_greedy" | "noaux_tc".
+enum class ScoringFunc { Softmax, Sigmoid };
+enum class TopkMethod { Greedy, GroupLimitedGreedy, NoauxTc };
+const char* hf_name(ScoringFunc f);
+const char* hf_name(TopkMethod m);
+// Throw seek::Error naming `source` and the field for an unknown spelling.
+ScoringFunc parse_scoring_func(const std::string& s, const std::string& source);
+TopkMethod parse_topk_method(const std::string& s, const std::string& source);
+
 struct ModelConfig {
   std::string model_type;  // deepseek_v2 | deepseek_v3
   int64_t vocab_size = 0;
@@ -41,8 +52,8 @@ struct ModelConfig {
   int64_t num_experts_per_tok = 0;
   int64_t first_k_dense_replace = 0;
   int64_t moe_layer_freq = 1;
-  std::string scoring_func = "softmax";  // softmax | sigmoid
-  std::string topk_method = "greedy";    // greedy | group_limited_greedy | noaux_tc
+  ScoringFunc scoring_func = ScoringFunc::Softmax;
+  TopkMethod topk_method = TopkMethod::Greedy;  // NoauxTc: the router has e_score_correction_bias
   int64_t n_group = 1, topk_group = 1;
   bool norm_topk_prob = false;
   double routed_scaling_factor = 1.0;

@@ -52,7 +52,7 @@ double head_cross_entropy(const float* h, int64_t N, int64_t H, const std::vecto
 double balance_loss(const ModelConfig& cfg, const Routing& r, const Batch& batch, double alpha,
                     float grad, float* dscores) {
   const int64_t E = cfg.n_routed_experts, K = r.k;
-  const bool sigmoid = cfg.scoring_func == "sigmoid";
+  const bool sigmoid = cfg.scoring_func == ScoringFunc::Sigmoid;
   const double per_seq = 1.0 / double(batch.seqs.size());
   double loss = 0.0;
   std::vector<double> f(static_cast<size_t>(E)), P(static_cast<size_t>(E));

@@ -43,8 +43,8 @@ Routing moe_route(const ModelConfig& cfg, const float* logits, int64_t T,
                   const std::vector<float>& bias) {
   const int64_t E = cfg.n_routed_experts, k = cfg.num_experts_per_tok;
   const int64_t G = cfg.n_group, per_group = E / G;
-  const bool noaux = cfg.topk_method == "noaux_tc";
-  const bool grouped = cfg.topk_method != "greedy" && G > 1;
+  const bool noaux = cfg.topk_method == TopkMethod::NoauxTc;
+  const bool grouped = cfg.topk_method != TopkMethod::Greedy && G > 1;
   const float neg_inf = -std::numeric_limits<float>::infinity();
   Routing r;
   r.k = k;
@@ -56,7 +56,7 @@ Routing moe_route(const ModelConfig& cfg, const float* logits, int64_t T,
   for (int64_t t = 0; t < T; ++t) {
     float* s = r.scores.data() + t * E;
     std::copy_n(logits + t * E, E, s);
-    if (cfg.scoring_func == "sigmoid")
+    if (cfg.scoring_func == ScoringFunc::Sigmoid)
       for (int64_t e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + std::exp(-s[e]));
     else
       kernels::softmax(s, E);

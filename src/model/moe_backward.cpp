@@ -103,7 +103,7 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
       for (int64_t i = 0; i < K; ++i) ds[size_t(ch[i])] += rsf * dg[i];
     }
     float* dl = dlogits.data() + t * E;
-    if (cfg.scoring_func == "sigmoid") {
+    if (cfg.scoring_func == ScoringFunc::Sigmoid) {
       for (int64_t e = 0; e < E; ++e) dl[e] = ds[size_t(e)] * s[e] * (1.0f - s[e]);
     } else {
       kernels::softmax_backward(s, ds.data(), dl, E);

@@ -59,6 +59,10 @@ struct ModelWeights {
   std::vector<MtpWeights> mtp;
 };
 
+// Copies a F32/BF16/F16 tensor (numel() floats) into `out`, widened to float32; false, nothing
+// written, for any other dtype.
+bool copy_as_f32(const Tensor& t, float* out);
+
 // Binds every tensor of `store` to its place, checking names, shapes and dtypes against the
 // config. Missing or unexpected tensors, wrong shapes or dtypes, FP8 weights without a matching
 // weight_scale_inv: seek::Error naming the tensor (and its file).

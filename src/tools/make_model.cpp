@@ -5,12 +5,14 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/io.h"
 #include "core/safetensors_writer.h"
+#include "model/tensors.h"
 
 namespace seek::tools {
 
@@ -147,79 +149,38 @@ struct Recipe {
   std::string source;  // the tensor whose values this one has (itself, or the one it copies)
 };
 
+// The tensors of model::model_tensors (Release order), each FP8 weight followed by its scale
+// (whose fill reads what the weight's fill computed).
 std::vector<Recipe> recipes(const ModelConfig& c, WeightFormat format) {
   std::vector<Recipe> out;
-  const int64_t H = c.hidden_size, nh = c.num_attention_heads;
-  auto add = [&](std::string name, DType t, std::vector<int64_t> shape, Init init,
-                 int64_t fan_in = 0, std::string source = {}) {
-    if (source.empty()) source = name;
-    out.push_back(
-        Recipe{TensorSpec{std::move(name), t, std::move(shape)}, init, fan_in, std::move(source)});
-  };
-  auto norm = [&](const std::string& name, int64_t n) { add(name, DType::BF16, {n}, Init::Norm); };
-  // `quantized`: a *_proj under self_attn / mlp, stored F8_E4M3 + scale in the FP8 release. The
-  // scale always follows its weight (its fill reads what the weight's fill computed).
-  auto linear = [&](const std::string& name, int64_t rows, int64_t cols, bool quantized) {
-    if (format == WeightFormat::FP8 && quantized) {
-      add(name, DType::F8_E4M3, {rows, cols}, Init::Linear, cols);
-      add(name + "_scale_inv", DType::F32, {ceil_div(rows, kBlock), ceil_div(cols, kBlock)},
-          Init::Scale);
-    } else {
-      add(name, DType::BF16, {rows, cols}, Init::Linear, cols);
+  std::map<std::string, size_t> index;  // name → its recipe in `out`
+  for (const model::TensorSpec& t : model::model_tensors(c, model::TensorOrder::Release)) {
+    if (!t.tied_to.empty()) {  // an MTP copy of the shared embedding / head: the same values
+      Recipe r = out[index.at(t.tied_to)];
+      r.spec.name = t.name;
+      index[t.name] = out.size();
+      out.push_back(std::move(r));
+      continue;
     }
-  };
-  auto ffn = [&](const std::string& p, int64_t inter) {  // SwiGLU
-    linear(p + "gate_proj.weight", inter, H, true);
-    linear(p + "up_proj.weight", inter, H, true);
-    linear(p + "down_proj.weight", H, inter, true);
-  };
-  auto decoder_layer = [&](int64_t l) {
-    const std::string p = fmt::format("model.layers.{}.", l);
-    norm(p + "input_layernorm.weight", H);
-    const std::string a = p + "self_attn.";
-    if (c.q_lora_rank > 0) {
-      linear(a + "q_a_proj.weight", c.q_lora_rank, H, true);
-      norm(a + "q_a_layernorm.weight", c.q_lora_rank);
-      linear(a + "q_b_proj.weight", nh * c.qk_head_dim(), c.q_lora_rank, true);
-    } else {
-      linear(a + "q_proj.weight", nh * c.qk_head_dim(), H, true);
+    Recipe r{TensorSpec{t.name, DType::BF16, t.shape}, Init::Linear, t.fan_in(), t.name};
+    switch (t.role) {
+      case model::TensorRole::Embedding: r.init = Init::Embedding; r.fan_in = 0; break;
+      case model::TensorRole::Norm: r.init = Init::Norm; break;
+      case model::TensorRole::RouterBias:
+        r.init = Init::RouterBias;
+        r.spec.dtype = DType::F32;
+        break;
+      case model::TensorRole::Head: case model::TensorRole::Linear: case model::TensorRole::Router:
+        break;  // BF16 except the *_proj the FP8 release quantizes
     }
-    linear(a + "kv_a_proj_with_mqa.weight", c.kv_lora_rank + c.qk_rope_head_dim, H, true);
-    norm(a + "kv_a_layernorm.weight", c.kv_lora_rank);
-    linear(a + "kv_b_proj.weight", nh * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank, true);
-    linear(a + "o_proj.weight", H, nh * c.v_head_dim, true);
-    norm(p + "post_attention_layernorm.weight", H);
-    const std::string m = p + "mlp.";
-    if (!c.is_moe_layer(l)) {
-      ffn(m, c.intermediate_size);
-      return;
-    }
-    linear(m + "gate.weight", c.n_routed_experts, H, false);  // router: BF16 in the release
-    if (c.topk_method == "noaux_tc")
-      add(m + "gate.e_score_correction_bias", DType::F32, {c.n_routed_experts}, Init::RouterBias);
-    for (int64_t e = 0; e < c.n_routed_experts; ++e)
-      ffn(fmt::format("{}experts.{}.", m, e), c.moe_intermediate_size);
-    if (c.n_shared_experts > 0)
-      ffn(m + "shared_experts.", c.n_shared_experts * c.moe_intermediate_size);
-  };
-
-  const std::string embed = "model.embed_tokens.weight";
-  const std::string head = c.tie_word_embeddings ? embed : "lm_head.weight";
-  add(embed, DType::BF16, {c.vocab_size, H}, Init::Embedding);
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) decoder_layer(l);
-  norm("model.norm.weight", H);
-  if (!c.tie_word_embeddings) add(head, DType::BF16, {c.vocab_size, H}, Init::Linear, H);
-  for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
-    const int64_t l = c.num_hidden_layers + k;
-    const std::string p = fmt::format("model.layers.{}.", l);
-    add(p + "embed_tokens.weight", DType::BF16, {c.vocab_size, H}, Init::Embedding, 0, embed);
-    norm(p + "enorm.weight", H);
-    norm(p + "hnorm.weight", H);
-    linear(p + "eh_proj.weight", H, 2 * H, false);  // BF16 even in the FP8 release
-    decoder_layer(l);
-    norm(p + "shared_head.norm.weight", H);
-    add(p + "shared_head.head.weight", DType::BF16, {c.vocab_size, H},
-        c.tie_word_embeddings ? Init::Embedding : Init::Linear, H, head);
+    const bool fp8 = format == WeightFormat::FP8 && t.fp8;
+    if (fp8) r.spec.dtype = DType::F8_E4M3;
+    index[t.name] = out.size();
+    out.push_back(std::move(r));
+    if (fp8)
+      out.push_back(Recipe{TensorSpec{t.name + "_scale_inv", DType::F32,
+                                      {ceil_div(t.shape[0], kBlock), ceil_div(t.shape[1], kBlock)}},
+                           Init::Scale, 0, t.name + "_scale_inv"});
   }
   return out;
 }
@@ -267,8 +228,8 @@ ModelConfig preset_v2_lite() {  // deepseek-ai/DeepSeek-V2-Lite
   c.num_experts_per_tok = 6;
   c.n_shared_experts = 2;
   c.first_k_dense_replace = 1;
-  c.scoring_func = "softmax";
-  c.topk_method = "greedy";
+  c.scoring_func = model::ScoringFunc::Softmax;
+  c.topk_method = model::TopkMethod::Greedy;
   c.n_group = 1;
   c.topk_group = 1;
   c.norm_topk_prob = false;
@@ -279,9 +240,10 @@ ModelConfig preset_v2_lite() {  // deepseek-ai/DeepSeek-V2-Lite
   return c;
 }
 
+// The full V2 shares V2-Lite's vocabulary, routing (6 of the routed + 2 shared experts, softmax,
+// first layer dense), YaRN and special tokens.
 ModelConfig preset_v2() {  // deepseek-ai/DeepSeek-V2 (236B)
-  ModelConfig c = deepseek_base("deepseek_v2");
-  c.vocab_size = 102400;
+  ModelConfig c = preset_v2_lite();
   c.hidden_size = 5120;
   c.intermediate_size = 12288;
   c.moe_intermediate_size = 1536;
@@ -289,18 +251,10 @@ ModelConfig preset_v2() {  // deepseek-ai/DeepSeek-V2 (236B)
   c.num_attention_heads = 128;
   c.q_lora_rank = 1536;
   c.n_routed_experts = 160;
-  c.num_experts_per_tok = 6;
-  c.n_shared_experts = 2;
-  c.first_k_dense_replace = 1;
-  c.scoring_func = "softmax";
-  c.topk_method = "group_limited_greedy";
+  c.topk_method = model::TopkMethod::GroupLimitedGreedy;
   c.n_group = 8;
   c.topk_group = 3;
-  c.norm_topk_prob = false;
   c.routed_scaling_factor = 16.0;
-  c.rope_scaling = yarn(40.0, 4096, 0.707);
-  c.bos_token_id = 100000;
-  c.eos_token_ids = {100001};
   return c;
 }
 
@@ -317,8 +271,8 @@ ModelConfig preset_v3() {  // deepseek-ai/DeepSeek-V3 (and R1: same config.json)
   c.num_experts_per_tok = 8;
   c.n_shared_experts = 1;
   c.first_k_dense_replace = 3;
-  c.scoring_func = "sigmoid";
-  c.topk_method = "noaux_tc";
+  c.scoring_func = model::ScoringFunc::Sigmoid;
+  c.topk_method = model::TopkMethod::NoauxTc;
   c.n_group = 8;
   c.topk_group = 4;
   c.norm_topk_prob = true;

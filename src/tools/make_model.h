@@ -50,9 +50,8 @@ struct TensorSpec {
   std::vector<int64_t> shape;
 };
 
-// Every tensor a Hugging Face checkpoint of this geometry holds (in model order), as released:
-// q_proj or q_a_proj/q_a_layernorm/q_b_proj by q_lora_rank, dense vs MoE layers, the router
-// bias for noaux_tc, fused shared experts, lm_head unless tied, MTP layers num_hidden_layers + k.
+// Every tensor a Hugging Face checkpoint of this geometry holds, as released: model::model_tensors
+// (Release order) with the format's dtypes, each FP8 weight followed by its weight_scale_inv.
 std::vector<TensorSpec> checkpoint_tensors(const model::ModelConfig& config, WeightFormat format);
 
 // Named geometries with their Hugging Face config values: "v2-lite", "v2", "v3", "r1" (= v3),

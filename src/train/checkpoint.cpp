@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/io.h"
 #include "core/safetensors_writer.h"
+#include "model/tensors.h"
 
 namespace seek::train {
 
@@ -57,10 +58,20 @@ void save_checkpoint(const std::string& out, const std::string& name, const Para
     cfg["torch_dtype"] = "float32";
     write_file_atomic(tmp + "/config.json", cfg.dump(2) + "\n");
     SafetensorsWriter w;
-    for (const ParamInfo& i : p.infos()) {
-      const float* src = p.data().data() + i.offset;
-      const size_t bytes = size_t(i.numel) * 4;
-      w.add_lazy(i.name, DType::F32, i.shape, [src, bytes](uint8_t* dst) { std::memcpy(dst, src, bytes); });
+    // Every tensor of the release, the MTP modules' copies of the shared embedding and head
+    // included (vLLM and SGLang load them): in training they are the main tensors, so a copy is
+    // written from its main tensor's values.
+    // Params holds the other tensors in this order.
+    size_t k = 0;
+    for (const model::TensorSpec& t :
+         model::model_tensors(p.config(), model::TensorOrder::Training)) {
+      const ParamInfo* i = t.tied_to.empty() ? &p.infos().at(k++) : p.find(t.tied_to);
+      if (!i || i->name != (t.tied_to.empty() ? t.name : t.tied_to))
+        fail("parameter {} does not exist", t.name);
+      const float* src = p.data().data() + i->offset;
+      const size_t bytes = size_t(i->numel) * 4;
+      w.add_lazy(t.name, DType::F32, t.shape,
+                 [src, bytes](uint8_t* dst) { std::memcpy(dst, src, bytes); });
     }
     w.write(tmp + "/model.safetensors");
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"})

@@ -9,26 +9,31 @@
 
 #include "model/config.h"
 #include "model/grads.h"
+#include "model/tensors.h"
 #include "model/weights.h"
 
 namespace seek::train {
 
 struct ParamInfo {
+  model::TensorSpec spec;       // role, layer, expert (from the one tensor list)
+  // spec's, at hand:
   std::string name;             // HF name, e.g. model.layers.3.self_attn.kv_b_proj.weight
   std::vector<int64_t> shape;
-  size_t offset = 0;            // into Params::data
   int64_t numel = 0;
   bool trainable = true;        // false: the router's correction bias (set by balancing)
   bool decay = true;            // weight decay: matrices yes, norm gains no
+  size_t offset = 0;            // into Params::data
 };
 
 class Params {
  public:
-  // Every tensor of `cfg`'s checkpoint except the MTP modules' copies of the shared embedding
-  // and head, with matrices ~ N(0, init_std²) (output projections o_proj and down_proj scaled
-  // by 1/√(2·layers), GPT-2 style), norm gains 1, router bias 0.
+  // Every tensor of `cfg`'s checkpoint (model::model_tensors, Training order) except the MTP
+  // modules' copies of the shared embedding and head, with matrices ~ N(0, init_std²) (output
+  // projections o_proj and down_proj scaled by 1/√(2·layers), GPT-2 style), norm gains 1,
+  // router bias 0.
   static Params init(const model::ModelConfig& cfg, double init_std, uint64_t seed);
-  // The same layout, values read from a checkpoint directory (any float dtype).
+  // The same layout, values read from a checkpoint directory (any float dtype). The MTP copies,
+  // if the checkpoint has them, are not read: in training they are the main tensors.
   static Params load(const model::ModelConfig& cfg, const std::string& dir);
 
   const model::ModelConfig& config() const { return cfg_; }
@@ -37,6 +42,7 @@ class Params {
   const std::vector<float>& data() const { return data_; }
   size_t size() const { return data_.size(); }
   const ParamInfo* find(const std::string& name) const;
+  const ParamInfo* find(model::TensorRole role, int64_t layer) const;  // e.g. a layer's router bias
   float* ptr(const std::string& name);  // throws if absent
 
   // Views for model code (float32; small vectors copied: call sync() after changing data).
@@ -47,6 +53,8 @@ class Params {
 
  private:
   void layout(const model::ModelConfig& cfg);
+  // infos_[k] if it is `t` (the walk and infos_ share one order), then k + 1.
+  const ParamInfo& next(size_t& k, const model::TensorSpec& t) const;
   model::ModelConfig cfg_;
   std::vector<ParamInfo> infos_;
   std::vector<float> data_;

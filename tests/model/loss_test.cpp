@@ -32,7 +32,7 @@ TEST(Loss, BalanceLossOfAUniformRoutingIsAlpha) {
   // L = α Σ_i f_i P_i = α.
   ModelConfig cfg;
   cfg.n_routed_experts = 4;
-  cfg.scoring_func = "softmax";
+  cfg.scoring_func = ScoringFunc::Softmax;
   Routing r;
   r.k = 2;
   r.experts = {0, 1, 2, 3};           // 2 tokens × k = 2

@@ -79,7 +79,7 @@ TEST(Presets, ReleasedGeometries) {
   EXPECT_EQ(l.n_routed_experts, 64);
   EXPECT_EQ(l.num_experts_per_tok, 6);
   EXPECT_EQ(l.n_shared_experts, 2);
-  EXPECT_EQ(l.topk_method, "greedy");
+  EXPECT_STREQ(model::hf_name(l.topk_method), "greedy");
   EXPECT_FALSE(l.norm_topk_prob);
   EXPECT_EQ(l.rope_scaling->factor, 40.0);
   EXPECT_EQ(l.rope_scaling->mscale_all_dim, 0.707);
@@ -91,7 +91,7 @@ TEST(Presets, ReleasedGeometries) {
   EXPECT_EQ(v2.hidden_size, 5120);
   EXPECT_EQ(v2.q_lora_rank, 1536);
   EXPECT_EQ(v2.n_routed_experts, 160);
-  EXPECT_EQ(v2.topk_method, "group_limited_greedy");
+  EXPECT_STREQ(model::hf_name(v2.topk_method), "group_limited_greedy");
   EXPECT_EQ(v2.n_group, 8);
   EXPECT_EQ(v2.topk_group, 3);
   EXPECT_EQ(v2.routed_scaling_factor, 16.0);
@@ -103,8 +103,8 @@ TEST(Presets, ReleasedGeometries) {
   EXPECT_EQ(v3.first_k_dense_replace, 3);
   EXPECT_EQ(v3.n_routed_experts, 256);
   EXPECT_EQ(v3.num_experts_per_tok, 8);
-  EXPECT_EQ(v3.scoring_func, "sigmoid");
-  EXPECT_EQ(v3.topk_method, "noaux_tc");
+  EXPECT_STREQ(model::hf_name(v3.scoring_func), "sigmoid");
+  EXPECT_STREQ(model::hf_name(v3.topk_method), "noaux_tc");
   EXPECT_EQ(v3.routed_scaling_factor, 2.5);
   EXPECT_TRUE(v3.norm_topk_prob);
   EXPECT_EQ(v3.rope_scaling->mscale, 1.0);
