@@ -8,7 +8,7 @@
 #include <random>
 
 #include "generate/sampler.h"
-#include "test_model.h"
+#include "generate/test_model.h"
 
 namespace seek::serve {
 namespace {

@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "serve/api_error.h"
-#include "test_model.h"
+#include "generate/test_model.h"
 
 namespace seek::serve {
 namespace {

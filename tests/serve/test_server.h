@@ -12,7 +12,7 @@
 #include "generate/engine.h"
 #include "serve/http.h"
 #include "serve/server.h"
-#include "test_model.h"
+#include "generate/test_model.h"
 #include "tokenizer/chat_template.h"
 
 namespace seek::test {

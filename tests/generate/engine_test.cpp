@@ -1,5 +1,5 @@
-// The continuous-batching engine against the single-sequence Generator (the reference): the
-// same tokens whatever else shares the batches, prefix-cache re-use that changes nothing but
+// The continuous-batching engine against the single-sequence reference loop (reference_loop.h):
+// the same tokens whatever else shares the batches, prefix-cache re-use that changes nothing but
 // the work done, and the request lifecycle (stop, length, cancel, deadline, queue bound).
 #include "generate/engine.h"
 
@@ -8,7 +8,7 @@
 #include <future>
 #include <thread>
 
-#include "generate/generator.h"
+#include "generate/reference_loop.h"
 #include "test_model.h"
 
 namespace seek::generate {
@@ -55,8 +55,8 @@ EngineRequest greedy(std::vector<int32_t> prompt, int64_t max_tokens) {
 }
 
 std::vector<int32_t> reference(std::span<const int32_t> prompt, int64_t max_tokens) {
-  Generator g(test_model(), &test_tokenizer(), 1024);
-  GenerateParams p;
+  ReferenceLoop g(test_model(), &test_tokenizer(), 1024);
+  ReferenceParams p;
   p.sampling.temperature = 0.0f;
   p.max_new_tokens = max_tokens;
   p.precise = true;
@@ -104,7 +104,7 @@ EngineOptions precise_opts() {
   return o;
 }
 
-TEST(Engine, SingleRequestMatchesGenerator) {
+TEST(Engine, SingleRequestMatchesReferenceLoop) {
   Engine e(test_model(), &test_tokenizer(), precise_opts());
   const auto prompt = prompt_of(1, 20);
   const Outcome r = run(e, greedy(prompt, 12));
