@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "core/error.h"
 #include "model/loss.h"
@@ -56,6 +57,18 @@ void check_sizes(const PolicyTokens& in, const GrpoLossOptions& opt) {
     total += in.seq_len[i];
   }
   if (total != int64_t(T)) fail("grpo_loss: seq_len sums to {}, logp has {} tokens", total, T);
+  // A NaN or infinite log-prob of a completion token (a diverged model, a token the sampler could
+  // not have drawn) would turn the whole loss into NaN several steps later; stop at the cause.
+  for (size_t t = 0; t < T; ++t) {
+    if (!in.mask[t]) continue;
+    if (!std::isfinite(in.logp[t]) || !std::isfinite(in.old_logp[t]) ||
+        (!in.ref_logp.empty() && !std::isfinite(in.ref_logp[t])))
+      fail("grpo_loss: completion token {} has a non-finite log-prob (logp {}, old_logp {}{})", t,
+           in.logp[t], in.old_logp[t],
+           in.ref_logp.empty() ? std::string() : fmt::format(", ref_logp {}", in.ref_logp[t]));
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(in.advantage[i])) fail("grpo_loss: advantage[{}] is {}", i, in.advantage[i]);
   if (opt.norm == LossNorm::Constant && opt.max_len <= 0)
     fail("grpo_loss: LossNorm::Constant (Dr. GRPO) needs max_len > 0");
   if (opt.batch_sequences < 0 || opt.batch_tokens < 0)

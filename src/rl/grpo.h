@@ -82,8 +82,9 @@ struct GrpoLoss {
 // The loss and its gradient. The surrogate's gradient is ρÂ·∂logp where min() picks the
 // unclipped term and 0 where it picks the clipped one (Â > 0 and ρ > 1+ε_high, or Â < 0 and
 // ρ < 1−ε_low); the KL term's is β(1 − e^d). A sequence without completion tokens adds nothing
-// (but still counts in n). Throws seek::Error naming the field on inconsistent sizes, on β > 0
-// without ref_logp, or on LossNorm::Constant without max_len.
+// (but still counts in n). Throws seek::Error naming the field on inconsistent sizes, on a
+// non-finite log-prob of a completion token or advantage, on β > 0 without ref_logp, or on
+// LossNorm::Constant without max_len. Prompt/padding tokens (mask 0) are never read.
 GrpoLoss grpo_loss(const PolicyTokens& in, const GrpoLossOptions& opt);
 
 // ---- From log-probs to logits -------------------------------------------------------------------

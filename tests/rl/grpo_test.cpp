@@ -274,6 +274,16 @@ TEST(GrpoObjective, InconsistentInputsAreErrors) {
   EXPECT_THROW(grpo_loss({lp, lp, {}, mask, len, {}}, {.beta = 0.0}), Error);
   EXPECT_THROW(grpo_loss({lp, lp, {}, mask, len, adv}, {.beta = 0.0, .norm = LossNorm::Constant}),
                Error);  // Dr. GRPO without max_len
+  const std::vector<double> nan_lp = {-1, std::nan("")}, inf_lp = {-1, -INFINITY};
+  EXPECT_THROW(grpo_loss({nan_lp, lp, {}, mask, len, adv}, {.beta = 0.0}), Error);
+  EXPECT_THROW(grpo_loss({lp, inf_lp, {}, mask, len, adv}, {.beta = 0.0}), Error);
+  EXPECT_THROW(grpo_loss({lp, lp, inf_lp, mask, len, adv}, {.beta = 0.04}), Error);
+  const std::vector<double> nan_adv = {std::nan("")};
+  EXPECT_THROW(grpo_loss({lp, lp, {}, mask, len, nan_adv}, {.beta = 0.0}), Error);
+  // A prompt token's log-probs are never read: -inf there (nothing stored) is fine.
+  const std::vector<uint8_t> prompt_first = {0, 1};
+  const std::vector<double> inf_first = {-INFINITY, -1};
+  EXPECT_NO_THROW(grpo_loss({lp, inf_first, inf_first, prompt_first, len, adv}, {.beta = 0.04}));
 }
 
 // ---- Log-probs to logits -----------------------------------------------------------------------------
@@ -312,6 +322,53 @@ TEST(GrpoLogits, TokenLogprobGradientMatchesFiniteDifferences) {
   }
   std::vector<float> row = {0.0f, 1.0f};
   EXPECT_THROW(token_logprob(row.data(), 2, 2, false, 1.0f), Error);
+}
+
+TEST(GrpoLogits, LossGradientThroughTheLogitsMatchesFiniteDifferences) {
+  // The composition the trainer runs: rows -> logp (log_softmax at the sampled token) ->
+  // grpo_loss -> dlogp -> token_logprob's backward -> drows, against the FD of the loss as a
+  // function of the rows.
+  std::mt19937_64 rng(9);
+  std::normal_distribution<float> d(0.0f, 1.5f);
+  std::normal_distribution<double> shift(0.0, 0.2);
+  const int V = 6, T = 5;
+  const std::vector<int64_t> len = {3, 2};
+  const std::vector<double> adv = {0.8, -1.3};
+  const std::vector<uint8_t> mask = {0, 1, 1, 1, 1};
+  const std::vector<int> y = {1, 4, 0, 2, 5};
+  std::vector<double> rows(static_cast<size_t>(T * V)), old(static_cast<size_t>(T)), ref(static_cast<size_t>(T));
+  for (double& x : rows) x = double(d(rng));
+  const auto logps = [&](const std::vector<double>& r) {
+    std::vector<double> lp(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t)
+      lp[size_t(t)] = log_softmax_at(std::vector<double>(r.begin() + t * V, r.begin() + (t + 1) * V),
+                                     y[size_t(t)]);
+    return lp;
+  };
+  const std::vector<double> lp0 = logps(rows);
+  for (int t = 0; t < T; ++t) {
+    old[size_t(t)] = lp0[size_t(t)] + shift(rng);
+    ref[size_t(t)] = lp0[size_t(t)] + shift(rng);
+  }
+  const GrpoLossOptions opt{.beta = 0.04};
+  const auto loss_at = [&](const std::vector<double>& r) {
+    const std::vector<double> lp = logps(r);
+    return grpo_loss({lp, old, ref, mask, len, adv}, opt).loss;
+  };
+  const GrpoLoss g = grpo_loss({lp0, old, ref, mask, len, adv}, opt);
+  const double h = 1e-6;
+  for (int t = 0; t < T; ++t) {
+    std::vector<float> row(rows.begin() + t * V, rows.begin() + (t + 1) * V);
+    token_logprob(row.data(), V, y[size_t(t)], true, float(g.dlogp[size_t(t)]));
+    for (int v = 0; v < V; ++v) {
+      std::vector<double> r = rows;
+      r[size_t(t * V + v)] += h;
+      const double up = loss_at(r);
+      r[size_t(t * V + v)] -= 2 * h;
+      const double fd = (up - loss_at(r)) / (2 * h);
+      EXPECT_NEAR(row[size_t(v)], fd, 1e-6) << "token " << t << " v " << v;
+    }
+  }
 }
 
 TEST(GrpoLogits, Entropy) {
