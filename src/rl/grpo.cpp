@@ -36,7 +36,7 @@ std::vector<double> group_advantages(std::span<const double> rewards, int64_t G,
 
 namespace {
 
-void check_sizes(const PolicyTokens& in, const GrpoLossOptions& opt) {
+void check_inputs(const PolicyTokens& in, const GrpoLossOptions& opt) {
   const size_t T = in.logp.size(), n = in.seq_len.size();
   if (in.old_logp.size() != T)
     fail("grpo_loss: old_logp has {} tokens, logp has {}", in.old_logp.size(), T);
@@ -78,7 +78,7 @@ void check_sizes(const PolicyTokens& in, const GrpoLossOptions& opt) {
 }  // namespace
 
 GrpoLoss grpo_loss(const PolicyTokens& in, const GrpoLossOptions& opt) {
-  check_sizes(in, opt);
+  check_inputs(in, opt);
   const size_t T = in.logp.size(), n = in.seq_len.size();
   const bool has_ref = !in.ref_logp.empty();
   GrpoLoss out;
@@ -119,8 +119,8 @@ GrpoLoss grpo_loss(const PolicyTokens& in, const GrpoLossOptions& opt) {
       double kl = 0.0, dkl = 0.0;
       if (has_ref) {
         const double d = in.ref_logp[t] - in.logp[t];
-        kl = std::expm1(d) - d;     // e^d − 1 − d without the cancellation near d = 0; ≥ 0
-        dkl = -std::expm1(d);       // ∂KL/∂logp = −e^d + 1
+        kl = std::expm1(d) - d;  // e^d − 1 − d without the cancellation near d = 0; ≥ 0
+        dkl = -std::expm1(d);    // ∂KL/∂logp = −e^d + 1
       }
       out.loss -= w * (surrogate - opt.beta * kl);
       out.dlogp[t] = -w * (dsurrogate - opt.beta * dkl);
