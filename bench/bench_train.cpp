@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "kernels/gemm_train.h"
+#include "model/params.h"
 #include "model/transformer.h"
 #include "train/optimizer.h"
-#include "train/params.h"
 
 using namespace seek;
 
@@ -114,7 +114,7 @@ double peak_gemm_gflops() {
 int run(const std::string& name, bool recompute, int steps) {
   const model::ModelConfig c = make_config(name);
   const int64_t B = 8, S = 256;
-  train::Params p = train::Params::init(c, 0.02, 1);
+  model::Params p = model::Params::init(c, 0.02, 1);
   int64_t n_params = 0;
   for (const auto& i : p.infos()) n_params += i.numel;
   train::AdamW opt(p, {});

@@ -5,12 +5,12 @@
 
 namespace seek::train {
 
-int64_t update_balance_bias(Params& p, const std::vector<int64_t>& layers,
+int64_t update_balance_bias(model::Params& p, const std::vector<int64_t>& layers,
                             const std::vector<std::vector<int64_t>>& loads, double gamma) {
   if (gamma == 0.0) return 0;
   int64_t changed = 0;
   for (size_t j = 0; j < layers.size(); ++j) {
-    const ParamInfo* info = p.find(model::TensorRole::RouterBias, layers[j]);
+    const model::ParamInfo* info = p.find(model::TensorRole::RouterBias, layers[j]);
     if (!info) continue;  // not noaux_tc: no bias to steer
     float* b = p.data().data() + info->offset;
     const std::vector<int64_t>& l = loads[j];

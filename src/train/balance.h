@@ -6,13 +6,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "train/params.h"
+#include "model/params.h"
 
 namespace seek::train {
 
 // loads[j][e]: tokens routed to expert e in MoE block layers[j] over the step. Returns the
 // number of biases changed.
-int64_t update_balance_bias(Params& p, const std::vector<int64_t>& layers,
+int64_t update_balance_bias(model::Params& p, const std::vector<int64_t>& layers,
                             const std::vector<std::vector<int64_t>>& loads, double gamma);
 
 // MaxVio = max_i load_i / mean load − 1 (0 for a perfectly balanced layer).

@@ -44,7 +44,7 @@ std::string encode_state(const TrainState& s) {
 
 }  // namespace
 
-void save_checkpoint(const std::string& out, const std::string& name, const Params& p,
+void save_checkpoint(const std::string& out, const std::string& name, const model::Params& p,
                      const TrainState& st, const std::string& tokenizer_dir,
                      const std::vector<std::pair<std::string, std::string>>& extra, int keep) {
   fs::create_directories(out);
@@ -65,7 +65,7 @@ void save_checkpoint(const std::string& out, const std::string& name, const Para
     size_t k = 0;
     for (const model::TensorSpec& t :
          model::model_tensors(p.config(), model::TensorOrder::Training)) {
-      const ParamInfo* i = t.tied_to.empty() ? &p.infos().at(k++) : p.find(t.tied_to);
+      const model::ParamInfo* i = t.tied_to.empty() ? &p.infos().at(k++) : p.find(t.tied_to);
       if (!i || i->name != (t.tied_to.empty() ? t.name : t.tied_to))
         fail("parameter {} does not exist", t.name);
       const float* src = p.data().data() + i->offset;

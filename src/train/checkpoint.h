@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/params.h"
 #include "train/data.h"
-#include "train/params.h"
 
 namespace seek::train {
 
@@ -28,7 +28,7 @@ struct TrainState {
 
 // Writes OUT/NAME (replacing an older one of that name) and points OUT/latest at it. Keeps the
 // newest `keep` step-* checkpoints (0: all). `extra` files (name → contents) are added as is.
-void save_checkpoint(const std::string& out, const std::string& name, const Params& p,
+void save_checkpoint(const std::string& out, const std::string& name, const model::Params& p,
                      const TrainState& st, const std::string& tokenizer_dir,
                      const std::vector<std::pair<std::string, std::string>>& extra, int keep);
 

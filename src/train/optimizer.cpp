@@ -7,15 +7,15 @@
 
 namespace seek::train {
 
-AdamW::AdamW(const Params& p, AdamWConfig cfg)
+AdamW::AdamW(const model::Params& p, AdamWConfig cfg)
     : cfg_(cfg), m_(p.size(), 0.0f), v_(p.size(), 0.0f), decay_(p.size(), 0), trainable_(p.size(), 0) {
-  for (const ParamInfo& i : p.infos()) {
+  for (const model::ParamInfo& i : p.infos()) {
     std::fill_n(decay_.begin() + ptrdiff_t(i.offset), i.numel, uint8_t(i.decay));
     std::fill_n(trainable_.begin() + ptrdiff_t(i.offset), i.numel, uint8_t(i.trainable));
   }
 }
 
-double AdamW::step(Params& p, std::vector<float>& grad, double lr) {
+double AdamW::step(model::Params& p, std::vector<float>& grad, double lr) {
   const int64_t n = int64_t(grad.size());
   // Fixed-size blocks summed in a fixed order: the norm (and so every update) is bit-identical
   // run to run whatever the thread timing, which exact resume relies on.

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "train/params.h"
+#include "model/params.h"
 
 namespace seek::train {
 
@@ -17,10 +17,10 @@ struct AdamWConfig {
 
 class AdamW {
  public:
-  AdamW(const Params& p, AdamWConfig cfg);
+  AdamW(const model::Params& p, AdamWConfig cfg);
   // One update with learning rate lr from the gradient `grad` (size p.size()). Clips first;
   // returns the global gradient norm before clipping. Non-trainable tensors are left alone.
-  double step(Params& p, std::vector<float>& grad, double lr);
+  double step(model::Params& p, std::vector<float>& grad, double lr);
 
   int64_t steps() const { return t_; }
   std::vector<float>& m() { return m_; }

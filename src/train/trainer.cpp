@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "model/params.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
 #include "train/balance.h"
@@ -19,7 +20,6 @@
 #include "train/chat_template.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
-#include "train/params.h"
 #include "train/report.h"
 
 namespace seek::train {
@@ -237,8 +237,8 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
   Shard val_shard = Shard::open(c.out + "/data/val.bin");
   Loader loader(train_shard, c.batch_size, c.seq_len, c.seed);
 
-  Params p = opts.resume ? Params::load(mc, fs::canonical(c.out + "/latest").string())
-                         : Params::init(mc, c.init_std, c.seed);
+  model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string())
+                                : model::Params::init(mc, c.init_std, c.seed);
   AdamW opt(p, c.adamw);
   TrainState st;
   if (opts.resume) {
@@ -255,7 +255,7 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
   const std::string config_text = read_file(c.source);
 
   int64_t n_params = 0;
-  for (const ParamInfo& i : p.infos()) n_params += i.numel;
+  for (const model::ParamInfo& i : p.infos()) n_params += i.numel;
   if (opts.progress)
     std::fprintf(stderr, "seek train: %s parameters (%lld layers + %lld MTP), %lld steps of %lld tokens%s\n",
                  fmt::format("{:.2f}M", double(n_params) / 1e6).c_str(), (long long)mc.num_hidden_layers,

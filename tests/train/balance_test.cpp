@@ -5,11 +5,11 @@
 
 #include <random>
 
-#include "test_configs.h"
-#include "train/balance.h"
+#include "model/params.h"
+#include "model/test_configs.h"
 #include "model/transformer.h"
+#include "train/balance.h"
 #include "train/optimizer.h"
-#include "train/params.h"
 
 using namespace seek;
 using namespace seek::train;
@@ -20,8 +20,8 @@ TEST(Balance, MaxViolation) {
 }
 
 TEST(Balance, BiasMovesAgainstTheLoad) {
-  model::ModelConfig c = test::tiny_v3();
-  Params p = Params::init(c, 0.1, 1);
+  model::ModelConfig c = model::test::tiny_v3();
+  model::Params p = model::Params::init(c, 0.1, 1);
   update_balance_bias(p, {1}, {{10, 2, 4, 4}}, 0.01);
   const float* b = p.ptr("model.layers.1.mlp.gate.e_score_correction_bias");
   EXPECT_FLOAT_EQ(b[0], -0.01f);  // overloaded
@@ -33,12 +33,12 @@ namespace {
 
 // Mean MaxVio of the MoE layer over the last 20 of 100 steps.
 double train_maxvio(double gamma) {
-  model::ModelConfig c = test::tiny_v3(64);
+  model::ModelConfig c = model::test::tiny_v3(64);
   c.n_routed_experts = 8;
   c.n_group = 1;
   c.topk_group = 1;
   c.num_nextn_predict_layers = 0;
-  Params p = Params::init(c, 0.2, 3);
+  model::Params p = model::Params::init(c, 0.2, 3);
   // Skew: every hidden state shares a direction u that experts 0 and 1 respond to.
   const int64_t H = c.hidden_size;
   std::vector<float> u(static_cast<size_t>(H));

@@ -13,7 +13,7 @@
 #include "core/safetensors.h"
 #include "core/safetensors_writer.h"
 #include "model/weights.h"
-#include "test_configs.h"
+#include "model/test_configs.h"
 
 namespace seek::train {
 namespace {
@@ -28,7 +28,7 @@ class CheckpointTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
-  std::string save(const Params& p) {
+  std::string save(const model::Params& p) {
     TrainState st;
     st.m.assign(p.size(), 0.0f);
     st.v.assign(p.size(), 0.0f);
@@ -44,9 +44,9 @@ bool same_floats(const Tensor& t, const float* want, int64_t n) {
 }
 
 TEST_F(CheckpointTest, HoldsTheMtpCopiesOfEmbeddingAndHead) {
-  const model::ModelConfig c = test::tiny_v3();
+  const model::ModelConfig c = model::test::tiny_v3();
   ASSERT_EQ(c.num_nextn_predict_layers, 1);
-  const Params p = Params::init(c, 0.2, 9);
+  const model::Params p = model::Params::init(c, 0.2, 9);
   const std::string ck = save(p);
   TensorStore s = TensorStore::open(ck);
   const std::string mtp = "model.layers." + std::to_string(c.num_hidden_layers) + ".";
@@ -55,19 +55,19 @@ TEST_F(CheckpointTest, HoldsTheMtpCopiesOfEmbeddingAndHead) {
         std::pair{mtp + "shared_head.head.weight", "lm_head.weight"}}) {
     const Tensor* t = s.find(copy);
     ASSERT_NE(t, nullptr) << copy;
-    const ParamInfo* i = p.find(main);
+    const model::ParamInfo* i = p.find(main);
     ASSERT_NE(i, nullptr);
     EXPECT_EQ(t->shape, i->shape);
     EXPECT_TRUE(same_floats(*t, p.data().data() + i->offset, i->numel)) << copy;
   }
   // Every parameter is there with its values; the copies are the only other tensors.
-  for (const ParamInfo& i : p.infos())
+  for (const model::ParamInfo& i : p.infos())
     EXPECT_TRUE(same_floats(s.get(i.name), p.data().data() + i.offset, i.numel)) << i.name;
   EXPECT_EQ(s.tensors().size(), p.infos().size() + 2);
 
   // It loads back: for training (the copies are not parameters) and for inference (the copies
   // bound as the release's are).
-  const Params q = Params::load(c, ck);
+  const model::Params q = model::Params::load(c, ck);
   EXPECT_EQ(q.data(), p.data());
   model::ModelWeights w = model::bind_weights(c, s);
   ASSERT_EQ(w.mtp.size(), 1u);
@@ -76,12 +76,12 @@ TEST_F(CheckpointTest, HoldsTheMtpCopiesOfEmbeddingAndHead) {
 }
 
 TEST_F(CheckpointTest, TiedEmbeddingsCopyTheEmbedding) {
-  model::ModelConfig c = test::tiny_v3();
+  model::ModelConfig c = model::test::tiny_v3();
   c.tie_word_embeddings = true;
-  const Params p = Params::init(c, 0.2, 4);
+  const model::Params p = model::Params::init(c, 0.2, 4);
   EXPECT_EQ(p.find("lm_head.weight"), nullptr);
   TensorStore s = TensorStore::open(save(p));
-  const ParamInfo* e = p.find("model.embed_tokens.weight");
+  const model::ParamInfo* e = p.find("model.embed_tokens.weight");
   const std::string head = "model.layers." + std::to_string(c.num_hidden_layers) +
                            ".shared_head.head.weight";
   EXPECT_TRUE(same_floats(s.get(head), p.data().data() + e->offset, e->numel));
@@ -90,16 +90,16 @@ TEST_F(CheckpointTest, TiedEmbeddingsCopyTheEmbedding) {
 
 // A checkpoint written before the copies were: only the parameters.
 TEST_F(CheckpointTest, OlderCheckpointsWithoutTheCopiesStillLoad) {
-  const model::ModelConfig c = test::tiny_v3();
-  const Params p = Params::init(c, 0.2, 5);
+  const model::ModelConfig c = model::test::tiny_v3();
+  const model::Params p = model::Params::init(c, 0.2, 5);
   const std::string old = dir_ + "/old";
   fs::create_directories(old);
   write_file_atomic(old + "/config.json", c.to_json().dump());
   SafetensorsWriter w;
-  for (const ParamInfo& i : p.infos())
+  for (const model::ParamInfo& i : p.infos())
     w.add(i.name, DType::F32, i.shape, p.data().data() + i.offset, size_t(i.numel) * 4);
   w.write(old + "/model.safetensors");
-  const Params q = Params::load(c, old);
+  const model::Params q = model::Params::load(c, old);
   EXPECT_EQ(q.data(), p.data());
   TensorStore s = TensorStore::open(old);
   model::ModelWeights mw = model::bind_weights(c, s);

@@ -1,6 +1,9 @@
-// The trainable model in float32 master weights: every tensor of the Hugging Face checkpoint,
-// by its HF name, in one contiguous buffer (so the optimizer, gradient clipping and checkpoint
-// code see one flat vector), plus views of it as model::ModelWeights for the shared forward.
+// The model in float32 master weights: every tensor of the Hugging Face checkpoint, by its HF
+// name, in one contiguous buffer laid out by the one tensor walk (tensors.h), plus views of it as
+// ModelWeights for the forward and as ModelGrads (gradient pointers into a buffer of the same
+// layout) for the backward. It lives with the model because everything that needs the model's
+// float32 weights with gradients builds on it: the trainer (its optimizer, clipping and
+// checkpoints see one flat vector), the gradient checks and, next, GRPO's frozen reference policy.
 #pragma once
 #include <cstdint>
 #include <random>
@@ -12,10 +15,10 @@
 #include "model/tensors.h"
 #include "model/weights.h"
 
-namespace seek::train {
+namespace seek::model {
 
 struct ParamInfo {
-  model::TensorSpec spec;       // role, layer, expert (from the one tensor list)
+  TensorSpec spec;              // role, layer, expert (from the one tensor list)
   // spec's, at hand:
   std::string name;             // HF name, e.g. model.layers.3.self_attn.kv_b_proj.weight
   std::vector<int64_t> shape;
@@ -27,37 +30,37 @@ struct ParamInfo {
 
 class Params {
  public:
-  // Every tensor of `cfg`'s checkpoint (model::model_tensors, Training order) except the MTP
+  // Every tensor of `cfg`'s checkpoint (model_tensors, Training order) except the MTP
   // modules' copies of the shared embedding and head, with matrices ~ N(0, init_std²) (output
   // projections o_proj and down_proj scaled by 1/√(2·layers), GPT-2 style), norm gains 1,
   // router bias 0.
-  static Params init(const model::ModelConfig& cfg, double init_std, uint64_t seed);
+  static Params init(const ModelConfig& cfg, double init_std, uint64_t seed);
   // The same layout, values read from a checkpoint directory (any float dtype). The MTP copies,
   // if the checkpoint has them, are not read: in training they are the main tensors.
-  static Params load(const model::ModelConfig& cfg, const std::string& dir);
+  static Params load(const ModelConfig& cfg, const std::string& dir);
 
-  const model::ModelConfig& config() const { return cfg_; }
+  const ModelConfig& config() const { return cfg_; }
   const std::vector<ParamInfo>& infos() const { return infos_; }
   std::vector<float>& data() { return data_; }
   const std::vector<float>& data() const { return data_; }
   size_t size() const { return data_.size(); }
   const ParamInfo* find(const std::string& name) const;
-  const ParamInfo* find(model::TensorRole role, int64_t layer) const;  // e.g. a layer's router bias
+  const ParamInfo* find(TensorRole role, int64_t layer) const;  // e.g. a layer's router bias
   float* ptr(const std::string& name);  // throws if absent
 
   // Views for model code (float32; small vectors copied: call sync() after changing data).
-  model::ModelWeights weights() const;
-  void sync(model::ModelWeights& w) const;
+  ModelWeights weights() const;
+  void sync(ModelWeights& w) const;
   // Gradient pointers into `grad` (same layout as data(); size() floats).
-  model::ModelGrads grads(float* grad) const;
+  ModelGrads grads(float* grad) const;
 
  private:
-  void layout(const model::ModelConfig& cfg);
+  void layout(const ModelConfig& cfg);
   // infos_[k] if it is `t` (the walk and infos_ share one order), then k + 1.
-  const ParamInfo& next(size_t& k, const model::TensorSpec& t) const;
-  model::ModelConfig cfg_;
+  const ParamInfo& next(size_t& k, const TensorSpec& t) const;
+  ModelConfig cfg_;
   std::vector<ParamInfo> infos_;
   std::vector<float> data_;
 };
 
-}  // namespace seek::train
+}  // namespace seek::model

@@ -17,12 +17,12 @@
 
 #include "model/mla.h"
 #include "model/moe.h"
+#include "model/params.h"
 #include "model/transformer.h"
 #include "test_configs.h"
-#include "train/params.h"
 
 using namespace seek;
-using namespace seek::train;
+using namespace seek::model;
 
 namespace {
 

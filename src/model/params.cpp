@@ -1,4 +1,4 @@
-#include "train/params.h"
+#include "model/params.h"
 
 #include <cmath>
 #include <cstring>
@@ -6,15 +6,13 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 
-namespace seek::train {
-
-using model::ModelConfig;
+namespace seek::model {
 
 void Params::layout(const ModelConfig& cfg) {
   cfg_ = cfg;
   infos_.clear();
   size_t off = 0;
-  for (model::TensorSpec& t : model::model_tensors(cfg, model::TensorOrder::Training)) {
+  for (TensorSpec& t : model_tensors(cfg, TensorOrder::Training)) {
     if (!t.tied_to.empty()) continue;  // MTP copies: the main tensors are the parameters
     ParamInfo p;
     p.offset = off;
@@ -57,7 +55,7 @@ Params Params::load(const ModelConfig& cfg, const std::string& dir) {
     const Tensor* t = store.find(i.name);
     if (!t) fail("{}: tensor {} is missing", dir, i.name);
     if (t->shape != i.shape) fail("{}: tensor {} has shape {}, expected {}", t->file, i.name, t->shape_str(), shape_str(i.shape));
-    if (!model::copy_as_f32(*t, p.data_.data() + i.offset))
+    if (!copy_as_f32(*t, p.data_.data() + i.offset))
       fail("{}: tensor {} has dtype {}; training needs F32/BF16/F16", t->file, i.name,
            dtype_name(t->dtype));
   }
@@ -76,7 +74,7 @@ float* Params::ptr(const std::string& name) {
   return data_.data() + i->offset;
 }
 
-const ParamInfo* Params::find(model::TensorRole role, int64_t layer) const {
+const ParamInfo* Params::find(TensorRole role, int64_t layer) const {
   for (const ParamInfo& i : infos_)
     if (i.spec.role == role && i.spec.layer == layer) return &i;
   return nullptr;
@@ -84,11 +82,11 @@ const ParamInfo* Params::find(model::TensorRole role, int64_t layer) const {
 
 // Both views follow the one tensor walk in the order of infos_ (the MTP copies, which are not
 // parameters, aside), so weights and gradients cannot disagree about a tensor's place.
-model::ModelWeights Params::weights() const {
-  model::ModelWeights w;
+ModelWeights Params::weights() const {
+  ModelWeights w;
   size_t k = 0;
-  model::for_each_tensor(cfg_, model::TensorOrder::Training, &w, nullptr,
-                         [&](const model::TensorSpec& t, const model::TensorSlots& s) {
+  for_each_tensor(cfg_, TensorOrder::Training, &w, nullptr,
+                         [&](const TensorSpec& t, const TensorSlots& s) {
                            if (!t.tied_to.empty()) return;  // the walk points them at the main
                            const ParamInfo& i = next(k, t);
                            const float* d = data_.data() + i.offset;
@@ -105,13 +103,13 @@ model::ModelWeights Params::weights() const {
   return w;
 }
 
-void Params::sync(model::ModelWeights& w) const { w = weights(); }
+void Params::sync(ModelWeights& w) const { w = weights(); }
 
-model::ModelGrads Params::grads(float* grad) const {
-  model::ModelGrads g;
+ModelGrads Params::grads(float* grad) const {
+  ModelGrads g;
   size_t k = 0;
-  model::for_each_tensor(cfg_, model::TensorOrder::Training, nullptr, &g,
-                         [&](const model::TensorSpec& t, const model::TensorSlots& s) {
+  for_each_tensor(cfg_, TensorOrder::Training, nullptr, &g,
+                         [&](const TensorSpec& t, const TensorSlots& s) {
                            if (!t.tied_to.empty()) return;
                            const ParamInfo& i = next(k, t);
                            if (s.grad) *s.grad = grad + i.offset;
@@ -119,9 +117,9 @@ model::ModelGrads Params::grads(float* grad) const {
   return g;
 }
 
-const ParamInfo& Params::next(size_t& k, const model::TensorSpec& t) const {
+const ParamInfo& Params::next(size_t& k, const TensorSpec& t) const {
   if (k >= infos_.size() || infos_[k].name != t.name) fail("parameter {} does not exist", t.name);
   return infos_[k++];
 }
 
-}  // namespace seek::train
+}  // namespace seek::model

@@ -1,10 +1,11 @@
-// Tiny model geometries for the training tests: every component switched on (q LoRA, YaRN,
-// dense + MoE layers, noaux_tc grouped routing with shared experts, MTP) or the V2-Lite variant
-// (q_proj, softmax scores, group_limited_greedy, no MTP).
+// Tiny model geometries for the gradient checks and the training tests: every component switched
+// on (q LoRA, YaRN, dense + MoE layers, noaux_tc grouped routing with shared experts, MTP) or the
+// V2-Lite variant (q_proj, softmax scores, group_limited_greedy, no MTP). Header-only, so
+// tests/model (linked with seek_model alone) and tests/train share them.
 #pragma once
 #include "model/config.h"
 
-namespace seek::train::test {
+namespace seek::model::test {
 
 inline model::ModelConfig tiny_v3(int64_t vocab = 40) {
   model::ModelConfig c;
@@ -56,4 +57,4 @@ inline model::ModelConfig tiny_v2(int64_t vocab = 40) {
   return c;
 }
 
-}  // namespace seek::train::test
+}  // namespace seek::model::test
