@@ -41,8 +41,8 @@ FormatCheck check_format(std::string_view prompt, std::string_view completion) {
   const size_t a_open = c.find(kAnswerOpen), a_close = c.find(kAnswerClose);
   if (a_open == std::string_view::npos) return bad("no <answer>");
   if (a_close == std::string_view::npos) return bad("no </answer>");
-  if (count(c, kAnswerOpen) > 1 || count(c, kAnswerClose) > 1) return bad("more than one <answer>");
   if (a_open < close || a_close < close) return bad("<answer> inside <think>");
+  if (count(c, kAnswerOpen) > 1 || count(c, kAnswerClose) > 1) return bad("more than one <answer>");
   if (a_close < a_open) return bad("</answer> before <answer>");
   if (trim(c.substr(a_open + kAnswerOpen.size(), a_close - a_open - kAnswerOpen.size())).empty())
     return bad("empty <answer>");
@@ -58,7 +58,8 @@ std::optional<std::string_view> last_answer(std::string_view completion) {
   return trim(completion.substr(open + kAnswerOpen.size(), close - open - kAnswerOpen.size()));
 }
 
-RewardResult tiered_result(const TierValues& v, bool correct, const FormatCheck& format, std::string why) {
+RewardResult tiered_result(const TierValues& v, bool correct, const FormatCheck& format,
+                           std::string why) {
   if (correct) return {v.correct, true, "correct"};
   if (format.ok) return {v.format, false, std::move(why)};
   return {0.0, false, std::move(why) + "; " + format.reason};

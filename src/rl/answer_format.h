@@ -44,6 +44,7 @@ struct TierValues {
 
 // Builds the result of an answer checker: `why` says what was wrong with the answer (ignored
 // when correct); the format verdict is appended when it cost the partial credit.
-RewardResult tiered_result(const TierValues& v, bool correct, const FormatCheck& format, std::string why);
+RewardResult tiered_result(const TierValues& v, bool correct, const FormatCheck& format,
+                           std::string why);
 
 }  // namespace seek::rl

@@ -29,7 +29,8 @@ CountdownProblem CountdownProblem::from_json(const nlohmann::json& j) {
   if (target == j.end() || !target->is_number_integer())
     fail("countdown task: field \"target\" must be an integer");
   int64_t t = target->get<int64_t>();
-  if (t < -1'000'000'000 || t > 1'000'000'000) fail("countdown task: field \"target\" {} is out of range", t);
+  if (t < -1'000'000'000 || t > 1'000'000'000)
+    fail("countdown task: field \"target\" {} is out of range", t);
   p.target = static_cast<int>(t);
   if (auto s = j.find("solution"); s != j.end()) {
     if (!s->is_string()) fail("countdown task: field \"solution\" must be a string");
@@ -83,7 +84,8 @@ bool solve(std::vector<Item>& items, Rational target, std::string& out) {
       const Item a = items[i], b = items[j];
       // Both orders of - and /; + and * are commutative, one order suffices.
       const std::pair<char, std::pair<const Item*, const Item*>> cands[] = {
-          {'+', {&a, &b}}, {'*', {&a, &b}}, {'-', {&a, &b}}, {'-', {&b, &a}}, {'/', {&a, &b}}, {'/', {&b, &a}}};
+          {'+', {&a, &b}}, {'*', {&a, &b}}, {'-', {&a, &b}},
+          {'-', {&b, &a}}, {'/', {&a, &b}}, {'/', {&b, &a}}};
       for (const auto& [op, xy] : cands) {
         const Item& x = *xy.first;
         const Item& y = *xy.second;
@@ -112,11 +114,13 @@ std::optional<std::string> solve_countdown(std::span<const int> numbers, int64_t
   return std::nullopt;
 }
 
-CountdownGenerator::CountdownGenerator(uint64_t seed, CountdownOptions options) : rng_(seed), options_(options) {
+CountdownGenerator::CountdownGenerator(uint64_t seed, CountdownOptions options)
+    : rng_(seed), options_(options) {
   const auto& o = options_;
   if (o.min_count < 2 || o.max_count < o.min_count || o.max_count > 6)
     fail("countdown generator: number count {}..{} must lie within 2..6", o.min_count, o.max_count);
-  if (o.max_number < 1 || o.max_number > 10000) fail("countdown generator: max_number {} not in 1..10000", o.max_number);
+  if (o.max_number < 1 || o.max_number > 10000)
+    fail("countdown generator: max_number {} not in 1..10000", o.max_number);
   if (o.max_target < 1) fail("countdown generator: max_target {} must be at least 1", o.max_target);
 }
 
@@ -185,7 +189,8 @@ std::optional<std::string> countdown_mistake(std::string_view answer, std::span<
   for (const auto& [n, k] : given) {
     if (used[n] < k) return fmt::format("does not use {}", n);
   }
-  if (e.value != Rational{target, 1}) return fmt::format("equals {}, not {}", e.value.str(), target);
+  if (e.value != Rational{target, 1})
+    return fmt::format("equals {}, not {}", e.value.str(), target);
   return std::nullopt;
 }
 

@@ -21,7 +21,7 @@ namespace seek::rl {
 struct CountdownProblem {
   std::vector<int> numbers;  // in prompt order
   int target = 0;
-  std::string solution;      // an expression over `numbers` whose value is `target`
+  std::string solution;  // an expression over `numbers` whose value is `target`
 
   nlohmann::json to_json() const;
   // Throws seek::Error naming the field for a record that is not a Countdown task.

@@ -38,7 +38,8 @@ class Parser {
   ExprResult run() {
     ExprResult r;
     try {
-      if (s_.size() > kMaxExprChars) throw ParseError{fmt::format("longer than {} characters", kMaxExprChars)};
+      if (s_.size() > kMaxExprChars)
+        throw ParseError{fmt::format("longer than {} characters", kMaxExprChars)};
       skip_space();
       if (pos_ == s_.size()) throw ParseError{"empty expression"};
       r.value = expr();
@@ -77,7 +78,8 @@ class Parser {
 
   Rational factor() {
     if (pos_ < s_.size() && s_[pos_] == '(') {
-      if (++depth_ > kMaxExprDepth) throw ParseError{fmt::format("parentheses nested deeper than {}", kMaxExprDepth)};
+      if (++depth_ > kMaxExprDepth)
+        throw ParseError{fmt::format("parentheses nested deeper than {}", kMaxExprDepth)};
       ++pos_;
       skip_space();
       Rational v = expr();
@@ -99,7 +101,8 @@ class Parser {
     size_t start = pos_;
     while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
     std::string_view digits = s_.substr(start, pos_ - start);
-    if (digits.size() > 1 && digits[0] == '0') throw ParseError{fmt::format("number with a leading zero: {}", digits)};
+    if (digits.size() > 1 && digits[0] == '0')
+      throw ParseError{fmt::format("number with a leading zero: {}", digits)};
     if (digits.size() > 18) throw ParseError{"number too large"};
     int64_t v = 0;
     for (char c : digits) v = v * 10 + (c - '0');
@@ -114,12 +117,15 @@ class Parser {
   }
 
   void skip_space() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
+      ++pos_;
   }
 
   [[noreturn]] void unexpected() {
     unsigned char c = static_cast<unsigned char>(s_[pos_]);
-    if (c >= 0x20 && c < 0x7f) throw ParseError{fmt::format("unexpected '{}' at {}", s_[pos_], pos_)};
+    if (c >= 0x20 && c < 0x7f)
+      throw ParseError{fmt::format("unexpected '{}' at {}", s_[pos_], pos_)};
     throw ParseError{fmt::format("unexpected byte 0x{:02x} at {}", c, pos_)};
   }
 
@@ -131,7 +137,9 @@ class Parser {
 
 }  // namespace
 
-std::string Rational::str() const { return den == 1 ? fmt::format("{}", num) : fmt::format("{}/{}", num, den); }
+std::string Rational::str() const {
+  return den == 1 ? fmt::format("{}", num) : fmt::format("{}/{}", num, den);
+}
 
 std::optional<Rational> add(Rational a, Rational b) {
   return make(i128(a.num) * b.den + i128(b.num) * a.den, i128(a.den) * b.den);
@@ -139,7 +147,9 @@ std::optional<Rational> add(Rational a, Rational b) {
 std::optional<Rational> sub(Rational a, Rational b) {
   return make(i128(a.num) * b.den - i128(b.num) * a.den, i128(a.den) * b.den);
 }
-std::optional<Rational> mul(Rational a, Rational b) { return make(i128(a.num) * b.num, i128(a.den) * b.den); }
+std::optional<Rational> mul(Rational a, Rational b) {
+  return make(i128(a.num) * b.num, i128(a.den) * b.den);
+}
 std::optional<Rational> div(Rational a, Rational b) {
   if (b.num == 0) return std::nullopt;
   return make(i128(a.num) * b.den, i128(a.den) * b.num);

@@ -53,7 +53,9 @@ class ArithmeticReward : public Reward {
 
 // The writing systems told apart. Han covers kana too (Japanese mixes both); Other is any letter
 // of a script not listed. Digits, punctuation, symbols, spaces and emoji belong to none.
-enum class Script { None, Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic, Devanagari, Thai, Hangul, Han, Other };
+enum class Script {
+  None, Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic, Devanagari, Thai, Hangul, Han, Other
+};
 Script script_of(char32_t code_point);
 std::string_view script_name(Script s);
 

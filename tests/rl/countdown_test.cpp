@@ -1,10 +1,11 @@
 // The exact expression checker, the Countdown solver, generator, prompt and reward.
+#include "rl/countdown.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "core/error.h"
-#include "rl/countdown.h"
 #include "rl/expr.h"
 
 using namespace seek;
@@ -72,7 +73,9 @@ TEST(Expr, RejectsWhatIsNotTheGrammar) {
   EXPECT_EQ(error_of("2(3)"), "unexpected '(' at 1");  // no implicit multiplication
   EXPECT_EQ(error_of("1.5*2"), "unexpected '.' at 1");
   EXPECT_EQ(error_of("19 + 36 = 55"), "unexpected '=' at 8");
-  EXPECT_EQ(error_of("3\xc3\x97" "4"), "unexpected byte 0xc3 at 1");  // 3×4
+  EXPECT_EQ(error_of("3\xc3\x97"
+                     "4"),
+            "unexpected byte 0xc3 at 1");  // 3×4
   EXPECT_EQ(error_of("07 + 1"), "number with a leading zero: 07");
   EXPECT_EQ(value_of("0 + 1"), (Rational{1, 1}));  // zero itself is fine
 }
@@ -97,7 +100,10 @@ TEST(Expr, HostileNestingIsRejectedNotACrash) {
   deep += "1" + std::string(10000, ')');
   EXPECT_EQ(error_of(deep), "longer than 1024 characters");
   // Within the length limit the nesting depth is what stops it.
-  auto nested = [](int d) { return std::string(static_cast<size_t>(d), '(') + "1" + std::string(static_cast<size_t>(d), ')'); };
+  auto nested = [](int d) {
+    return std::string(static_cast<size_t>(d), '(') + "1" +
+           std::string(static_cast<size_t>(d), ')');
+  };
   EXPECT_EQ(value_of(nested(kMaxExprDepth)), (Rational{1, 1}));
   EXPECT_EQ(error_of(nested(kMaxExprDepth + 1)), "parentheses nested deeper than 64");
   EXPECT_EQ(error_of(std::string(500, '(')), "parentheses nested deeper than 64");
@@ -119,11 +125,12 @@ TEST(Rational, CheckedOperations) {
 
 TEST(Countdown, PromptIsTinyZerosText) {
   const std::vector<int> numbers = {19, 36, 55, 7};
-  EXPECT_EQ(countdown_prompt(numbers, 65),
-            "Using the numbers [19, 36, 55, 7], create an equation that equals 65. You can use basic "
-            "arithmetic operations (+, -, *, /) and each number can only be used once. Show your work "
-            "in <think> </think> tags. And return the final answer in <answer> </answer> tags, for "
-            "example <answer> (1 + 2) / 3 </answer>.");
+  EXPECT_EQ(
+      countdown_prompt(numbers, 65),
+      "Using the numbers [19, 36, 55, 7], create an equation that equals 65. You can use basic "
+      "arithmetic operations (+, -, *, /) and each number can only be used once. Show your work "
+      "in <think> </think> tags. And return the final answer in <answer> </answer> tags, for "
+      "example <answer> (1 + 2) / 3 </answer>.");
 }
 
 TEST(Countdown, SolverFindsTheExamplesSolution) {
@@ -154,7 +161,8 @@ TEST(Countdown, EachNumberExactlyOnce) {
   EXPECT_EQ(countdown_mistake("55 + 36 - 7 - 19 + 0", numbers, 65), "uses 0, which is not given");
   EXPECT_EQ(countdown_mistake("55 + 36 - 7 - 20 + 1", numbers, 65), "uses 1, which is not given");
   EXPECT_EQ(countdown_mistake("55 + 36 + 7 - 19", numbers, 65), "equals 79, not 65");
-  EXPECT_EQ(countdown_mistake("55 + 36 - 7 - 19 = 65", numbers, 65), "answer is not an expression: unexpected '=' at 17");
+  EXPECT_EQ(countdown_mistake("55 + 36 - 7 - 19 = 65", numbers, 65),
+            "answer is not an expression: unexpected '=' at 17");
   // A number given twice must be used twice.
   const std::vector<int> twice = {5, 5, 3};
   EXPECT_EQ(countdown_mistake("5 * 5 - 3", twice, 22), std::nullopt);
@@ -173,7 +181,8 @@ RewardResult countdown_score(std::string_view completion, const Reward& r = Coun
 }  // namespace
 
 TEST(Countdown, RewardValues) {
-  RewardResult ok = countdown_score("<think>55+36=91, 91-26=65</think>\n<answer>(55 + 36) - (7 + 19)</answer>");
+  RewardResult ok =
+      countdown_score("<think>55+36=91, 91-26=65</think>\n<answer>(55 + 36) - (7 + 19)</answer>");
   EXPECT_EQ(ok.reward, 1.0);
   EXPECT_TRUE(ok.correct);
   EXPECT_EQ(ok.reason, "correct");
@@ -192,23 +201,33 @@ TEST(Countdown, RewardValues) {
   EXPECT_EQ(countdown_score("<answer>55 + 36</answer>").reward, 0.0);
 
   CountdownReward custom(TierValues{2.0, 0.0});
-  EXPECT_EQ(countdown_score("<think></think><answer>55 + 36 - 7 - 19</answer>", custom).reward, 2.0);
+  EXPECT_EQ(countdown_score("<think></think><answer>55 + 36 - 7 - 19</answer>", custom).reward,
+            2.0);
   EXPECT_EQ(countdown_score("<think></think><answer>55</answer>", custom).reward, 0.0);
 }
 
 TEST(Countdown, TheLastAnswerCounts) {
   EXPECT_FALSE(countdown_score("<answer>55 + 36 - 7 - 19</answer> <answer>1</answer>").correct);
   EXPECT_TRUE(countdown_score("<answer>1</answer> <answer>55 + 36 - 7 - 19</answer>").correct);
-  // A draft inside the thinking is overridden by the final answer, and costs the format.
-  RewardResult r = countdown_score("<think><answer>1</answer></think><answer>55 + 36 - 7 - 19</answer>");
+  // A draft inside the thinking is overridden by the final answer; a correct draft followed by
+  // a wrong final answer is wrong, and without the format it earns nothing.
+  RewardResult r =
+      countdown_score("<think><answer>1</answer></think><answer>55 + 36 - 7 - 19</answer>");
   EXPECT_TRUE(r.correct);
+  RewardResult draft =
+      countdown_score("<think><answer>55 + 36 - 7 - 19</answer></think><answer>1</answer>");
+  EXPECT_FALSE(draft.correct);
+  EXPECT_EQ(draft.reward, 0.0);
+  EXPECT_EQ(draft.reason, "uses 1, which is not given; <answer> inside <think>");
   // An unclosed last <answer> does not hide the last complete one.
   EXPECT_TRUE(countdown_score("<answer>55 + 36 - 7 - 19</answer> <answer>1").correct);
 }
 
 TEST(Countdown, BrokenTaskRecordsThrowNamingTheField) {
   CountdownReward r;
-  auto score = [&](const nlohmann::json& task) { return r.score({"p", "<answer>1</answer>", task}); };
+  auto score = [&](const nlohmann::json& task) {
+    return r.score({"p", "<answer>1</answer>", task});
+  };
   EXPECT_THROW(score({{"target", 65}}), Error);
   EXPECT_THROW(score({{"numbers", {1, "2"}}, {"target", 65}}), Error);
   EXPECT_THROW(score({{"numbers", {1, 2}}}), Error);
@@ -222,7 +241,8 @@ TEST(Countdown, BrokenTaskRecordsThrowNamingTheField) {
 
 TEST(Countdown, TaskRecordJson) {
   CountdownProblem p{{19, 36, 55, 7}, 65, "55 + 36 - 7 - 19"};
-  EXPECT_EQ(p.to_json().dump(), R"j({"numbers":[19,36,55,7],"solution":"55 + 36 - 7 - 19","target":65})j");
+  EXPECT_EQ(p.to_json().dump(),
+            R"j({"numbers":[19,36,55,7],"solution":"55 + 36 - 7 - 19","target":65})j");
   CountdownProblem q = CountdownProblem::from_json(p.to_json());
   EXPECT_EQ(q.numbers, p.numbers);
   EXPECT_EQ(q.target, p.target);
@@ -255,7 +275,8 @@ TEST(CountdownGenerator, EveryProblemIsSolvedByItsSolution) {
     (p.numbers.size() == 3 ? three : four)++;
     for (int n : p.numbers) ASSERT_TRUE(n >= 1 && n <= 99) << n;
     ASSERT_TRUE(p.target >= 1 && p.target <= 999) << p.target;
-    ASSERT_EQ(countdown_mistake(p.solution, p.numbers, p.target), std::nullopt) << p.to_json().dump();
+    ASSERT_EQ(countdown_mistake(p.solution, p.numbers, p.target), std::nullopt)
+        << p.to_json().dump();
     ASSERT_TRUE(solve_countdown(p.numbers, p.target)) << p.to_json().dump();
   }
   EXPECT_GT(three, 100);

@@ -1,10 +1,11 @@
 // The R1 format rule, the arithmetic and language-consistency rewards, the weighted sum and the
 // config factory.
+#include "rl/rewards.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "rl/countdown.h"
-#include "rl/rewards.h"
 
 using namespace seek;
 using namespace seek::rl;
@@ -34,26 +35,33 @@ TEST(Format, TheR1Shape) {
 
 TEST(Format, EdgeCases) {
   EXPECT_EQ(fmt_check("<answer>2</answer>").reason, "no <think>");
-  EXPECT_EQ(fmt_check("Sure. <think>x</think><answer>2</answer>").reason, "does not start with <think>");
+  EXPECT_EQ(fmt_check("Sure. <think>x</think><answer>2</answer>").reason,
+            "does not start with <think>");
   EXPECT_EQ(fmt_check("<think>x<answer>2</answer>").reason, "no </think>");
-  EXPECT_EQ(fmt_check("<think>a<think>b</think></think><answer>2</answer>").reason, "more than one <think>");
-  EXPECT_EQ(fmt_check("<think>a</think><think>b</think><answer>2</answer>").reason, "more than one <think>");
-  EXPECT_EQ(fmt_check("<think>a</think></think><answer>2</answer>").reason, "more than one </think>");
+  EXPECT_EQ(fmt_check("<think>a<think>b</think></think><answer>2</answer>").reason,
+            "more than one <think>");
+  EXPECT_EQ(fmt_check("<think>a</think><think>b</think><answer>2</answer>").reason,
+            "more than one <think>");
+  EXPECT_EQ(fmt_check("<think>a</think></think><answer>2</answer>").reason,
+            "more than one </think>");
   EXPECT_EQ(fmt_check("<think>a</think>2").reason, "no <answer>");
   EXPECT_EQ(fmt_check("<think>a</think><answer>2").reason, "no </answer>");
-  EXPECT_EQ(fmt_check("<think>a</think><answer>1</answer><answer>2</answer>").reason, "more than one <answer>");
+  EXPECT_EQ(fmt_check("<think>a</think><answer>1</answer><answer>2</answer>").reason,
+            "more than one <answer>");
   EXPECT_EQ(fmt_check("<think><answer>2</answer></think>").reason, "<answer> inside <think>");
   EXPECT_EQ(fmt_check("<think>a<answer></think>2</answer>").reason, "<answer> inside <think>");
   EXPECT_EQ(fmt_check("<think>a</think></answer>2<answer>").reason, "</answer> before <answer>");
   EXPECT_EQ(fmt_check("<think>a</think><answer> \n </answer>").reason, "empty <answer>");
-  EXPECT_EQ(fmt_check("<think>a</think><answer>2</answer> Hope this helps!").reason, "text after </answer>");
+  EXPECT_EQ(fmt_check("<think>a</think><answer>2</answer> Hope this helps!").reason,
+            "text after </answer>");
   EXPECT_EQ(fmt_check("").reason, "no <think>");
 }
 
 TEST(Format, ThinkingOpenedByThePrompt) {
   const std::string prompt = "User: 1 + 1?\nAssistant: Let me solve this step by step.\n<think>\n";
   EXPECT_TRUE(fmt_check("1 and 1 make 2</think><answer>2</answer>", prompt).ok);
-  EXPECT_EQ(fmt_check("<think>again</think><answer>2</answer>", prompt).reason, "more than one <think>");
+  EXPECT_EQ(fmt_check("<think>again</think><answer>2</answer>", prompt).reason,
+            "more than one <think>");
   EXPECT_EQ(fmt_check("1 and 1 make 2<answer>2</answer>", prompt).reason, "no </think>");
 }
 
@@ -86,8 +94,8 @@ TEST(Arithmetic, ParseNumber) {
   EXPECT_EQ(parse_number("3.50"), (Rational{7, 2}));
   EXPECT_EQ(parse_number("0.1"), (Rational{1, 10}));
   EXPECT_EQ(parse_number("-0.25"), (Rational{-1, 4}));
-  for (const char* bad : {"", "-", "84.", ".5", "1/0", "1e3", "x = 84", "- 3", "+3", "1/2/3", "1.5/2", "84!",
-                          "1234567890123456789"})
+  for (const char* bad : {"", "-", "84.", ".5", "1/0", "1e3", "x = 84", "- 3", "+3", "1/2/3",
+                          "1.5/2", "84!", "1234567890123456789"})
     EXPECT_EQ(parse_number(bad), std::nullopt) << bad;
 }
 
@@ -105,15 +113,18 @@ TEST(Arithmetic, RewardTiersAndTaskForms) {
   RewardResult wrong = arith("<think>12*7</think><answer>83</answer>", by_expr);
   EXPECT_EQ(wrong.reward, 0.1);
   EXPECT_EQ(wrong.reason, "answer 83 is not 84");
-  EXPECT_EQ(arith("<think>x</think><answer>eighty-four</answer>", by_expr).reason, "answer is not a number");
+  EXPECT_EQ(arith("<think>x</think><answer>eighty-four</answer>", by_expr).reason,
+            "answer is not a number");
   EXPECT_EQ(arith("84", by_expr).reward, 0.0);
   EXPECT_EQ(arith("<answer>84</answer>", {{"answer", 84}}).reward, 1.0);
-  EXPECT_EQ(arith("<answer>84</answer>", {{"answer", "84"}, {"expression", "12*(3+4)"}}).reward, 1.0);
+  EXPECT_EQ(arith("<answer>84</answer>", {{"answer", "84"}, {"expression", "12*(3+4)"}}).reward,
+            1.0);
   // Exact equality across the written forms.
   EXPECT_TRUE(arith("<answer>3/2</answer>", {{"answer", "1.5"}}).correct);
   EXPECT_TRUE(arith("<answer>6/4</answer>", {{"expression", "3/2"}}).correct);
   EXPECT_FALSE(arith("<answer>1.5000001</answer>", {{"answer", "3/2"}}).correct);
-  EXPECT_FALSE(arith("<answer>84</answer><answer>85</answer>", {{"answer", 84}}).correct);  // the last
+  EXPECT_FALSE(
+      arith("<answer>84</answer><answer>85</answer>", {{"answer", 84}}).correct);  // the last
 }
 
 TEST(Arithmetic, BrokenTaskRecordsThrow) {
@@ -165,7 +176,8 @@ TEST(Language, ShareOfLettersInThePromptsScript) {
   EXPECT_FALSE(mixed.correct);
   EXPECT_EQ(mixed.reason, "0.50 of the letters in Han");
   EXPECT_DOUBLE_EQ(lang("Сколько будет два плюс два?", "Четыре, four").reward, 6.0 / 10.0);
-  EXPECT_EQ(lang("Сколько будет два плюс два?", "Четыре, four").reason, "0.60 of the letters in Cyrillic");
+  EXPECT_EQ(lang("Сколько будет два плюс два?", "Четыре, four").reason,
+            "0.60 of the letters in Cyrillic");
 }
 
 TEST(Language, NoLettersAndBrokenUtf8) {
@@ -188,7 +200,8 @@ TEST(RewardFactory, BuildsEachRewardByName) {
   const std::string prompt = countdown_prompt(numbers, 65);
   auto strict = make_reward({{"name", "countdown"}, {"correct", 3.0}, {"format", 0}});
   EXPECT_EQ(strict->score({prompt, "<think>a</think><answer>1</answer>", task}).reward, 0.0);
-  EXPECT_EQ(strict->score({prompt, "<think>a</think><answer>55+36-7-19</answer>", task}).reward, 3.0);
+  EXPECT_EQ(strict->score({prompt, "<think>a</think><answer>55+36-7-19</answer>", task}).reward,
+            3.0);
 }
 
 TEST(RewardFactory, WeightedSum) {
@@ -213,18 +226,24 @@ TEST(RewardFactory, WeightedSum) {
 }
 
 TEST(RewardFactory, ClearErrors) {
-  EXPECT_EQ(throw_message("bleu"), "reward config: unknown reward \"bleu\" (known: countdown, arithmetic, format, language, sum)");
+  EXPECT_EQ(throw_message("bleu"),
+            "reward config: unknown reward \"bleu\" (known: countdown, arithmetic, format, "
+            "language, sum)");
   EXPECT_EQ(throw_message({{"name", "countdown"}, {"corect", 1.0}}),
             "reward \"countdown\": unknown field \"corect\" (known: name, correct, format)");
-  EXPECT_EQ(throw_message({{"name", "format"}, {"weight", 1.0}}), "reward \"format\": unknown field \"weight\" (known: name)");
+  EXPECT_EQ(throw_message({{"name", "format"}, {"weight", 1.0}}),
+            "reward \"format\": unknown field \"weight\" (known: name)");
   EXPECT_EQ(throw_message({{"name", "countdown"}, {"correct", "1"}}),
             "reward \"countdown\": field \"correct\" must be a number, got \"1\"");
-  EXPECT_EQ(throw_message({{"correct", 1.0}}), "reward config: field \"name\" (a string) is missing in {\"correct\":1.0}");
+  EXPECT_EQ(throw_message({{"correct", 1.0}}),
+            "reward config: field \"name\" (a string) is missing in {\"correct\":1.0}");
   EXPECT_EQ(throw_message(3), "reward config: expected a name or an object, got 3");
   EXPECT_EQ(throw_message({{"name", "sum"}}), "reward \"sum\": field \"terms\" must be an array");
-  EXPECT_EQ(throw_message({{"name", "sum"}, {"terms", nlohmann::json::array()}}), "reward \"sum\": needs at least one term");
+  EXPECT_EQ(throw_message({{"name", "sum"}, {"terms", nlohmann::json::array()}}),
+            "reward \"sum\": needs at least one term");
   EXPECT_EQ(throw_message({{"name", "sum"}, {"terms", {{{"reward", "format"}, {"wieght", 1}}}}}),
             "reward \"sum\": unknown field \"wieght\" (known: reward, weight)");
   EXPECT_EQ(throw_message({{"name", "sum"}, {"terms", {{{"reward", "nope"}}}}}),
-            "reward config: unknown reward \"nope\" (known: countdown, arithmetic, format, language, sum)");
+            "reward config: unknown reward \"nope\" (known: countdown, arithmetic, format, "
+            "language, sum)");
 }
