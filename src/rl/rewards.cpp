@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 
 #include "core/error.h"
 #include "rl/countdown.h"
@@ -65,7 +66,8 @@ Rational ArithmeticReward::task_answer(const nlohmann::json& task) {
   if (!task.is_object()) fail("arithmetic task: expected a JSON object, got {}", task.type_name());
   std::optional<Rational> answer, expr_value;
   if (auto a = task.find("answer"); a != task.end()) {
-    if (a->is_number_integer())
+    // An unsigned JSON integer past int64 would wrap in get<int64_t>(); it is no answer.
+    if (a->is_number_integer() && !(a->is_number_unsigned() && a->get<uint64_t>() > INT64_MAX))
       answer = Rational{a->get<int64_t>(), 1};
     else if (a->is_string())
       answer = parse_number(a->get<std::string>());

@@ -130,6 +130,7 @@ TEST(Arithmetic, RewardTiersAndTaskForms) {
 TEST(Arithmetic, BrokenTaskRecordsThrow) {
   EXPECT_THROW(arith("<answer>1</answer>", nlohmann::json::object()), Error);
   EXPECT_THROW(arith("<answer>1</answer>", {{"answer", 1.5}}), Error);
+  EXPECT_THROW(arith("<answer>-1</answer>", {{"answer", UINT64_MAX}}), Error);
   EXPECT_THROW(arith("<answer>1</answer>", {{"expression", "1+"}}), Error);
   try {
     ArithmeticReward::task_answer({{"answer", "85"}, {"expression", "12*(3+4)"}});
