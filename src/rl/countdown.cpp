@@ -70,7 +70,9 @@ Item join(const Item& a, char op, const Item& b, Rational value) {
   return {value, fmt::format("{} {} {}", wrap(a, paren_a), op, wrap(b, paren_b)), op};
 }
 
-bool solve(std::vector<Item>& items, Rational target, std::string& out) {
+// Depth-first over "join two items into one"; with `naturals`, only non-negative integer
+// intermediates (the first pass, for solutions a person would write).
+bool solve(std::vector<Item>& items, Rational target, bool naturals, std::string& out) {
   if (items.size() == 1) {
     if (items[0].value != target) return false;
     out = items[0].text;
@@ -94,8 +96,9 @@ bool solve(std::vector<Item>& items, Rational target, std::string& out) {
                                     : op == '-' ? sub(x.value, y.value)
                                                 : div(x.value, y.value);
         if (!v) continue;  // division by zero
+        if (naturals && (!v->is_integer() || v->num < 0)) continue;
         rest.push_back(join(x, op, y, *v));
-        if (solve(rest, target, out)) return true;
+        if (solve(rest, target, naturals, out)) return true;
         rest.pop_back();
       }
     }
@@ -110,7 +113,8 @@ std::optional<std::string> solve_countdown(std::span<const int> numbers, int64_t
   std::vector<Item> items;
   for (int n : numbers) items.push_back({Rational{n, 1}, std::to_string(n), 0});
   std::string out;
-  if (solve(items, Rational{target, 1}, out)) return out;
+  for (bool naturals : {true, false})
+    if (solve(items, Rational{target, 1}, naturals, out)) return out;
   return std::nullopt;
 }
 

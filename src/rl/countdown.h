@@ -31,9 +31,11 @@ struct CountdownProblem {
 // The user message, exactly TinyZero's instruct prompt; numbers print as "[19, 36, 55, 7]".
 std::string countdown_prompt(std::span<const int> numbers, int target);
 
-// One expression over all `numbers` (each once, any order, rational intermediates allowed) whose
-// exact value is `target`, or nullopt when none exists. Exhaustive: every pair is combined with
-// every operation in both orders, recursively (3,888 complete expressions for 4 numbers).
+// One expression over all `numbers` (each once, any order) whose exact value is `target`, or
+// nullopt when none exists. Exhaustive: every pair is combined with every operation in both
+// orders, recursively (3,888 complete expressions for 4 numbers). A solution whose intermediates
+// are all non-negative integers is preferred (it makes a readable SFT trace); fractions are
+// tried only when there is none. Parentheses are printed only where the grammar needs them.
 std::optional<std::string> solve_countdown(std::span<const int> numbers, int64_t target);
 
 struct CountdownOptions {

@@ -137,6 +137,7 @@ TEST(Countdown, SolverFindsTheExamplesSolution) {
   const std::vector<int> numbers = {19, 36, 55, 7};
   std::optional<std::string> s = solve_countdown(numbers, 65);
   ASSERT_TRUE(s);
+  EXPECT_EQ(*s, "36 - 19 + 55 - 7");  // pinned: the SFT traces are built from it
   EXPECT_EQ(countdown_mistake(*s, numbers, 65), std::nullopt) << *s;
   EXPECT_EQ(value_of(*s), (Rational{65, 1}));
   // A solution found by hand agrees with the checker: 55 + 36 - 7 - 19 = 65.
@@ -147,6 +148,7 @@ TEST(Countdown, SolverNeedsRationalsAndKnowsTheUnreachable) {
   const std::vector<int> numbers = {1, 5, 6, 7};
   std::optional<std::string> s = solve_countdown(numbers, 21);  // 6 / (1 - 5/7)
   ASSERT_TRUE(s);
+  EXPECT_EQ(*s, "6 / (1 - 5 / 7)");  // no solution over integers only: the fraction pass finds it
   EXPECT_EQ(countdown_mistake(*s, numbers, 21), std::nullopt) << *s;
   const std::vector<int> ones = {1, 1, 1};
   EXPECT_EQ(solve_countdown(ones, 4), std::nullopt);  // at most 1 + 1 + 1

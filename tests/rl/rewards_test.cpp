@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "core/error.h"
 #include "rl/countdown.h"
 
@@ -247,4 +249,34 @@ TEST(RewardFactory, ClearErrors) {
   EXPECT_EQ(throw_message({{"name", "sum"}, {"terms", {{{"reward", "nope"}}}}}),
             "reward config: unknown reward \"nope\" (known: countdown, arithmetic, format, "
             "language, sum)");
+}
+
+// Model text never makes a reward throw: random completions built from the pieces the parsers
+// look at (tags, digits, operators, parentheses, stray UTF-8 bytes) all score within range.
+TEST(RewardFactory, RandomCompletionsNeverThrow) {
+  const std::vector<std::string> pieces = {
+      "<think>", "</think>", "<answer>", "</answer>", "19", "36", "55", "7", "0", "+", "-", "*",
+      "/", "(", ")", " ", "\n", "=", "x", "\xe4\xb8\xad", "\xff", "\xc3", "1.5"};
+  const std::vector<int> numbers = {19, 36, 55, 7};
+  const nlohmann::json task = {{"numbers", numbers}, {"target", 65}, {"answer", "7/2"}};
+  const std::string prompt = countdown_prompt(numbers, 65);
+  std::vector<std::unique_ptr<Reward>> rewards;
+  for (const char* name : {"countdown", "arithmetic", "format", "language"})
+    rewards.push_back(make_reward(name));
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 3000; ++i) {
+    std::string completion;
+    const size_t n = rng() % 40;
+    for (size_t k = 0; k < n; ++k) completion += pieces[rng() % pieces.size()];
+    for (const auto& r : rewards) {
+      RewardResult res;
+      ASSERT_NO_THROW(res = r->score({prompt, completion, task})) << completion;
+      ASSERT_GE(res.reward, 0.0);
+      ASSERT_LE(res.reward, 1.0);
+      ASSERT_FALSE(res.reason.empty());
+      if (r->name() == "countdown" || r->name() == "arithmetic") {
+        ASSERT_TRUE(res.reward == 0.0 || res.reward == 0.1 || res.reward == 1.0) << res.reward;
+      }
+    }
+  }
 }
