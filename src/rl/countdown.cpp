@@ -147,8 +147,9 @@ std::optional<CountdownProblem> CountdownGenerator::try_tree(const std::vector<i
     if (j >= i) ++j;
     const char op = "+-*/"[uniform(0, 3)];
     const int64_t a = pool[i].value.num, b = pool[j].value.num;
-    // No step that does nothing (x * 1, x / 1, a zero from x - x then added or multiplied away):
+    // No step that does nothing (x * 1, x / 1; a zero from x - x goes with the negatives below):
     // such problems are easier than they look. Every division is exact.
+    // Intermediates stay <= 1e9, so a * b fits int64.
     if ((op == '*' || op == '/') && b == 1) return std::nullopt;
     if (op == '*' && a == 1) return std::nullopt;
     if (op == '/' && a % b != 0) return std::nullopt;
@@ -191,7 +192,9 @@ std::optional<std::string> countdown_mistake(std::string_view answer, std::span<
     if (k > g->second) return fmt::format("uses {} {} times, given {}", n, k, g->second);
   }
   for (const auto& [n, k] : given) {
-    if (used[n] < k) return fmt::format("does not use {}", n);
+    const int u = used[n];
+    if (u == 0) return fmt::format("does not use {}", n);
+    if (u < k) return fmt::format("uses {} only {} of {} times", n, u, k);
   }
   if (e.value != Rational{target, 1})
     return fmt::format("equals {}, not {}", e.value.str(), target);

@@ -169,7 +169,8 @@ TEST(Countdown, EachNumberExactlyOnce) {
   const std::vector<int> twice = {5, 5, 3};
   EXPECT_EQ(countdown_mistake("5 * 5 - 3", twice, 22), std::nullopt);
   EXPECT_EQ(countdown_mistake("5 * 3 + 7", twice, 22), "uses 7, which is not given");
-  EXPECT_EQ(countdown_mistake("5 * 3", twice, 15), "does not use 5");
+  EXPECT_EQ(countdown_mistake("5 * 3", twice, 15), "uses 5 only 1 of 2 times");
+  EXPECT_EQ(countdown_mistake("5 + 5", twice, 10), "does not use 3");
 }
 
 namespace {
