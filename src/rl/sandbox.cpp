@@ -6,7 +6,6 @@
 #include "rl/sandbox.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <sched.h>
@@ -100,9 +99,11 @@ int child_main(void* arg) {
   // capabilities for the mounts below; execve drops them all (a non-root uid, no_new_privs).
   // As root the supplementary groups (gid 0) must go; as a normal user setgroups is denied and
   // the groups stay the user's.
-  if (p.as_root && setgroups(0, nullptr) < 0) child_fail(p, kSetgroups);
-  if (setresgid(p.gid, p.gid, p.gid) < 0) child_fail(p, kSetgid);
-  if (setresuid(p.uid, p.uid, p.uid) < 0) child_fail(p, kSetuid);
+  // Raw system calls: glibc's wrappers broadcast the change to every thread of the process, and
+  // the child's copy of glibc still lists the trainer's other threads: it would wait forever.
+  if (p.as_root && syscall(SYS_setgroups, 0, nullptr) < 0) child_fail(p, kSetgroups);
+  if (syscall(SYS_setresgid, p.gid, p.gid, p.gid) < 0) child_fail(p, kSetgid);
+  if (syscall(SYS_setresuid, p.uid, p.uid, p.uid) < 0) child_fail(p, kSetuid);
   umask(022);
 
   // A private root: tmpfs on the run's mount point, the host trees bound in, /work its own tmpfs.
