@@ -94,6 +94,13 @@ int child_main(void* arg) {
   if (read(p.sync_r, &byte, 1) != 1) child_fail(p, kSync);
   if (setsid() < 0) child_fail(p, kSetsid);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, kDeathSignal);
+  // The trainer's signal mask and ignored signals would survive execve: start the program clean.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   // Ids first: files on the new tmpfs can only be created by an id the namespace maps (root's 0
   // is not mapped). No uid here is the namespace's root 0, so the change keeps the namespace's
   // capabilities for the mounts below; execve drops them all (a non-root uid, no_new_privs).
@@ -443,6 +450,14 @@ SandboxResult run_sandboxed(const SandboxSpec& spec) {
     return r;
   }
   sync_w.reset();
+  // Setup is a few system calls; bound the wait anyway (a hung mount must not hang the trainer).
+  pollfd report{report_r.fd, POLLIN, 0};
+  if (poll(&report, 1, static_cast<int>(lim.wall_seconds * 1000) + 1000) == 0) {
+    r.setup_error = "the child's setup did not finish";
+    kill(pid, SIGKILL);
+    reap();
+    return r;
+  }
   int msg[2];
   ssize_t n;
   while ((n = read(report_r.fd, msg, sizeof msg)) < 0 && errno == EINTR) {

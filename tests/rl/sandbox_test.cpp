@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -108,6 +109,24 @@ TEST_F(SandboxTest, EnvironmentIsCleanAndIdsAreNotRoot) {
   for (const char* hidden : {"'etc'", "'home'", "'root'", "'tmp'", "'proc'"}) {
     EXPECT_EQ(r.out.find(hidden), std::string::npos) << hidden << " visible: " << r.out;
   }
+}
+
+TEST_F(SandboxTest, ProgramStartsWithDefaultSignals) {
+  // A trainer's ignored and blocked signals survive execve unless the sandbox resets them.
+  struct sigaction ign {}, old {};
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGUSR1, &ign, &old);
+  sigset_t usr2, old_mask;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &usr2, &old_mask);
+  SandboxResult r = run("import signal\n"
+                        "print(signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL)\n"
+                        "print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))\n");
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  sigaction(SIGUSR1, &old, nullptr);
+  ASSERT_EQ(r.status, SandboxStatus::kExited) << r.summary({}) << r.err;
+  EXPECT_EQ(r.out, "True\n[]\n");
 }
 
 TEST_F(SandboxTest, FailsClosedWhenSetupFails) {
