@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,12 +47,13 @@ const char* step_name(int s) {
   return s >= 0 && s <= kExec ? names[s] : "unknown step";
 }
 
-// What the new root holds besides /work: the host's program and library trees, read through
-// bind mounts (the program's uid cannot write them), and the few devices programs expect.
+// What the new root holds besides /work: the host's program and library trees through
+// read-only bind mounts, and the few devices programs expect.
 struct Entry {
   enum Kind { kDir, kBindDir, kBindFile, kSymlink } kind;
   std::string source;  // host path, or the link text for kSymlink
   std::string target;  // path under the new root (as seen from the host mount point)
+  unsigned long locked = 0;  // the source mount's flags a user namespace may not clear
 };
 
 struct ChildPlan {
@@ -132,6 +134,11 @@ int child_main(void* arg) {
     if (e.kind == Entry::kDir) continue;
     if (mount(e.source.c_str(), e.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
       child_fail(p, kBind);
+    // Read-only, so even a program whose uid owns files there (a normal user's) cannot write.
+    if (e.kind == Entry::kBindDir &&
+        mount(nullptr, e.target.c_str(), nullptr,
+              MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | e.locked, nullptr) < 0)
+      child_fail(p, kRemountReadOnly);
   }
   if (mkdir(p.work.c_str(), 0755) < 0) child_fail(p, kMkdir);
   if (mount("tmpfs", p.work.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, p.work_opts.c_str()) < 0)
@@ -209,7 +216,16 @@ std::vector<Entry> root_entries(const std::string& root) {
       if (n <= 0) continue;
       entries.push_back({Entry::kSymlink, std::string(link, static_cast<size_t>(n)), root + dir});
     } else if (S_ISDIR(st.st_mode)) {
-      entries.push_back({Entry::kBindDir, dir, root + dir});
+      // A bind remount inside a user namespace must keep the flags the host set on the mount.
+      struct statvfs vfs {};
+      unsigned long locked = 0;
+      if (statvfs(dir, &vfs) == 0) {
+        if (vfs.f_flag & ST_NOEXEC) locked |= MS_NOEXEC;
+        if (vfs.f_flag & ST_NOATIME) locked |= MS_NOATIME;
+        if (vfs.f_flag & ST_NODIRATIME) locked |= MS_NODIRATIME;
+        if (vfs.f_flag & ST_RELATIME) locked |= MS_RELATIME;
+      }
+      entries.push_back({Entry::kBindDir, dir, root + dir, locked});
     }
   }
   entries.push_back({Entry::kDir, "", root + "/dev"});

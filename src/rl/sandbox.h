@@ -4,11 +4,12 @@
 //   - fresh user, PID, network, mount, IPC and UTS namespaces (clone(2) flags): no network at
 //     all (a loopback that is down), no view of the host's processes; the program is PID 1 of
 //     its namespace, so when it exits or is killed every process it started dies with it;
-//   - a private root filesystem: a small read-only tmpfs holding bind mounts of /usr, /bin,
-//     /lib* (the interpreter and its libraries), /dev/{null,zero,urandom} and a writable /work
-//     (its own size-limited tmpfs, the working directory and HOME). No /etc, /home, /tmp,
-//     /proc or the server's files exist inside, so nothing outside /work can be read or written;
-//     /work vanishes with the namespace;
+//   - a private root filesystem (pivot_root): a small read-only tmpfs holding read-only bind
+//     mounts of /usr, /bin, /lib* (the interpreter and its libraries), /dev/{null,zero,urandom}
+//     and a writable /work (its own size-limited tmpfs: the working directory and HOME). No
+//     /etc, /home, /tmp, /proc or server files exist inside, so nothing outside /work can be
+//     written and nothing but the system's programs and libraries can be read; /work vanishes
+//     with the namespace (the host only sees an empty mount-point directory, removed after);
 //   - ids: as root the program runs as an unprivileged uid/gid (65534 "nobody" by default, no
 //     supplementary groups); as a normal user it keeps that user's uid (the namespace maps only
 //     it) and loses every capability at exec (PR_SET_NO_NEW_PRIVS, no set-uid/file caps);

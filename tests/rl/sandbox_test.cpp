@@ -207,14 +207,21 @@ TEST_F(SandboxTest, CannotWriteOutsideItsDirectory) {
   const std::string escape = "/tmp/seek_escape_" + std::to_string(getpid());
   const std::string beside = (root_ / "escape.txt").string();
   const std::string cwd = (fs::current_path() / ("seek_escape_" + std::to_string(getpid()))).string();
-  SandboxResult r = run("import sys\nfor p in sys.stdin.read().split():\n"
+  const std::string usr = "/usr/seek_escape_" + std::to_string(getpid());
+  SandboxResult r = run("import os, sys\n"
+                        "print('ro', *[os.statvfs(d).f_flag & os.ST_RDONLY for d in "
+                        "('/', '/usr', '/work')])\n"
+                        "for p in sys.stdin.read().split():\n"
                         "    try:\n        open(p, 'w').write('x')\n        print('wrote', p)\n"
                         "    except OSError as e:\n        print('refused', p, e.errno)\n",
-                        escape + "\n" + beside + "\n" + cwd + "\n/work/ok.txt\n/escape.txt\n");
+                        escape + "\n" + beside + "\n" + cwd + "\n" + usr +
+                            "\n/work/ok.txt\n/escape.txt\n");
   ASSERT_EQ(r.status, SandboxStatus::kExited) << r.summary({}) << r.err;
   EXPECT_NE(r.out.find("wrote /work/ok.txt"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("refused /escape.txt"), std::string::npos) << r.out;
-  for (const auto& p : {escape, beside, cwd}) {
+  // Only /work is writable: the root and the bound host trees are read-only mounts.
+  EXPECT_EQ(r.out.rfind("ro 1 1 0\n", 0), 0u) << r.out;
+  for (const auto& p : {escape, beside, cwd, usr}) {
     EXPECT_FALSE(fs::exists(p)) << p << " was written: " << r.out;
     EXPECT_NE(r.out.find("refused " + p), std::string::npos) << r.out;
   }
