@@ -317,9 +317,11 @@ SandboxResult finish_run(pid_t pid, const SandboxSpec& spec, Fd& in, Fd& out, Fd
   } else {
     r.status = SandboxStatus::kSignaled;
     r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    // RLIMIT_CPU's hard limit is a SIGKILL from the kernel; we sent none (no timeout).
+    // RLIMIT_CPU's hard limit is a SIGKILL from the kernel; we sent none (no timeout). The
+    // kernel enforces the limit on its scheduler clock, while wait4's rusage can read ~10% less
+    // on a loaded host (0.89 s seen at a 1 s limit), so the CPU time only has to be near it.
     r.cpu_limit = (r.signal == SIGKILL || r.signal == SIGXCPU) &&
-                  r.cpu_seconds >= 0.9 * std::max(1, spec.limits.cpu_seconds);
+                  r.cpu_seconds >= 0.5 * std::max(1, spec.limits.cpu_seconds);
   }
   return r;
 }

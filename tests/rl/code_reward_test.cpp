@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "rl/sandbox_support.h"
 
 namespace seek::rl {
 namespace {
@@ -44,8 +45,7 @@ TEST(NormalizeOutput, TrimsTrailingWhitespacePerLine) {
 class CodeRewardTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access("/usr/bin/python3", X_OK) != 0)
-      GTEST_SKIP() << "/usr/bin/python3 missing (scripts/setup installs it)";
+    if (!sandbox_unavailable().empty()) GTEST_SKIP() << sandbox_unavailable();
     root_ = fs::temp_directory_path() / ("seek_code_reward_test_" + std::to_string(getpid()));
     fs::create_directories(root_);
     options_.temp_root = root_.string();

@@ -20,12 +20,12 @@
 #include <string>
 #include <thread>
 
+#include "rl/sandbox_support.h"
+
 namespace seek::rl {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool have_python() { return access("/usr/bin/python3", X_OK) == 0; }
 
 int count_dir(const char* path, const std::string& prefix = "") {
   int n = 0;
@@ -37,7 +37,7 @@ int count_dir(const char* path, const std::string& prefix = "") {
 class SandboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_python()) GTEST_SKIP() << "/usr/bin/python3 missing (scripts/setup installs it)";
+    if (!sandbox_unavailable().empty()) GTEST_SKIP() << sandbox_unavailable();
     root_ = fs::temp_directory_path() / ("seek_sandbox_test_" + std::to_string(getpid()));
     fs::create_directories(root_);
   }
