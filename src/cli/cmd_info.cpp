@@ -63,15 +63,9 @@ nlohmann::json info_json(const std::string& dir, const model::Model& m) {
     j["moe"] = nullptr;
   nlohmann::json rope = {{"rope_theta", c.rope_theta}, {"scaling", nullptr}};
   if (c.rope_scaling) {
-    const auto& y = *c.rope_scaling;
-    rope["scaling"] = {{"type", y.type},
-                       {"factor", y.factor},
-                       {"original_max_position_embeddings", y.original_max_position_embeddings},
-                       {"beta_fast", y.beta_fast},
-                       {"beta_slow", y.beta_slow},
-                       {"mscale", y.mscale},
-                       {"mscale_all_dim", y.mscale_all_dim},
-                       {"active", c.yarn_active()}};
+    // The config.json fields under their HF names, as the config writes them.
+    rope["scaling"] = c.to_json()["rope_scaling"];
+    rope["scaling"]["active"] = c.yarn_active();
   }
   j["rope"] = rope;
   j["max_position_embeddings"] = c.max_position_embeddings;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -115,20 +116,16 @@ std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& dir) {
   return std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::load(dir));
 }
 
-std::string human_bytes(double b) {
-  if (b >= 1e12) return fmt::format("{:.2f} TB", b / 1e12);
-  if (b >= 1e9) return fmt::format("{:.2f} GB", b / 1e9);
-  if (b >= 1e6) return fmt::format("{:.2f} MB", b / 1e6);
-  if (b >= 1e3) return fmt::format("{:.2f} kB", b / 1e3);
-  return fmt::format("{:.0f} B", b);
+// n over the largest of 1e12, 1e9, 1e6, 1e3 it reaches, with that power's name; smaller n whole.
+static std::string scaled(double n, const std::array<const char*, 4>& names, const char* ones) {
+  constexpr double kPowers[] = {1e12, 1e9, 1e6, 1e3};
+  for (size_t i = 0; i < names.size(); ++i)
+    if (n >= kPowers[i]) return fmt::format("{:.2f} {}", n / kPowers[i], names[i]);
+  return fmt::format("{:.0f}{}", n, ones);
 }
 
-std::string human_count(double n) {
-  if (n >= 1e12) return fmt::format("{:.2f} T", n / 1e12);
-  if (n >= 1e9) return fmt::format("{:.2f} B", n / 1e9);
-  if (n >= 1e6) return fmt::format("{:.2f} M", n / 1e6);
-  if (n >= 1e3) return fmt::format("{:.2f} K", n / 1e3);
-  return fmt::format("{:.0f}", n);
-}
+std::string human_bytes(double b) { return scaled(b, {"TB", "GB", "MB", "kB"}, " B"); }
+
+std::string human_count(double n) { return scaled(n, {"T", "B", "M", "K"}, ""); }
 
 }  // namespace seek::cli

@@ -172,26 +172,18 @@ EngineResult Engine::generate(EngineRequest req, EngineCallbacks cb) {
   return result.get();
 }
 
-void Engine::forget_prefixes() {
+// The engine thread reads these flags under mu_ between steps.
+void Engine::set_flag(bool& flag, bool value) {
   std::lock_guard lk(mu_);
-  forget_ = true;
+  flag = value;
 }
 
-void Engine::stop_accepting() {
-  std::lock_guard lk(mu_);
-  accepting_ = false;
-}
-
-void Engine::pause() {
-  std::lock_guard lk(mu_);
-  paused_ = true;
-}
+void Engine::forget_prefixes() { set_flag(forget_, true); }
+void Engine::stop_accepting() { set_flag(accepting_, false); }
+void Engine::pause() { set_flag(paused_, true); }
 
 void Engine::resume() {
-  {
-    std::lock_guard lk(mu_);
-    paused_ = false;
-  }
+  set_flag(paused_, false);
   cv_.notify_all();
 }
 

@@ -226,6 +226,7 @@ class Engine {
   void copy_prefix(int src, int dst, int64_t n);
   void sample(Seq& s, std::span<float> logits);
   void finish(Seq& s, FinishReason why, std::string error = {});
+  void set_flag(bool& flag, bool value);  // under mu_
 
   const model::Model& model_;
   const tokenizer::Tokenizer* tok_;

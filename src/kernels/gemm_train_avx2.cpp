@@ -24,7 +24,7 @@ struct Tier {
   // op(B)[k0 + k, j0 + c] for k < kc, c < nr into dst[k][NR], columns past nr zero.
   static void pack_b(Trans tb, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
                      int64_t nr, float* dst) {
-    if (tb == Trans::Yes) return pack_b_transposed<NR>(B, ldb, k0, kc, j0, nr, dst);
+    if (tb == Trans::Yes) return pack_rows_as_columns<NR>(B, ldb, j0, nr, k0, kc, dst);
     const __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
     for (int64_t k = 0; k < kc; ++k) {  // B stored [K, N]; masked lanes are never read
       const float* s = B + (k0 + k) * ldb + j0;

@@ -17,7 +17,7 @@ struct Tier {
   // op(B)[k0 + k, j0 + c] for k < kc, c < nr into dst[k][NR], columns past nr zero.
   static void pack_b(Trans tb, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
                      int64_t nr, float* dst) {
-    if (tb == Trans::Yes) return pack_b_transposed<NR>(B, ldb, k0, kc, j0, nr, dst);
+    if (tb == Trans::Yes) return pack_rows_as_columns<NR>(B, ldb, j0, nr, k0, kc, dst);
     const __mmask16 m0 = __mmask16((1u << std::min<int64_t>(nr, 16)) - 1);
     const __mmask16 m1 = nr > 16 ? __mmask16((1u << (nr - 16)) - 1) : 0;
     for (int64_t k = 0; k < kc; ++k) {  // B stored [K, N]

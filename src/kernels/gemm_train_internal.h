@@ -25,41 +25,33 @@ namespace {
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// op(A)[i0 + r, k0 + k] for r < mr, k < kc into dst[k][MR], rows past mr zero.
-template <int64_t MR>
-void pack_a(Trans ta, const float* A, int64_t lda, int64_t i0, int64_t mr, int64_t k0,
-            int64_t kc, float* dst) {
-  if (ta == Trans::Yes) {  // A stored [K, M]: a panel row is contiguous
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* s = A + (k0 + k) * lda + i0;
-      float* d = dst + k * MR;
-      int64_t r = 0;
-      for (; r < mr; ++r) d[r] = s[r];
-      for (; r < MR; ++r) d[r] = 0.0f;
-    }
-    return;
-  }
-  for (int64_t r = 0; r < MR; ++r) {
-    if (r < mr) {
-      const float* s = A + (i0 + r) * lda + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = s[k];
+// Rows row0 + r (r < rows) of a row-major matrix S, its columns k0 .. k0 + kc - 1, into
+// dst[k][W]: each row becomes a column of the panel, columns past `rows` zero. This packs op(A)
+// for A stored [M, K] and op(B) for B stored [N, K] (Trans::Yes).
+template <int64_t W>
+void pack_rows_as_columns(const float* S, int64_t ld, int64_t row0, int64_t rows, int64_t k0,
+                          int64_t kc, float* dst) {
+  for (int64_t r = 0; r < W; ++r) {
+    if (r < rows) {
+      const float* s = S + (row0 + r) * ld + k0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * W + r] = s[k];
     } else {
-      for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = 0.0f;
+      for (int64_t k = 0; k < kc; ++k) dst[k * W + r] = 0.0f;
     }
   }
 }
 
-// op(B) stored [N, K] (Trans::Yes): columns c < nr of the block transposed into dst[k][NR].
-template <int64_t NR>
-void pack_b_transposed(const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
-                       int64_t nr, float* dst) {
-  for (int64_t c = 0; c < NR; ++c) {
-    if (c < nr) {
-      const float* s = B + (j0 + c) * ldb + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = s[k];
-    } else {
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = 0.0f;
-    }
+// op(A)[i0 + r, k0 + k] for r < mr, k < kc into dst[k][MR], rows past mr zero.
+template <int64_t MR>
+void pack_a(Trans ta, const float* A, int64_t lda, int64_t i0, int64_t mr, int64_t k0,
+            int64_t kc, float* dst) {
+  if (ta == Trans::No) return pack_rows_as_columns<MR>(A, lda, i0, mr, k0, kc, dst);
+  for (int64_t k = 0; k < kc; ++k) {  // A stored [K, M]: a panel row is contiguous
+    const float* s = A + (k0 + k) * lda + i0;
+    float* d = dst + k * MR;
+    int64_t r = 0;
+    for (; r < mr; ++r) d[r] = s[r];
+    for (; r < MR; ++r) d[r] = 0.0f;
   }
 }
 

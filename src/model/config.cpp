@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <cmath>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -83,6 +84,68 @@ TopkMethod parse_topk_method(const std::string& s, const std::string& src) {
   fail("{}: unsupported topk_method \"{}\" (greedy, group_limited_greedy or noaux_tc)", src, s);
 }
 
+namespace {
+
+// A numeric config.json field under its HF name; `fallback` is an optional field's default
+// (what from_json takes when the field is missing or null), none for a required field.
+template <class T>
+struct Field {
+  const char* name;
+  T ModelConfig::*member;
+  std::optional<T> fallback;
+};
+
+// The fields from_json and to_json both handle one to one, in from_json's reading order.
+// q_lora_rank (null when 0) and num_nextn_predict_layers (only V3 writes it) are read here and
+// written by to_json itself.
+const Field<int64_t> kIntFields[] = {
+    {"vocab_size", &ModelConfig::vocab_size, {}},
+    {"hidden_size", &ModelConfig::hidden_size, {}},
+    {"intermediate_size", &ModelConfig::intermediate_size, {}},
+    {"num_hidden_layers", &ModelConfig::num_hidden_layers, {}},
+    {"num_attention_heads", &ModelConfig::num_attention_heads, {}},
+    {"q_lora_rank", &ModelConfig::q_lora_rank, 0},
+    {"kv_lora_rank", &ModelConfig::kv_lora_rank, {}},
+    {"qk_nope_head_dim", &ModelConfig::qk_nope_head_dim, {}},
+    {"qk_rope_head_dim", &ModelConfig::qk_rope_head_dim, {}},
+    {"v_head_dim", &ModelConfig::v_head_dim, {}},
+    {"n_routed_experts", &ModelConfig::n_routed_experts, 0},
+    {"n_shared_experts", &ModelConfig::n_shared_experts, 0},
+    {"num_experts_per_tok", &ModelConfig::num_experts_per_tok, 0},
+    {"moe_intermediate_size", &ModelConfig::moe_intermediate_size, 0},
+    {"first_k_dense_replace", &ModelConfig::first_k_dense_replace, 0},
+    {"moe_layer_freq", &ModelConfig::moe_layer_freq, 1},
+    {"n_group", &ModelConfig::n_group, 1},
+    {"topk_group", &ModelConfig::topk_group, 1},
+    {"max_position_embeddings", &ModelConfig::max_position_embeddings, 4096},
+    {"bos_token_id", &ModelConfig::bos_token_id, 0},
+    {"num_nextn_predict_layers", &ModelConfig::num_nextn_predict_layers, 0},
+};
+const Field<double> kRealFields[] = {
+    {"routed_scaling_factor", &ModelConfig::routed_scaling_factor, 1.0},
+    {"rope_theta", &ModelConfig::rope_theta, 10000.0},
+    {"rms_norm_eps", &ModelConfig::rms_norm_eps, 1e-6},
+};
+const Field<bool> kFlagFields[] = {
+    {"norm_topk_prob", &ModelConfig::norm_topk_prob, false},
+    {"tie_word_embeddings", &ModelConfig::tie_word_embeddings, false},
+};
+
+template <class T, size_t N>
+void read_fields(const Field<T> (&fields)[N], const nlohmann::json& j, const std::string& src,
+                 ModelConfig& c) {
+  for (const Field<T>& f : fields)
+    c.*f.member = f.fallback ? json_get_or<T>(j, f.name, *f.fallback, src)
+                             : json_get<T>(j, f.name, src);
+}
+
+template <class T, size_t N>
+void write_fields(const Field<T> (&fields)[N], const ModelConfig& c, nlohmann::json& j) {
+  for (const Field<T>& f : fields) j[f.name] = c.*f.member;
+}
+
+}  // namespace
+
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& src) {
   if (!j.is_object()) fail("{}: config must be a JSON object", src);
   ModelConfig c;
@@ -90,34 +153,12 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
   if (c.model_type != "deepseek_v2" && c.model_type != "deepseek_v3")
     fail("{}: unsupported model_type \"{}\" (expected deepseek_v2 or deepseek_v3)", src,
          c.model_type);
-  c.vocab_size = json_get<int64_t>(j, "vocab_size", src);
-  c.hidden_size = json_get<int64_t>(j, "hidden_size", src);
-  c.intermediate_size = json_get<int64_t>(j, "intermediate_size", src);
-  c.num_hidden_layers = json_get<int64_t>(j, "num_hidden_layers", src);
-  c.num_attention_heads = json_get<int64_t>(j, "num_attention_heads", src);
-  c.q_lora_rank = json_get_or<int64_t>(j, "q_lora_rank", 0, src);
-  c.kv_lora_rank = json_get<int64_t>(j, "kv_lora_rank", src);
-  c.qk_nope_head_dim = json_get<int64_t>(j, "qk_nope_head_dim", src);
-  c.qk_rope_head_dim = json_get<int64_t>(j, "qk_rope_head_dim", src);
-  c.v_head_dim = json_get<int64_t>(j, "v_head_dim", src);
-  c.n_routed_experts = json_get_or<int64_t>(j, "n_routed_experts", 0, src);
-  c.n_shared_experts = json_get_or<int64_t>(j, "n_shared_experts", 0, src);
-  c.num_experts_per_tok = json_get_or<int64_t>(j, "num_experts_per_tok", 0, src);
-  c.moe_intermediate_size = json_get_or<int64_t>(j, "moe_intermediate_size", 0, src);
-  c.first_k_dense_replace = json_get_or<int64_t>(j, "first_k_dense_replace", 0, src);
-  c.moe_layer_freq = json_get_or<int64_t>(j, "moe_layer_freq", 1, src);
+  read_fields(kIntFields, j, src, c);
+  read_fields(kRealFields, j, src, c);
+  read_fields(kFlagFields, j, src, c);
   c.scoring_func =
       parse_scoring_func(json_get_or<std::string>(j, "scoring_func", "softmax", src), src);
   c.topk_method = parse_topk_method(json_get_or<std::string>(j, "topk_method", "greedy", src), src);
-  c.n_group = json_get_or<int64_t>(j, "n_group", 1, src);
-  c.topk_group = json_get_or<int64_t>(j, "topk_group", 1, src);
-  c.norm_topk_prob = json_get_or<bool>(j, "norm_topk_prob", false, src);
-  c.routed_scaling_factor = json_get_or<double>(j, "routed_scaling_factor", 1.0, src);
-  c.rope_theta = json_get_or<double>(j, "rope_theta", 10000.0, src);
-  c.max_position_embeddings = json_get_or<int64_t>(j, "max_position_embeddings", 4096, src);
-  c.rms_norm_eps = json_get_or<double>(j, "rms_norm_eps", 1e-6, src);
-  c.tie_word_embeddings = json_get_or<bool>(j, "tie_word_embeddings", false, src);
-  c.bos_token_id = json_get_or<int64_t>(j, "bos_token_id", 0, src);
   if (j.contains("eos_token_id") && !j["eos_token_id"].is_null()) {
     const auto& e = j["eos_token_id"];
     if (e.is_array()) {
@@ -129,7 +170,6 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
       c.eos_token_ids.push_back(json_get<int64_t>(j, "eos_token_id", src));
     }
   }
-  c.num_nextn_predict_layers = json_get_or<int64_t>(j, "num_nextn_predict_layers", 0, src);
   c.torch_dtype = json_get_or<std::string>(j, "torch_dtype", "bfloat16", src);
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const auto& r = j["rope_scaling"];
@@ -236,30 +276,15 @@ nlohmann::json ModelConfig::to_json() const {
   j["architectures"] = {model_type == "deepseek_v3" ? "DeepseekV3ForCausalLM"
                                                      : "DeepseekV2ForCausalLM"};
   j["model_type"] = model_type;
-  j["vocab_size"] = vocab_size;
-  j["hidden_size"] = hidden_size;
-  j["intermediate_size"] = intermediate_size;
-  j["moe_intermediate_size"] = moe_intermediate_size;
-  j["num_hidden_layers"] = num_hidden_layers;
-  j["num_attention_heads"] = num_attention_heads;
+  write_fields(kIntFields, *this, j);
+  write_fields(kRealFields, *this, j);
+  write_fields(kFlagFields, *this, j);
   j["num_key_value_heads"] = num_attention_heads;
   j["q_lora_rank"] = q_lora_rank > 0 ? nlohmann::json(q_lora_rank) : nlohmann::json(nullptr);
-  j["kv_lora_rank"] = kv_lora_rank;
-  j["qk_nope_head_dim"] = qk_nope_head_dim;
-  j["qk_rope_head_dim"] = qk_rope_head_dim;
-  j["v_head_dim"] = v_head_dim;
-  j["n_routed_experts"] = n_routed_experts;
-  j["n_shared_experts"] = n_shared_experts;
-  j["num_experts_per_tok"] = num_experts_per_tok;
-  j["first_k_dense_replace"] = first_k_dense_replace;
-  j["moe_layer_freq"] = moe_layer_freq;
+  if (num_nextn_predict_layers <= 0 && model_type != "deepseek_v3")
+    j.erase("num_nextn_predict_layers");
   j["scoring_func"] = hf_name(scoring_func);
   j["topk_method"] = hf_name(topk_method);
-  j["n_group"] = n_group;
-  j["topk_group"] = topk_group;
-  j["norm_topk_prob"] = norm_topk_prob;
-  j["routed_scaling_factor"] = routed_scaling_factor;
-  j["rope_theta"] = rope_theta;
   if (rope_scaling) {
     const auto& y = *rope_scaling;
     j["rope_scaling"] = {{"type", y.type}, {"factor", y.factor},
@@ -269,14 +294,8 @@ nlohmann::json ModelConfig::to_json() const {
   } else {
     j["rope_scaling"] = nullptr;
   }
-  j["max_position_embeddings"] = max_position_embeddings;
-  j["rms_norm_eps"] = rms_norm_eps;
-  j["tie_word_embeddings"] = tie_word_embeddings;
-  j["bos_token_id"] = bos_token_id;
   if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
   else j["eos_token_id"] = eos_token_ids;
-  if (num_nextn_predict_layers > 0 || model_type == "deepseek_v3")
-    j["num_nextn_predict_layers"] = num_nextn_predict_layers;
   if (quantization_config) {
     const auto& q = *quantization_config;
     j["quantization_config"] = {{"quant_method", q.quant_method}, {"fmt", q.fmt},

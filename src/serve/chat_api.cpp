@@ -138,15 +138,7 @@ void handle_chat(ServerState& s, const httplib::Request& req, httplib::Response&
   const ChatRequest r = parse_chat_request(parse_body(req), s.opts.models);
   const BuiltPrompt p = s.prompts.chat(r, size_t(s.engine.context()));
 
-  generate::EngineRequest er;
-  er.prompt = p.ids;
-  er.sampling.temperature = r.sampling.temperature;
-  er.sampling.top_p = r.sampling.top_p;
-  er.sampling.frequency_penalty = r.sampling.frequency_penalty;
-  er.sampling.presence_penalty = r.sampling.presence_penalty;
-  er.sampling.seed = r.sampling.seed ? *r.sampling.seed : s.counter.fetch_add(1) * 0x9E3779B97F4A7C15ull + uint64_t(std::time(nullptr));
-  er.max_tokens = r.sampling.max_tokens;
-  er.stop = r.sampling.stop;
+  generate::EngineRequest er = engine_request(s, r.sampling, p.ids);
   er.reasoning = p.reasoning;
   er.starts_in_thinking = p.starts_in_thinking;
   if (p.reasoning) er.max_reasoning_tokens = r.model->reasoning_budget;

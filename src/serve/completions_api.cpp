@@ -98,16 +98,7 @@ class CompletionOutput final : public Output {
 void handle_completion(ServerState& s, const httplib::Request& req, httplib::Response& res, bool fim) {
   const CompletionRequest r = parse_completion_request(parse_body(req), s.opts.models, fim);
   const BuiltPrompt p = s.prompts.completion(r, size_t(s.engine.context()));
-  generate::EngineRequest er;
-  er.prompt = p.ids;
-  er.sampling.temperature = r.sampling.temperature;
-  er.sampling.top_p = r.sampling.top_p;
-  er.sampling.frequency_penalty = r.sampling.frequency_penalty;
-  er.sampling.presence_penalty = r.sampling.presence_penalty;
-  er.sampling.seed = r.sampling.seed ? *r.sampling.seed
-                                     : s.counter.fetch_add(1) * 0x9E3779B97F4A7C15ull + uint64_t(std::time(nullptr));
-  er.max_tokens = r.sampling.max_tokens;
-  er.stop = r.sampling.stop;
+  generate::EngineRequest er = engine_request(s, r.sampling, p.ids);
   er.top_logprobs = r.logprobs;
   if (s.opts.test_hooks && req.has_header("X-Seek-Test-Script")) {
     const json text = json::parse(req.get_header_value("X-Seek-Test-Script"), nullptr, false);

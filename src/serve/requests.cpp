@@ -90,11 +90,12 @@ SamplingFields get_sampling(const json& body, int64_t max_default, int64_t max_l
       invalid_param("max_tokens", "max_tokens must be between 1 and {}, got {}", max_limit, *m);
     s.max_tokens = *m;
   }
-  s.temperature = get_number(body, "temperature", 1.0f, 0.0, 2.0);
-  s.top_p = get_number(body, "top_p", 1.0f, 0.0, 1.0);
-  if (field(body, "top_p") && s.top_p <= 0.0f) invalid_param("top_p", "top_p must be greater than 0");
-  s.frequency_penalty = get_number(body, "frequency_penalty", 0.0f, -2.0, 2.0);
-  s.presence_penalty = get_number(body, "presence_penalty", 0.0f, -2.0, 2.0);
+  s.sampler.temperature = get_number(body, "temperature", 1.0f, 0.0, 2.0);
+  s.sampler.top_p = get_number(body, "top_p", 1.0f, 0.0, 1.0);
+  if (field(body, "top_p") && s.sampler.top_p <= 0.0f)
+    invalid_param("top_p", "top_p must be greater than 0");
+  s.sampler.frequency_penalty = get_number(body, "frequency_penalty", 0.0f, -2.0, 2.0);
+  s.sampler.presence_penalty = get_number(body, "presence_penalty", 0.0f, -2.0, 2.0);
   if (const json* stop = field(body, "stop")) {
     if (stop->is_string()) {
       s.stop.push_back(stop->get<std::string>());
@@ -293,9 +294,9 @@ ChatRequest parse_chat_request(const json& body, const ModelRegistry& models) {
   }
   parse_tools(body, r);
   if (r.reasoning()) {  // silently ignored, as DeepSeek documents for the reasoner
-    r.sampling.temperature = r.model->reasoner_temperature;
-    r.sampling.top_p = r.model->reasoner_top_p;
-    r.sampling.frequency_penalty = r.sampling.presence_penalty = 0.0f;
+    r.sampling.sampler.temperature = r.model->reasoner_temperature;
+    r.sampling.sampler.top_p = r.model->reasoner_top_p;
+    r.sampling.sampler.frequency_penalty = r.sampling.sampler.presence_penalty = 0.0f;
   }
   return r;
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "generate/sampler.h"
 #include "serve/models.h"
 
 namespace seek::serve {
@@ -22,12 +23,11 @@ struct ToolSpec {
 // Settings every generating endpoint shares.
 struct SamplingFields {
   int64_t max_tokens = 0;
-  float temperature = 1.0f;
-  float top_p = 1.0f;
-  float frequency_penalty = 0.0f;
-  float presence_penalty = 0.0f;
+  // The API sets temperature, top_p and the frequency / presence penalties; the other samplers
+  // stay off. Its seed is filled in when the request goes to the engine (see `seed`).
+  generate::SamplingParams sampler;
   std::vector<std::string> stop;
-  std::optional<uint64_t> seed;
+  std::optional<uint64_t> seed;  // none: a fresh seed per request
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
 };

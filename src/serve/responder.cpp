@@ -1,5 +1,7 @@
 #include "serve/responder.h"
 
+#include <ctime>
+
 #include "serve/api_error.h"
 
 namespace seek::serve {
@@ -8,6 +10,19 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using generate::EngineResult;
 using generate::FinishReason;
+
+generate::EngineRequest engine_request(ServerState& s, const SamplingFields& f,
+                                       std::vector<int32_t> prompt) {
+  generate::EngineRequest er;
+  er.prompt = std::move(prompt);
+  er.sampling = f.sampler;
+  er.sampling.seed = f.seed ? *f.seed
+                            : s.counter.fetch_add(1) * 0x9E3779B97F4A7C15ull +
+                                  uint64_t(std::time(nullptr));
+  er.max_tokens = f.max_tokens;
+  er.stop = f.stop;
+  return er;
+}
 
 json usage_json(const EngineResult& r) {
   return {{"prompt_tokens", r.prompt_tokens},

@@ -31,6 +31,11 @@ class Output {
   virtual nlohmann::json chunk_base() const = 0;
 };
 
+// The engine request every endpoint starts from: the prompt and the shared sampling settings
+// (a fresh seed per request when the body fixes none).
+generate::EngineRequest engine_request(ServerState& s, const SamplingFields& f,
+                                       std::vector<int32_t> prompt);
+
 nlohmann::json usage_json(const generate::EngineResult& r);
 
 void respond(ServerState& s, httplib::Response& res, const std::string& endpoint,

@@ -2,6 +2,7 @@
 // (its own tojson: json.dumps with ensure_ascii=False and no HTML escaping).
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "tokenizer/jinja/builtins.h"
@@ -25,6 +26,17 @@ constexpr std::string_view kTests[] = {
 
 bool truthy_arg(const Value* v, bool fallback) { return v ? v->truthy() : fallback; }
 
+// Python's float(s) of a stripped string: the whole text must parse.
+std::optional<double> whole_double(const std::string& s) {
+  try {
+    size_t used = 0;
+    double d = std::stod(s, &used);
+    if (used == s.size()) return d;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
 int64_t int_of(const Value& v, int64_t fallback) {
   if (v.is_int()) return v.as_int();
   if (v.is_float()) return int64_t(v.as_double());
@@ -34,25 +46,19 @@ int64_t int_of(const Value& v, int64_t fallback) {
       size_t used = 0;
       int64_t i = std::stoll(s, &used);
       if (used == s.size()) return i;
-      double d = std::stod(s, &used);  // Jinja's int filter falls back to float("1.5")
-      if (used == s.size()) return int64_t(d);
     } catch (const std::exception&) {
+      return fallback;
     }
+    // Jinja's int filter falls back to float("1.5").
+    if (auto d = whole_double(s)) return int64_t(*d);
   }
   return fallback;
 }
 
 double float_of(const Value& v, double fallback) {
   if (v.is_number()) return v.as_double();
-  if (v.is_string()) {
-    std::string s = pystr::strip(v.str(), nullptr, true, true);
-    try {
-      size_t used = 0;
-      double d = std::stod(s, &used);
-      if (used == s.size()) return d;
-    } catch (const std::exception&) {
-    }
-  }
+  if (v.is_string())
+    if (auto d = whole_double(pystr::strip(v.str(), nullptr, true, true))) return *d;
   return fallback;
 }
 

@@ -111,6 +111,17 @@ class Parser {
     return s;
   }
 
+  // After the body of an if or for: its `{% else %}` body up to `end` when `found` (the tag that
+  // ended the body) is "else", then the closing tag's `%}`.
+  void parse_else(Stmt& s, const std::string& found, std::string_view end) {
+    std::string end_found;
+    if (found == "else") {
+      expect(T::BlockEnd, "'%}'");
+      s.else_body = parse_body({end}, end_found);
+    }
+    expect(T::BlockEnd, "'%}'");
+  }
+
   void parse_statement(Body& body) {
     DepthGuard guard(*this);
     const Token& tag = next();
@@ -125,11 +136,7 @@ class Parser {
         Body b = parse_body({"elif", "else", "endif"}, kw);
         s->branches.emplace_back(std::move(cond), std::move(b));
       }
-      if (kw == "else") {
-        expect(T::BlockEnd, "'%}'");
-        s->else_body = parse_body({"endif"}, found);
-      }
-      expect(T::BlockEnd, "'%}'");
+      parse_else(*s, kw, "endif");
       body.push_back(std::move(s));
     } else if (name == "for") {
       auto s = stmt(Stmt::Kind::For, tag.pos);
@@ -142,11 +149,7 @@ class Parser {
       ++loop_depth_;
       s->body = parse_body({"else", "endfor"}, found);
       --loop_depth_;
-      if (found == "else") {
-        expect(T::BlockEnd, "'%}'");
-        s->else_body = parse_body({"endfor"}, found);
-      }
-      expect(T::BlockEnd, "'%}'");
+      parse_else(*s, found, "endfor");
       body.push_back(std::move(s));
     } else if (name == "set") {
       auto s = stmt(Stmt::Kind::Set, tag.pos);
@@ -249,22 +252,17 @@ class Parser {
     return e;
   }
 
-  ExprPtr parse_or() {
-    ExprPtr e = parse_and();
-    while (is_name("or")) {
+  // `operand (keyword operand)*`, left-associative: `or` over `and` over `not`.
+  ExprPtr parse_keyword_chain(const char* keyword, Expr::Kind kind, ExprPtr (Parser::*operand)()) {
+    ExprPtr e = (this->*operand)();
+    while (is_name(keyword)) {
       Pos pos = next().pos;
-      e = node(Expr::Kind::Or, pos, std::move(e), parse_and());
+      e = node(kind, pos, std::move(e), (this->*operand)());
     }
     return e;
   }
-  ExprPtr parse_and() {
-    ExprPtr e = parse_not();
-    while (is_name("and")) {
-      Pos pos = next().pos;
-      e = node(Expr::Kind::And, pos, std::move(e), parse_not());
-    }
-    return e;
-  }
+  ExprPtr parse_or() { return parse_keyword_chain("or", Expr::Kind::Or, &Parser::parse_and); }
+  ExprPtr parse_and() { return parse_keyword_chain("and", Expr::Kind::And, &Parser::parse_not); }
   ExprPtr parse_not() {
     DepthGuard guard(*this);
     if (is_name("not")) {
@@ -359,31 +357,27 @@ class Parser {
       expect_op(")");
       return tup;
     }
-    if (is_op("[")) {
-      next();
-      auto list = node(Expr::Kind::List, t.pos);
-      while (!is_op("]")) {
-        if (!list->args.empty()) expect_op(",");
-        if (is_op("]")) break;
-        list->args.push_back(parse_expression());
-      }
-      expect_op("]");
-      return list;
-    }
-    if (is_op("{")) {
-      next();
-      auto dict = node(Expr::Kind::Dict, t.pos);
-      while (!is_op("}")) {
-        if (!dict->args.empty()) expect_op(",");
-        if (is_op("}")) break;
-        dict->args.push_back(parse_expression());
-        expect_op(":");
-        dict->args.push_back(parse_expression());
-      }
-      expect_op("}");
-      return dict;
-    }
+    if (is_op("[")) return parse_display(Expr::Kind::List, t.pos, "]", false);
+    if (is_op("{")) return parse_display(Expr::Kind::Dict, t.pos, "}", true);
     error(t, "unexpected " + describe(t));
+  }
+
+  // A list `[a, b]` or dict `{k: v}` from its opening bracket on; a trailing comma is allowed.
+  // A dict's args alternate key, value.
+  ExprPtr parse_display(Expr::Kind kind, Pos pos, std::string_view close, bool pairs) {
+    next();
+    auto e = node(kind, pos);
+    while (!is_op(close)) {
+      if (!e->args.empty()) expect_op(",");
+      if (is_op(close)) break;
+      e->args.push_back(parse_expression());
+      if (pairs) {
+        expect_op(":");
+        e->args.push_back(parse_expression());
+      }
+    }
+    expect_op(close);
+    return e;
   }
 
   static ExprPtr literal(Pos pos, Value v) {
