@@ -244,3 +244,42 @@ TEST(SampleRun, KeepsExactlyTheCorrectWellFormedTraces) {
   EXPECT_EQ(data.back(), '\n');
   std::filesystem::remove(path);
 }
+
+// R1 templates open <think> in the prompt: the model's output starts inside the thinking. The
+// reward sees the block whole, and the SFT record gets the thinking split off.
+TEST(EvalRun, APromptThatOpensThinking) {
+  Scripted s;
+  s.tmpl = tokenizer::ChatTemplate::from_source(
+      "{{ bos_token }}{% for m in messages %}<｜User｜>{{ m['content'] }}{% endfor %}"
+      "<｜Assistant｜><think>\n",
+      "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>");
+  const ChatPrompt p = render_prompt(s.tmpl, test::test_tokenizer(), s.tasks[0].messages);
+  EXPECT_TRUE(p.starts_in_thinking);
+  RunOptions ro = s.options(1);
+  const std::string body = "Let me add.\n</think>\n<answer>" + s.solution(0) + "</answer>";
+  ro.processor = [&](size_t, int) {
+    return std::make_shared<generate::ScriptedLogits>(test::test_tokenizer().encode(body, false), 1);
+  };
+  const std::vector<Attempt> a = run_tasks(*s.engine, s.tmpl, s.tasks, *s.reward, ro);
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0].completion, "<think>\n" + body);
+  EXPECT_TRUE(a[0].well_formed);
+  EXPECT_TRUE(a[0].score.correct) << a[0].score.reason;
+  EXPECT_FALSE(a[1].score.correct);  // task 0's answer
+  const nlohmann::json rec = sft_record(s.tasks[0], a[0]);
+  EXPECT_EQ(rec["messages"][1]["reasoning_content"], "Let me add.");
+  EXPECT_EQ(rec["messages"][1]["content"], "<answer>" + s.solution(0) + "</answer>");
+}
+
+TEST(EvalRun, BadSettingsAreErrors) {
+  Scripted s;
+  RunOptions ro = s.options(0);
+  EXPECT_NE(error_of([&] { run_tasks(*s.engine, s.tmpl, s.tasks, *s.reward, ro); })
+                .find("at least 1"),
+            std::string::npos);
+  ro = s.options(1);
+  ro.sampling.top_p = 0.0f;
+  EXPECT_NE(error_of([&] { run_tasks(*s.engine, s.tmpl, s.tasks, *s.reward, ro); })
+                .find("top_p"),
+            std::string::npos);
+}
