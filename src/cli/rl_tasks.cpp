@@ -38,7 +38,8 @@ void add_task_flags(CLI::App* cmd, TaskFlags& f, const char* what) {
   cmd->add_option("--batch", f.batch, "Sequences decoded together")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--precise", f.precise, "F32 activations (default: BF16)");
+  cmd->add_flag("--precise", f.precise, "F32 activations (default: BF16): results that do not depend on which "
+                "sequences share a batch (reproducible runs)");
   add_load_flags(cmd, f.load);
 }
 
