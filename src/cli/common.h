@@ -34,6 +34,8 @@ Command add_make_model(CLI::App& app);
 // Written by the owners of those modules:
 Command add_serve(CLI::App& app);  // cmd_serve.cpp
 Command add_train(CLI::App& app);  // cmd_train.cpp
+Command add_eval(CLI::App& app);    // cmd_eval.cpp
+Command add_sample(CLI::App& app);  // cmd_sample.cpp
 
 // ---- terminal and streams ----
 bool stdin_is_tty();
