@@ -261,6 +261,13 @@ TEST(Finetune, SaveDtypeAndBadConfigs) {
   e = err("{" + init + R"(, "data": {"tokens": "ids.bin", "order": "random"}, "out": "r"})");
   EXPECT_NE(e.find("\"order\" must be sequential or shuffled"), std::string::npos) << e;
 
+  e = err("{" + init + R"(, "data": {"tokens": "ids.bin", "files": ["a.txt"]}, "out": "r"})");
+  EXPECT_NE(e.find("\"files\" and \"tokens\" are two data sources"), std::string::npos) << e;
+  e = err(R"({"model": {"hidden_size": 32}, "data": {"tokens": "ids.bin"}, "out": "r"})");
+  EXPECT_NE(e.find("\"model\" needs \"vocab_size\" with a token file"), std::string::npos) << e;
+  e = err(R"({"init": "nowhere", "data": {"tokens": "ids.bin"}, "out": "r"})");
+  EXPECT_NE(e.find("nowhere is not a model directory (no config.json)"), std::string::npos) << e;
+
   // A token file shorter than one sequence (seq_len + 1 = 17 tokens).
   const std::string s = tmpdir("short");
   TrainConfig sc = finetune_config(s, "v3-tiny-fp8", 16, 1);
