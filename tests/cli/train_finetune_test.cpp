@@ -43,6 +43,25 @@ TEST(TrainCommand, FineTunesABf16CheckpointThatSeekRunLoads) {
   EXPECT_EQ(r.code, 0) << r.err;
 }
 
+// Text files with an init checkpoint are encoded with the init's tokenizer (no BPE training).
+TEST(TrainCommand, FineTunesOnTextWithTheInitsTokenizer) {
+  TempDir init, work;
+  link_model("v2-lite-tiny", init, /*with_tokenizer=*/true);
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += std::to_string(i % 10) + (i % 20 == 19 ? "\n\n" : " ");
+  spit(work / "digits.txt", text);
+  spit(work / "train.json", R"({
+    "init": ")" + init.str() + R"(",
+    "data": {"files": ["digits.txt"], "doc_bytes": 100, "val_every": 4},
+    "train": {"seq_len": 8, "batch_size": 2, "steps": 2, "lr": 1e-3, "warmup": 0, "eval_every": 2},
+    "out": "run" })");
+  Result t = run_seek({"train", "-c", work / "train.json", "-q"});
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_FALSE(fs::exists(work / "run/tokenizer"));  // no BPE trained
+  EXPECT_EQ(slurp(work / "run/final/tokenizer.json"), slurp(kTokenizer + "/tokenizer.json"));
+  EXPECT_NE(slurp(work / "run/metrics.jsonl").find("\"val_loss\""), std::string::npos);
+}
+
 TEST(TrainCommand, InitGeometryConflictNamesTheField) {
   TempDir work;
   spit(work / "train.json", R"({"init": ")" + kModels + R"(v2-lite-tiny",
