@@ -276,3 +276,28 @@ TEST(Finetune, SaveDtypeAndBadConfigs) {
   fs::remove_all(d);
   fs::remove_all(s);
 }
+
+// A token file without "init": a random model whose "model" gives the vocabulary.
+TEST(Finetune, TokenFileTrainsARandomModelOfTheGivenVocabulary) {
+  const std::string d = tmpdir("scratch");
+  std::vector<uint32_t> ids;
+  for (uint32_t i = 0; i < 300; ++i) ids.push_back((i * 7) % 64);
+  write_tokens(d + "/ids.bin", ids);
+  write_file_atomic(d + "/train.json", R"({
+    "model": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "q_lora_rank": 16, "kv_lora_rank": 16,
+              "qk_nope_head_dim": 8, "qk_rope_head_dim": 8, "v_head_dim": 8,
+              "max_position_embeddings": 64, "num_nextn_predict_layers": 0, "vocab_size": 64},
+    "data": {"tokens": "ids.bin"},
+    "train": {"seq_len": 16, "batch_size": 2, "steps": 3, "warmup": 0, "log_every": 1}, "out": "run"})");
+  TrainConfig c = TrainConfig::load(d + "/train.json");
+  EXPECT_TRUE(c.sequential);
+  EXPECT_EQ(c.save_dtype, "f32");
+  RunOptions o;
+  o.progress = false;
+  const std::string ckpt = run_training(c, o);
+  EXPECT_EQ(train_lines(c.out + "/metrics.jsonl").size(), 3u);
+  EXPECT_EQ(model::Model::load(ckpt)->config().vocab_size, 64);
+  EXPECT_EQ(TensorStore::open(ckpt, LoadMode::Read).find("lm_head.weight")->dtype, DType::F32);
+  fs::remove_all(d);
+}
