@@ -1,5 +1,6 @@
 // seek train: pretrain a DeepSeek-architecture model (MLA + DeepSeekMoE + MTP) from a config
-// file on the CPU; checkpoints are Hugging Face model directories `seek run` loads.
+// file on the CPU, or fine-tune a Hugging Face DeepSeek checkpoint ("init"); checkpoints are
+// Hugging Face model directories `seek run` loads.
 #include <omp.h>
 
 #include "cli/common.h"
@@ -15,7 +16,7 @@ Command add_train(CLI::App& app) {
     int threads = 0;
   };
   auto f = std::make_shared<Flags>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a DeepSeek-architecture model from scratch on text files");
+  CLI::App* cmd = app.add_subcommand("train", "Train a DeepSeek-architecture model from scratch, or fine-tune a checkpoint");
   cmd->add_option("-c,--config", f->config, "Training config (JSON with // comments; see configs/)")->required();
   cmd->add_flag("--resume", f->resume, "Continue the run in the config's out directory from its latest checkpoint");
   cmd->add_option("--out", f->out, "Run directory (overrides the config's \"out\")");
@@ -26,7 +27,9 @@ Command add_train(CLI::App& app) {
   cmd->add_flag("-q,--quiet", f->quiet, "No progress output");
   cmd->footer(
       "Writes OUT/tokenizer, OUT/data (token shards), OUT/metrics.jsonl, OUT/report.html and\n"
-      "checkpoints OUT/step-N, OUT/final (OUT/latest points to the newest). Then:\n"
+      "checkpoints OUT/step-N, OUT/final (OUT/latest points to the newest). With \"init\": MODEL_DIR\n"
+      "it fine-tunes that checkpoint (BF16 or FP8) and saves in its dtype (\"save_dtype\" overrides).\n"
+      "Then:\n"
       "  seek run OUT/final \"Your prompt\"");
   return {cmd, [f] {
             train::TrainConfig c = train::TrainConfig::load(f->config);

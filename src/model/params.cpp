@@ -47,6 +47,29 @@ Params Params::init(const ModelConfig& cfg, double init_std, uint64_t seed) {
   return p;
 }
 
+namespace {
+
+// The FP8 release (block-scaled e4m3): w[r][c] = e4m3(q[r][c]) · scale_inv[r/128][c/128], the
+// scales F32 [ceil(rows/128), ceil(cols/128)] in NAME_scale_inv, as the inference loader reads.
+void dequantize_fp8(const TensorStore& store, const Tensor& t, float* out) {
+  const int64_t rows = t.shape[0], cols = t.shape[1];
+  const int64_t sr = (rows + 127) / 128, sc = (cols + 127) / 128;
+  const std::string sname = t.name + "_scale_inv";
+  const Tensor* s = store.find(sname);
+  if (!s) fail("{}: FP8 tensor {} has no {}", t.file, t.name, sname);
+  if (s->dtype != DType::F32) fail("{}: {} must be F32, is {}", s->file, sname, dtype_name(s->dtype));
+  if (s->shape != std::vector<int64_t>{sr, sc})
+    fail("{}: {} has shape {}, expected [{}, {}] (128x128 blocks of {})", s->file, sname,
+         s->shape_str(), sr, sc, t.shape_str());
+  const auto* q = static_cast<const uint8_t*>(t.data);
+  const auto* scale = static_cast<const float*>(s->data);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      out[r * cols + c] = fp8_e4m3_to_f32(q[r * cols + c]) * scale[(r / 128) * sc + c / 128];
+}
+
+}  // namespace
+
 Params Params::load(const ModelConfig& cfg, const std::string& dir) {
   Params p;
   p.layout(cfg);
@@ -55,9 +78,14 @@ Params Params::load(const ModelConfig& cfg, const std::string& dir) {
     const Tensor* t = store.find(i.name);
     if (!t) fail("{}: tensor {} is missing", dir, i.name);
     if (t->shape != i.shape) fail("{}: tensor {} has shape {}, expected {}", t->file, i.name, t->shape_str(), shape_str(i.shape));
-    if (!copy_as_f32(*t, p.data_.data() + i.offset))
-      fail("{}: tensor {} has dtype {}; training needs F32/BF16/F16", t->file, i.name,
-           dtype_name(t->dtype));
+    float* dst = p.data_.data() + i.offset;
+    if (t->dtype == DType::F8_E4M3 && i.shape.size() == 2) {
+      dequantize_fp8(store, *t, dst);
+      continue;
+    }
+    if (!copy_as_f32(*t, dst))
+      fail("{}: tensor {} has dtype {}; training needs F32/BF16/F16 or F8_E4M3 with its "
+           "weight_scale_inv", t->file, i.name, dtype_name(t->dtype));
   }
   return p;
 }

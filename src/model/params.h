@@ -35,8 +35,9 @@ class Params {
   // projections o_proj and down_proj scaled by 1/√(2·layers), GPT-2 style), norm gains 1,
   // router bias 0.
   static Params init(const ModelConfig& cfg, double init_std, uint64_t seed);
-  // The same layout, values read from a checkpoint directory (any float dtype). The MTP copies,
-  // if the checkpoint has them, are not read: in training they are the main tensors.
+  // The same layout, values read from a checkpoint directory: F32/BF16/F16, or the FP8
+  // block-scaled release (e4m3 codes · NAME_scale_inv per 128×128 block). The MTP copies, if the
+  // checkpoint has them, are not read: in training they are the main tensors.
   static Params load(const ModelConfig& cfg, const std::string& dir);
 
   const ModelConfig& config() const { return cfg_; }

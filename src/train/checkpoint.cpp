@@ -11,6 +11,7 @@
 #include "core/io.h"
 #include "core/safetensors_writer.h"
 #include "model/tensors.h"
+#include "tools/make_model.h"
 
 namespace seek::train {
 
@@ -19,6 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kStateMagic[8] = {'S', 'E', 'E', 'K', 'T', 'S', 'T', '1'};
+// Version 2 appends the float32 master weights (n floats) after the moments.
+constexpr char kStateMagic2[8] = {'S', 'E', 'E', 'K', 'T', 'S', 'T', '2'};
 
 void fsync_dir(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
@@ -29,7 +32,7 @@ void fsync_dir(const std::string& dir) {
 }
 
 std::string encode_state(const TrainState& s) {
-  std::string out(kStateMagic, 8);
+  std::string out(s.master.empty() ? kStateMagic : kStateMagic2, 8);
   auto put = [&](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
   const uint64_t n = s.m.size();
   put(&s.step, 8);
@@ -39,14 +42,56 @@ std::string encode_state(const TrainState& s) {
   put(&n, 8);
   put(s.m.data(), n * 4);
   put(s.v.data(), n * 4);
+  if (!s.master.empty()) put(s.master.data(), n * 4);
   return out;
 }
+
+void add_f32(SafetensorsWriter& w, const std::string& name, const std::vector<int64_t>& shape,
+             const float* src, int64_t n) {
+  w.add_lazy(name, DType::F32, shape,
+             [src, n](uint8_t* dst) { std::memcpy(dst, src, size_t(n) * 4); });
+}
+
+void add_bf16(SafetensorsWriter& w, const std::string& name, const std::vector<int64_t>& shape,
+              const float* src, int64_t n) {
+  w.add_lazy(name, DType::BF16, shape, [src, n](uint8_t* dst) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t b = f32_to_bf16(src[i]);
+      std::memcpy(dst + 2 * i, &b, 2);
+    }
+  });
+}
+
+// The release's quantizer (tools/make_model.h), so a saved FP8 checkpoint is what DeepSeek's
+// own conversion of these weights would be. (add() copies the bytes.)
+void add_fp8(SafetensorsWriter& w, const std::string& name, const std::vector<int64_t>& shape,
+             const float* src) {
+  const int64_t rows = shape[0], cols = shape[1], sr = (rows + 127) / 128, sc = (cols + 127) / 128;
+  std::vector<uint8_t> codes(size_t(rows * cols));
+  std::vector<float> scales(size_t(sr * sc));
+  tools::quantize_fp8_blocks(src, rows, cols, codes.data(), scales.data());
+  w.add(name, DType::F8_E4M3, shape, codes.data(), codes.size());
+  w.add(name + "_scale_inv", DType::F32, {sr, sc}, scales.data(), scales.size() * 4);
+}
+
+}  // namespace
+
+bool parse_save_dtype(const std::string& s, SaveDType* out) {
+  if (s == "f32") *out = SaveDType::F32;
+  else if (s == "bf16") *out = SaveDType::BF16;
+  else if (s == "fp8") *out = SaveDType::FP8;
+  else return false;
+  return true;
+}
+
+namespace {
 
 }  // namespace
 
 void save_checkpoint(const std::string& out, const std::string& name, const model::Params& p,
                      const TrainState& st, const std::string& tokenizer_dir,
-                     const std::vector<std::pair<std::string, std::string>>& extra, int keep) {
+                     const std::vector<std::pair<std::string, std::string>>& extra, int keep,
+                     SaveDType dtype) {
   fs::create_directories(out);
   const std::string tmp = out + "/.tmp-" + name + "-" + std::to_string(::getpid());
   const std::string final_dir = out + "/" + name;
@@ -54,8 +99,13 @@ void save_checkpoint(const std::string& out, const std::string& name, const mode
   fs::remove_all(tmp, ec);
   try {
     fs::create_directories(tmp);
-    nlohmann::json cfg = p.config().to_json();
-    cfg["torch_dtype"] = "float32";
+    model::ModelConfig mc = p.config();
+    if (dtype == SaveDType::FP8)
+      mc.quantization_config = model::QuantizationConfig{"fp8", "e4m3", "dynamic", 128, 128};
+    else
+      mc.quantization_config.reset();
+    nlohmann::json cfg = mc.to_json();
+    cfg["torch_dtype"] = dtype == SaveDType::F32 ? "float32" : "bfloat16";
     write_file_atomic(tmp + "/config.json", cfg.dump(2) + "\n");
     SafetensorsWriter w;
     // Every tensor of the release, the MTP modules' copies of the shared embedding and head
@@ -69,9 +119,12 @@ void save_checkpoint(const std::string& out, const std::string& name, const mode
       if (!i || i->name != (t.tied_to.empty() ? t.name : t.tied_to))
         fail("parameter {} does not exist", t.name);
       const float* src = p.data().data() + i->offset;
-      const size_t bytes = size_t(i->numel) * 4;
-      w.add_lazy(t.name, DType::F32, t.shape,
-                 [src, bytes](uint8_t* dst) { std::memcpy(dst, src, bytes); });
+      if (dtype == SaveDType::FP8 && t.fp8)
+        add_fp8(w, t.name, t.shape, src);
+      else if (dtype == SaveDType::F32 || t.role == model::TensorRole::RouterBias)
+        add_f32(w, t.name, t.shape, src, i->numel);
+      else
+        add_bf16(w, t.name, t.shape, src, i->numel);
     }
     w.write(tmp + "/model.safetensors");
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
@@ -109,18 +162,25 @@ TrainState load_train_state(const std::string& dir, size_t n_params) {
   const std::string b = read_file(path);
   TrainState s;
   uint64_t n = 0;
-  if (b.size() < 48 || std::memcmp(b.data(), kStateMagic, 8) != 0) fail("{}: not a Seek training state", path);
+  if (b.size() < 48) fail("{}: not a Seek training state", path);
+  const bool v2 = std::memcmp(b.data(), kStateMagic2, 8) == 0;
+  if (!v2 && std::memcmp(b.data(), kStateMagic, 8) != 0) fail("{}: not a Seek training state", path);
   std::memcpy(&s.step, b.data() + 8, 8);
   std::memcpy(&s.tokens, b.data() + 16, 8);
   std::memcpy(&s.data.epoch, b.data() + 24, 8);
   std::memcpy(&s.data.index, b.data() + 32, 8);
   std::memcpy(&n, b.data() + 40, 8);
   if (n != n_params) fail("{}: optimizer state for {} parameters, the model has {}", path, n, n_params);
-  if (b.size() != 48 + 8 * n) fail("{}: truncated ({} bytes, expected {})", path, b.size(), 48 + 8 * n);
+  const size_t want = 48 + (v2 ? 12 : 8) * n;
+  if (b.size() != want) fail("{}: truncated ({} bytes, expected {})", path, b.size(), want);
   s.m.resize(n);
   s.v.resize(n);
   std::memcpy(s.m.data(), b.data() + 48, n * 4);
   std::memcpy(s.v.data(), b.data() + 48 + n * 4, n * 4);
+  if (v2) {
+    s.master.resize(n);
+    std::memcpy(s.master.data(), b.data() + 48 + n * 8, n * 4);
+  }
   return s;
 }
 

@@ -1,7 +1,12 @@
-// Checkpoints: a Hugging Face model directory (config.json, model.safetensors with the float32
-// master weights, tokenizer.json, tokenizer_config.json) that `seek run` loads as it is, plus
-// training_state.bin with everything else an exact resume needs (AdamW moments, step, tokens
-// seen, the data loader's position).
+// Checkpoints: a Hugging Face model directory (config.json, model.safetensors, tokenizer.json,
+// tokenizer_config.json) that `seek run` loads as it is, plus training_state.bin with everything
+// else an exact resume needs (AdamW moments, step, tokens seen, the data loader's position).
+//
+// model.safetensors holds the weights in the run's save dtype: F32 (the master weights
+// themselves), BF16 (1-D router biases stay F32, as in DeepSeek's releases) or the FP8 release
+// format (the *_proj matrices F8_E4M3 + NAME_scale_inv per 128×128 block, the rest BF16,
+// quantization_config in config.json). When the file is not F32, training_state.bin also holds
+// the float32 master weights (format SEEKTST2), so a resume continues from them exactly.
 //
 // Atomicity: a checkpoint is written into OUT/.tmp-NAME-PID, every file fsynced, then renamed
 // to OUT/NAME in one step and OUT/latest (a symlink) swapped to it with another rename. A
@@ -19,18 +24,25 @@
 
 namespace seek::train {
 
+enum class SaveDType { F32, BF16, FP8 };
+
+// "f32" | "bf16" | "fp8" (the names the training config uses); false if none.
+bool parse_save_dtype(const std::string& s, SaveDType* out);
+
 struct TrainState {
   int64_t step = 0;     // optimizer steps done
   int64_t tokens = 0;   // training tokens consumed
   DataState data;
   std::vector<float> m, v;  // AdamW moments (Params layout)
+  std::vector<float> master;  // the float32 weights when model.safetensors is BF16/FP8; else empty
 };
 
 // Writes OUT/NAME (replacing an older one of that name) and points OUT/latest at it. Keeps the
 // newest `keep` step-* checkpoints (0: all). `extra` files (name → contents) are added as is.
 void save_checkpoint(const std::string& out, const std::string& name, const model::Params& p,
                      const TrainState& st, const std::string& tokenizer_dir,
-                     const std::vector<std::pair<std::string, std::string>>& extra, int keep);
+                     const std::vector<std::pair<std::string, std::string>>& extra, int keep,
+                     SaveDType dtype = SaveDType::F32);
 
 // Reads DIR/training_state.bin; checks it matches `n_params`.
 TrainState load_train_state(const std::string& dir, size_t n_params);

@@ -110,6 +110,36 @@ Shard Shard::open(const std::string& path) {
   return s;
 }
 
+Shard Shard::open_tokens(const std::string& path, int64_t vocab_size) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) fail("cannot open token file {}: {}", path, std::strerror(errno));
+  struct stat st{};
+  fstat(fd, &st);
+  const size_t size = size_t(st.st_size);
+  if (size == 0 || size % 4 != 0) {
+    ::close(fd);
+    fail("{}: {} bytes is not a whole number of little-endian uint32 token ids", path, size);
+  }
+  void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) fail("cannot map {}: {}", path, std::strerror(errno));
+  Shard s;
+  s.base_ = static_cast<const uint8_t*>(p);
+  s.map_bytes_ = size;
+  s.tokens_ = s.base_;
+  s.n_ = int64_t(size / 4);
+  s.vocab_ = vocab_size;
+  s.width_ = 4;
+  for (int64_t i = 0; i < s.n_; ++i) {
+    uint32_t v;
+    std::memcpy(&v, s.tokens_ + 4 * i, 4);
+    if (int64_t(v) >= vocab_size)
+      fail("{}: token id {} at position {} (byte {}) is outside the model's vocabulary of {}", path, v,
+           i, 4 * i, vocab_size);
+  }
+  return s;
+}
+
 Shard::Shard(Shard&& o) noexcept { *this = std::move(o); }
 Shard& Shard::operator=(Shard&& o) noexcept {
   std::swap(base_, o.base_);
@@ -153,8 +183,8 @@ std::pair<int64_t, int64_t> build_shards(const std::vector<std::string>& docs,
   return {int64_t(train.size()), int64_t(val.size())};
 }
 
-Loader::Loader(const Shard& shard, int64_t B, int64_t S, uint64_t seed)
-    : shard_(shard), B_(B), S_(S), n_windows_((shard.size() - 1) / S), seed_(seed) {
+Loader::Loader(const Shard& shard, int64_t B, int64_t S, uint64_t seed, bool sequential)
+    : shard_(shard), B_(B), S_(S), n_windows_((shard.size() - 1) / S), seed_(seed), sequential_(sequential) {
   if (n_windows_ < 1)
     fail("the data ({} tokens) is shorter than one training sequence of {} tokens", shard.size(), S + 1);
   shuffle();
@@ -163,6 +193,7 @@ Loader::Loader(const Shard& shard, int64_t B, int64_t S, uint64_t seed)
 void Loader::shuffle() {
   order_.resize(size_t(n_windows_));
   for (int64_t i = 0; i < n_windows_; ++i) order_[size_t(i)] = i;
+  if (sequential_) return;
   std::mt19937_64 rng(seed_ * 0x9E3779B97F4A7C15ull + st_.epoch);
   std::shuffle(order_.begin(), order_.end(), rng);
 }

@@ -32,6 +32,10 @@ void write_shard(const std::string& path, const std::vector<int32_t>& tokens, in
 class Shard {
  public:
   static Shard open(const std::string& path);  // maps it; validates header and size
+  // A raw token file: little-endian uint32 ids back to back, no header (what any trainer can
+  // write with numpy's `ids.astype("<u4").tofile(path)`). Every id must be < vocab_size: an
+  // error names the file and the first bad position.
+  static Shard open_tokens(const std::string& path, int64_t vocab_size);
   Shard(Shard&&) noexcept;
   Shard& operator=(Shard&&) noexcept;
   ~Shard();
@@ -59,12 +63,15 @@ struct DataState {
   uint64_t epoch = 0, index = 0;
 };
 
-// Batches of B windows of S + 1 tokens. The shard is cut into windows starting every S tokens
-// (consecutive windows share one token: the last target of one is the first input of the
-// next); each epoch visits all windows in an order shuffled by (seed, epoch).
+// Batches of B windows of S + 1 tokens. The shard is cut into windows starting every S tokens:
+// window i = tokens[i·S, (i+1)·S + 1), count = (n − 1) / S (consecutive windows share one
+// token: the last target of one is the first input of the next; a tail shorter than a window
+// is not used). Shuffled: each epoch visits all windows in an order shuffled by (seed, epoch).
+// Sequential: the k-th batch drawn (0-based) holds windows (k·B + j) mod count, j < B, so a run
+// is reproducible by any other trainer from the token file alone.
 class Loader {
  public:
-  Loader(const Shard& shard, int64_t B, int64_t S, uint64_t seed);
+  Loader(const Shard& shard, int64_t B, int64_t S, uint64_t seed, bool sequential = false);
   model::TokenBatch next();
   int64_t windows() const { return n_windows_; }
   DataState state() const { return st_; }
@@ -75,6 +82,7 @@ class Loader {
   const Shard& shard_;
   int64_t B_, S_, n_windows_;
   uint64_t seed_;
+  bool sequential_;
   DataState st_;
   std::vector<int64_t> order_;
 };

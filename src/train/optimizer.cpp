@@ -32,7 +32,8 @@ double AdamW::step(model::Params& p, std::vector<float>& grad, double lr) {
   for (double s : part) ss += s;
   const double norm = std::sqrt(ss);
   if (!std::isfinite(norm)) fail("gradient norm is {} at step {}: training diverged", norm, t_ + 1);
-  const float clip = cfg_.grad_clip > 0 && norm > cfg_.grad_clip ? float(cfg_.grad_clip / norm) : 1.0f;
+  // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), clamped to 1.
+  const float clip = cfg_.grad_clip > 0 ? float(std::min(1.0, cfg_.grad_clip / (norm + 1e-6))) : 1.0f;
   ++t_;
   const float b1 = float(cfg_.beta1), b2 = float(cfg_.beta2);
   // Bias corrections folded into the step size: m̂/(√v̂ + ε) with m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ).

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <unordered_set>
 
@@ -62,26 +63,40 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
   } catch (const nlohmann::json::parse_error& e) {
     fail("{}: invalid JSON: {}", source, e.what());
   }
-  check_keys(j, {"model", "data", "train", "out"}, source);
-  if (!j.contains("model")) fail("{}: missing \"model\" section", source);
-  c.model = j["model"];
+  check_keys(j, {"init", "model", "data", "train", "out"}, source);
+  get(j, "init", c.init, source);
+  if (!j.contains("model") && !j.contains("init"))
+    fail("{}: missing \"model\" section (or \"init\", a checkpoint to fine-tune)", source);
+  c.model = j.contains("model") ? j["model"] : nlohmann::json::object();
   if (!c.model.is_object()) fail("{}: \"model\" must be an object", source);
   const std::string ds = source + ": data", ts = source + ": train";
   if (j.contains("data")) {
     const auto& d = j["data"];
-    check_keys(d, {"files", "vocab_size", "val_every", "doc_bytes"}, ds);
+    check_keys(d, {"files", "tokens", "order", "vocab_size", "val_every", "doc_bytes"}, ds);
     get(d, "files", c.files, ds);
+    get(d, "tokens", c.tokens, ds);
+    if (!c.tokens.empty() && !c.files.empty())
+      fail("{}: \"files\" and \"tokens\" are two data sources; give one", ds);
+    if (!c.tokens.empty() && (d.contains("vocab_size") || d.contains("val_every") || d.contains("doc_bytes")))
+      fail("{}: \"vocab_size\", \"val_every\" and \"doc_bytes\" apply to \"files\", not \"tokens\"", ds);
+    std::string order = c.tokens.empty() ? "shuffled" : "sequential";
+    get(d, "order", order, ds);
+    if (order != "sequential" && order != "shuffled")
+      fail("{}: \"order\" must be sequential or shuffled, got \"{}\"", ds, order);
+    c.sequential = order == "sequential";
     get(d, "vocab_size", c.vocab_size, ds);
     get(d, "val_every", c.val_every, ds);
     get(d, "doc_bytes", c.doc_bytes, ds);
   }
-  if (c.files.empty()) c.files = {"@debian-docs"};
+  if (c.files.empty() && c.tokens.empty()) c.files = {"@debian-docs"};
   if (j.contains("train")) {
     const auto& t = j["train"];
     check_keys(t, {"seq_len", "batch_size", "grad_accum", "steps", "lr", "min_lr", "warmup", "schedule",
                    "wsd_decay", "weight_decay", "beta1", "beta2", "grad_clip", "mtp_lambda",
                    "bias_update_speed", "balance_alpha", "recompute", "init_std", "seed", "log_every",
-                   "eval_every", "eval_batches", "save_every", "keep_checkpoints", "threads"}, ts);
+                   "eval_every", "eval_batches", "save_every", "keep_checkpoints", "threads",
+                   "save_dtype"}, ts);
+    get(t, "save_dtype", c.save_dtype, ts);
     get(t, "seq_len", c.seq_len, ts);
     get(t, "batch_size", c.batch_size, ts);
     get(t, "grad_accum", c.grad_accum, ts);
@@ -121,6 +136,8 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
     fail("{}: \"schedule\" must be cosine, wsd or constant, got \"{}\"", ts, c.schedule.kind);
   if (c.adamw.beta1 < 0 || c.adamw.beta1 >= 1 || c.adamw.beta2 < 0 || c.adamw.beta2 >= 1)
     fail("{}: beta1 and beta2 must be in [0, 1)", ts);
+  if (c.bias_update_speed < 0 || !std::isfinite(c.bias_update_speed))
+    fail("{}: \"bias_update_speed\" must be >= 0 (0 freezes the routers' biases)", ts);
   if (c.vocab_size < 300) fail("{}: \"vocab_size\" must be at least 300 (256 bytes + added tokens)", ds);
   if (c.vocab_size > 65536) fail("{}: \"vocab_size\" above 65536 is not supported", ds);
   positive(c.doc_bytes, "doc_bytes", ds);
@@ -128,15 +145,19 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
   const fs::path base = fs::path(source).parent_path();
   auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() || p.starts_with("@") ? p : (base / p).lexically_normal().string(); };
   for (std::string& f : c.files) f = resolve(f);
+  if (!c.tokens.empty()) c.tokens = resolve(c.tokens);
+  if (!c.init.empty()) c.init = resolve(c.init);
   c.out = resolve(c.out);
-  // Model geometry: checked now (with a placeholder vocabulary) so a bad config fails before
-  // any data work.
-  nlohmann::json mj = c.model;
-  mj["vocab_size"] = c.vocab_size;
-  if (!mj.contains("model_type")) mj["model_type"] = "deepseek_v3";
-  mj["bos_token_id"] = 0;
-  mj["eos_token_id"] = 1;
-  model::ModelConfig mc = model::ModelConfig::from_json(mj, source + ": model");
+  // Model geometry: checked now (with a placeholder vocabulary unless it is the init's or a
+  // token file's, which the model must then give) so a bad config fails before any data work.
+  if (c.init.empty() && !c.tokens.empty() && !c.model.contains("vocab_size"))
+    fail("{}: \"model\" needs \"vocab_size\" with a token file (no \"init\" checkpoint gives it)", source);
+  const model::ModelConfig mc = init_model_config(c, c.vocab_size);
+  if (c.save_dtype.empty())
+    c.save_dtype = c.init.empty() ? "f32" : mc.quantization_config ? "fp8" : mc.torch_dtype == "float32" ? "f32" : "bf16";
+  SaveDType sd;
+  if (!parse_save_dtype(c.save_dtype, &sd))
+    fail("{}: \"save_dtype\" must be f32, bf16 or fp8, got \"{}\"", ts, c.save_dtype);
   if (mc.num_nextn_predict_layers > 0 && c.seq_len < mc.num_nextn_predict_layers + 2)
     fail("{}: seq_len {} is too short for {} MTP modules", ts, c.seq_len, mc.num_nextn_predict_layers);
   if (c.seq_len > mc.max_position_embeddings)
@@ -145,6 +166,39 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
 }
 
 TrainConfig TrainConfig::load(const std::string& path) { return parse(read_file(path), path); }
+
+model::ModelConfig init_model_config(const TrainConfig& c, int64_t vocab_size) {
+  if (c.init.empty()) {
+    nlohmann::json mj = c.model;
+    if (c.tokens.empty()) mj["vocab_size"] = vocab_size;
+    if (!mj.contains("model_type")) mj["model_type"] = "deepseek_v3";
+    if (c.tokens.empty() || !mj.contains("bos_token_id")) mj["bos_token_id"] = 0;
+    if (c.tokens.empty() || !mj.contains("eos_token_id")) mj["eos_token_id"] = 1;
+    if (!mj.contains("torch_dtype")) mj["torch_dtype"] = "float32";
+    return model::ModelConfig::from_json(mj, c.source + ": model");
+  }
+  const std::string path = c.init + "/config.json";
+  if (!file_exists(path)) fail("{}: \"init\" {} is not a model directory (no config.json)", c.source, c.init);
+  nlohmann::json ij;
+  try {
+    ij = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: invalid JSON: {}", path, e.what());
+  }
+  model::ModelConfig mc = model::ModelConfig::from_json(ij, path);
+  // "model" alongside "init" may only restate the checkpoint's geometry: a different value
+  // would train a model the weights do not fit.
+  const nlohmann::json known = mc.to_json();
+  for (auto it = c.model.begin(); it != c.model.end(); ++it) {
+    const nlohmann::json* have = ij.contains(it.key()) ? &ij[it.key()] : known.contains(it.key()) ? &known.at(it.key()) : nullptr;
+    if (!have)
+      fail("{}: model: field \"{}\" is not part of the init checkpoint's config ({})", c.source, it.key(), path);
+    if (*have != it.value())
+      fail("{}: model: field \"{}\" is {} but the init checkpoint has {} ({}); leave it out to fine-tune that model",
+           c.source, it.key(), it.value().dump(), have->dump(), path);
+  }
+  return mc;
+}
 
 std::vector<std::string> debian_docs_corpus() {
   std::vector<std::string> paths;
@@ -181,9 +235,14 @@ std::string hms(double s) {
   return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t % 3600 / 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
 }
 
-// Tokenizer + shards in OUT/tokenizer and OUT/data (kept across resumes).
+// Where the run's tokenizer lives: the init checkpoint's, or the one trained into OUT/tokenizer.
+std::string tokenizer_dir(const TrainConfig& c) { return c.init.empty() ? c.out + "/tokenizer" : c.init; }
+
+// Tokenizer + shards in OUT/tokenizer and OUT/data (kept across resumes). With an init
+// checkpoint its tokenizer encodes the files; with a token file there is nothing to prepare.
 model::ModelConfig prepare_data(const TrainConfig& c, bool progress) {
-  const std::string tdir = c.out + "/tokenizer", ddir = c.out + "/data";
+  if (!c.tokens.empty()) return init_model_config(c, 0);
+  const std::string tdir = tokenizer_dir(c), ddir = c.out + "/data";
   if (!file_exists(tdir + "/tokenizer.json") || !file_exists(ddir + "/train.bin")) {
     std::vector<std::string> texts;
     for (const std::string& f : c.files) {
@@ -197,23 +256,24 @@ model::ModelConfig prepare_data(const TrainConfig& c, bool progress) {
     }
     size_t bytes = 0;
     for (const auto& t : texts) bytes += t.size();
-    if (progress) std::fprintf(stderr, "seek train: corpus %zu files, %.1f MB; training a %lld-token BPE tokenizer\n", texts.size(), double(bytes) / 1e6, (long long)c.vocab_size);
-    BpeResult bpe = train_bpe(texts, c.vocab_size, kDeepSeekV3ChatTemplate);
-    fs::create_directories(tdir);
-    write_file_atomic(tdir + "/tokenizer_config.json", bpe.tokenizer_config.dump(2) + "\n");
-    write_file_atomic(tdir + "/tokenizer.json", bpe.tokenizer.dump(1) + "\n");
+    int64_t vocab = 0;
+    if (c.init.empty()) {
+      if (progress) std::fprintf(stderr, "seek train: corpus %zu files, %.1f MB; training a %lld-token BPE tokenizer\n", texts.size(), double(bytes) / 1e6, (long long)c.vocab_size);
+      BpeResult bpe = train_bpe(texts, c.vocab_size, kDeepSeekV3ChatTemplate);
+      fs::create_directories(tdir);
+      write_file_atomic(tdir + "/tokenizer_config.json", bpe.tokenizer_config.dump(2) + "\n");
+      write_file_atomic(tdir + "/tokenizer.json", bpe.tokenizer.dump(1) + "\n");
+      vocab = bpe.vocab_size;
+    } else {
+      if (!file_exists(tdir + "/tokenizer.json"))
+        fail("{}: \"init\" {} has no tokenizer.json to encode \"files\" with (give \"tokens\" instead)", c.source, c.init);
+      vocab = init_model_config(c, 0).vocab_size;
+    }
     tokenizer::Tokenizer tok = tokenizer::Tokenizer::load(tdir);
-    auto [ntr, nval] = build_shards(split_documents(texts, size_t(c.doc_bytes)), tok, bpe.vocab_size, ddir, c.val_every);
+    auto [ntr, nval] = build_shards(split_documents(texts, size_t(c.doc_bytes)), tok, vocab, ddir, c.val_every);
     if (progress) std::fprintf(stderr, "seek train: %lld training tokens, %lld validation tokens (%.2f bytes/token)\n", (long long)ntr, (long long)nval, double(bytes) / double(ntr + nval));
   }
-  Shard s = Shard::open(ddir + "/train.bin");
-  nlohmann::json mj = c.model;
-  mj["vocab_size"] = s.vocab_size();
-  if (!mj.contains("model_type")) mj["model_type"] = "deepseek_v3";
-  mj["bos_token_id"] = 0;
-  mj["eos_token_id"] = 1;
-  if (!mj.contains("torch_dtype")) mj["torch_dtype"] = "float32";
-  return model::ModelConfig::from_json(mj, c.source + ": model");
+  return init_model_config(c, Shard::open(ddir + "/train.bin").vocab_size());
 }
 
 nlohmann::json moe_json(const model::StepResult& r) {
@@ -233,16 +293,25 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
   if (opts.resume && !latest_exists) fail("--resume: {} has no checkpoint to resume (no {}/latest)", c.out, c.out);
   fs::create_directories(c.out);
   const model::ModelConfig mc = prepare_data(c, opts.progress);
-  Shard train_shard = Shard::open(c.out + "/data/train.bin");
-  Shard val_shard = Shard::open(c.out + "/data/val.bin");
-  Loader loader(train_shard, c.batch_size, c.seq_len, c.seed);
+  Shard train_shard = c.tokens.empty() ? Shard::open(c.out + "/data/train.bin") : Shard::open_tokens(c.tokens, mc.vocab_size);
+  if (train_shard.size() < c.seq_len + 1)
+    fail("{}: {} tokens, shorter than one training sequence (seq_len + 1 = {} tokens)",
+         c.tokens.empty() ? c.out + "/data/train.bin" : c.tokens, train_shard.size(), c.seq_len + 1);
+  // A token file has no held-out part: no validation (evaluate() sees an empty shard).
+  std::optional<Shard> val_shard;
+  if (c.tokens.empty()) val_shard = Shard::open(c.out + "/data/val.bin");
+  Loader loader(train_shard, c.batch_size, c.seq_len, c.seed, c.sequential);
+  SaveDType save_dtype = SaveDType::F32;
+  parse_save_dtype(c.save_dtype, &save_dtype);
 
-  model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string())
-                                : model::Params::init(mc, c.init_std, c.seed);
-  AdamW opt(p, c.adamw);
   TrainState st;
+  model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string())
+                    : !c.init.empty() ? model::Params::load(mc, c.init)
+                                      : model::Params::init(mc, c.init_std, c.seed);
+  AdamW opt(p, c.adamw);
   if (opts.resume) {
     st = load_train_state(c.out + "/latest", p.size());
+    if (!st.master.empty()) p.data() = st.master;  // the file's BF16/FP8 weights are rounded
     opt.m() = st.m;
     opt.v() = st.v;
     opt.set_steps(st.step);
@@ -270,8 +339,8 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
   std::vector<float> grad(p.size());
   const bool tty = isatty(2);
   auto evaluate = [&]() -> double {
-    if (val_shard.size() <= c.seq_len) return NAN;
-    Loader vl(val_shard, c.batch_size, c.seq_len, 12345);
+    if (!val_shard || val_shard->size() <= c.seq_len) return NAN;
+    Loader vl(*val_shard, c.batch_size, c.seq_len, 12345);
     model::ObjectiveOptions eo = oo;
     eo.backward = false;
     model::ModelWeights w = p.weights();
@@ -285,7 +354,10 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
     st.m = opt.m();
     st.v = opt.v();
     st.data = loader.state();
-    save_checkpoint(c.out, name, p, st, c.out + "/tokenizer", {{"train_config.json", config_text}}, int(c.keep));
+    if (save_dtype != SaveDType::F32) st.master = p.data();
+    save_checkpoint(c.out, name, p, st, tokenizer_dir(c), {{"train_config.json", config_text}},
+                    int(c.keep), save_dtype);
+    st.master.clear();
   };
 
   const double t_start = now_s();

@@ -15,20 +15,30 @@
 namespace seek::train {
 
 // A training config file (JSON; // comments allowed):
-//   { "model": { HF config.json fields: hidden_size, num_hidden_layers, ... (vocab_size comes
-//                from the tokenizer) },
+//   { "init":  "MODEL_DIR" (optional: fine-tune a Hugging Face DeepSeek checkpoint, BF16/F32 or
+//              the FP8 block-scaled release; its config.json gives the geometry, its weights the
+//              float32 master weights (FP8 dequantized), its tokenizer the run's tokenizer),
+//     "model": { HF config.json fields: hidden_size, num_hidden_layers, ... (vocab_size comes
+//                from the tokenizer; with "init", any field given must equal the checkpoint's) },
 //     "data":  { "files": ["corpus/", "notes.txt"] | ["@debian-docs"], "vocab_size": 2048,
-//                "val_every": 20, "doc_bytes": 4096 },
+//                "val_every": 20, "doc_bytes": 4096 }
+//            | { "tokens": "ids.bin" (raw little-endian uint32 token ids), "order": "sequential"
+//                (default for "tokens"; Loader in data.h gives the exact sequence order) |
+//                "shuffled" },
 //     "train": { "seq_len", "batch_size", "grad_accum", "steps", "lr", "min_lr", "warmup",
 //                "schedule" (cosine|wsd|constant), "wsd_decay", "weight_decay", "beta1", "beta2",
-//                "grad_clip", "mtp_lambda", "bias_update_speed", "balance_alpha", "recompute",
-//                "init_std", "seed", "log_every", "eval_every", "eval_batches", "save_every",
-//                "keep_checkpoints", "threads" },
+//                "grad_clip", "mtp_lambda", "bias_update_speed" (0: biases frozen),
+//                "balance_alpha", "recompute", "init_std", "seed", "log_every", "eval_every",
+//                "eval_batches", "save_every", "keep_checkpoints", "threads",
+//                "save_dtype" (f32|bf16|fp8; default: the init's dtype, f32 without init) },
 //     "out": "runs/name" }
 // Relative paths are relative to the config file's directory.
 struct TrainConfig {
   nlohmann::json model;
+  std::string init;         // checkpoint to fine-tune ("" = random init)
   std::vector<std::string> files;
+  std::string tokens;       // raw token file ("" = tokenize `files`)
+  bool sequential = false;  // data order
   int64_t vocab_size = 2048, val_every = 20, doc_bytes = 4096;
   int64_t seq_len = 128, batch_size = 8, grad_accum = 1, steps = 500;
   Schedule schedule;
@@ -38,14 +48,19 @@ struct TrainConfig {
   uint64_t seed = 1;
   int64_t log_every = 10, eval_every = 100, eval_batches = 8, save_every = 250, keep = 2;
   int threads = 0;
+  std::string save_dtype;   // "f32" | "bf16" | "fp8"; resolved by parse (never empty after it)
   std::string out;
   std::string source;  // the file it came from
 
-  // Parses and checks everything up front: unknown keys, wrong types, non-positive sizes and
-  // geometry that does not divide get an error naming the file and the field.
+  // Parses and checks everything up front: unknown keys, wrong types, non-positive sizes,
+  // geometry that does not divide or contradicts the init checkpoint get an error naming the
+  // file and the field.
   static TrainConfig parse(const std::string& text, const std::string& source);
   static TrainConfig load(const std::string& path);
 };
+
+// The model a run trains: the init checkpoint's config.json, or "model" with `vocab_size`.
+model::ModelConfig init_model_config(const TrainConfig& c, int64_t vocab_size);
 
 struct RunOptions {
   bool resume = false;        // continue OUT/latest (exactly: same losses as without the stop)
