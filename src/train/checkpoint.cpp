@@ -85,8 +85,12 @@ bool parse_save_dtype(const std::string& s, SaveDType* out) {
 }
 
 namespace {
-
+std::function<void(const std::string&, const char*)> g_save_hook;
 }  // namespace
+
+void set_save_hook(std::function<void(const std::string& name, const char* stage)> hook) {
+  g_save_hook = std::move(hook);
+}
 
 void save_checkpoint(const std::string& out, const std::string& name, const model::Params& p,
                      const TrainState& st, const std::string& tokenizer_dir,
@@ -127,6 +131,7 @@ void save_checkpoint(const std::string& out, const std::string& name, const mode
         add_bf16(w, t.name, t.shape, src, i->numel);
     }
     w.write(tmp + "/model.safetensors");
+    if (g_save_hook) g_save_hook(name, "weights");
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
       if (file_exists(tokenizer_dir + "/" + f)) write_file_atomic(tmp + "/" + f, read_file(tokenizer_dir + "/" + f));
     for (const auto& [fname, text] : extra) write_file_atomic(tmp + "/" + fname, text);

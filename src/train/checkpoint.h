@@ -14,6 +14,7 @@
 // save (disk full, ...) removes its temporary directory and reports which file failed.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,11 @@ void save_checkpoint(const std::string& out, const std::string& name, const mode
                      const TrainState& st, const std::string& tokenizer_dir,
                      const std::vector<std::pair<std::string, std::string>>& extra, int keep,
                      SaveDType dtype = SaveDType::F32);
+
+// Tests only: called inside save_checkpoint with the checkpoint's name at "weights" (the weights
+// are in the temporary directory, nothing is renamed yet), so a test can stop or kill the
+// process in the middle of a save deterministically. Empty: no hook (the default).
+void set_save_hook(std::function<void(const std::string& name, const char* stage)> hook);
 
 // Reads DIR/training_state.bin; checks it matches `n_params`.
 TrainState load_train_state(const std::string& dir, size_t n_params);

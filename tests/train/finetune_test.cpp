@@ -118,7 +118,9 @@ TEST(ParamsLoad, Fp8AndBf16FixturesGiveTheDequantizedWeights) {
       }
       ASSERT_EQ(std::memcmp(got, want.data(), size_t(i.numel) * 4), 0) << name << ": " << i.name;
     }
-    if (std::string(name) == "v3-tiny-fp8") EXPECT_GT(fp8, 10);
+    if (std::string(name) == "v3-tiny-fp8") {
+      EXPECT_GT(fp8, 10);
+    }
   }
 }
 

@@ -16,6 +16,7 @@
 #include "core/io.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 using namespace seek;
@@ -129,6 +130,14 @@ TEST(Trainer, ResumeReproducesTheUninterruptedRunBitForBit) {
 TEST(Trainer, KillTargetChild) {
   const char* dir = std::getenv("SEEK_KILL_TEST_DIR");
   if (!dir) GTEST_SKIP() << "helper of KillDuringSaveKeepsThePreviousCheckpoint";
+  // The second checkpoint's save stops once its weights are written (nothing renamed yet) and
+  // says so; the parent kills this process there.
+  set_save_hook([dir = std::string(dir), saves = 0](const std::string& name,
+                                                     const char* stage) mutable {
+    if (std::string(stage) != "weights" || ++saves < 2) return;
+    write_file_atomic(dir + "/in-save", name);
+    for (;;) pause();
+  });
   RunOptions o;
   o.progress = false;
   run_training(TrainConfig::load(std::string(dir) + "/train.json"), o);
@@ -143,14 +152,23 @@ TEST(Trainer, KillDuringSaveKeepsThePreviousCheckpoint) {
     execl("/proc/self/exe", "seek_train_tests", "--gtest_filter=Trainer.KillTargetChild", nullptr);
     _exit(127);
   }
-  // Kill the child at some moment while checkpoints are being written (one per step): most of
-  // a step's time is the save, so the kill lands inside one with high probability.
-  for (int i = 0; i < 3000 && !fs::exists(c.out + "/latest"); ++i) usleep(20000);
-  usleep(300000 + (getpid() % 7) * 37000);
-  kill(pid, SIGKILL);
+  // Kill the child inside its second save (checkpoints are written every step): it announces
+  // that it has stopped there, after the weights are written and before anything is renamed.
   int status = 0;
+  bool exited = false;
+  for (int i = 0; i < 30000 && !fs::exists(dir + "/in-save"); ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    usleep(10000);
+  }
+  ASSERT_FALSE(exited) << "the child ended before its second save";
+  ASSERT_TRUE(fs::exists(dir + "/in-save")) << "the child did not reach its second save in 300 s";
+  kill(pid, SIGKILL);
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status)) << "the child finished before the kill";
+  EXPECT_EQ(fs::canonical(c.out + "/latest").filename(), "step-000001");  // not the one in progress
   ASSERT_TRUE(fs::exists(c.out + "/latest")) << "no checkpoint was written before the kill";
   const std::string latest = fs::canonical(c.out + "/latest").string();
   auto m = model::Model::load(latest);  // complete and loadable
