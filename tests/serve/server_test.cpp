@@ -488,6 +488,10 @@ TEST(Server, DisconnectFreesTheSlotAtOnce) {
 TEST(Server, DeadlineEndsWithAnError) {
   serve::ServerOptions so = TestServer::defaults();
   so.request_timeout = 0.3;
+  // A non-streaming answer keeps its status code only while events come within one keep-alive
+  // interval (then it switches to a 200 body led by blank lines); on a loaded machine a step can
+  // take longer than the tests' 0.2 s, so here the interval is far beyond the deadline.
+  so.keepalive_interval = 30;
   // Neither the context nor EOS may end the request first: with the default 1024-token context
   // a fast run finished by length inside 0.3 s, and a sampled EOS could stop it.
   generate::EngineOptions eo = TestServer::engine_defaults();
