@@ -130,11 +130,16 @@ TEST_F(SandboxTest, ProgramStartsWithDefaultSignals) {
 }
 
 TEST_F(SandboxTest, FailsClosedWhenSetupFails) {
+#if defined(__SANITIZE_ADDRESS__)
+  // A failing child ends inside instrumented code on the clone stack, which ASan cannot follow
+  // (it reports a false positive and exits before the report): checked in the Release build.
+  GTEST_SKIP() << "the child's failure path runs on a stack ASan does not know";
+#endif
   SandboxSpec spec;
   spec.argv = {"/usr/bin/no-such-interpreter"};
   spec.temp_root = root_.string();
   SandboxResult r = run_sandboxed(spec);
-  EXPECT_EQ(r.status, SandboxStatus::kSetupFailed);
+  EXPECT_EQ(r.status, SandboxStatus::kSetupFailed) << r.summary({}) << " err: " << r.err;
   EXPECT_NE(r.setup_error.find("execve"), std::string::npos) << r.setup_error;
   spec.argv = {"/usr/bin/python3", "-c", "print(1)"};
   spec.temp_root = (root_ / "missing").string();
