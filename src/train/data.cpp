@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <filesystem>
 #include <random>
 
@@ -81,19 +82,35 @@ void write_shard(const std::string& path, const std::vector<int32_t>& tokens, in
   write_file_atomic(path, out);
 }
 
-Shard Shard::open(const std::string& path) {
+// Maps `path` read-only after `check(size)` accepted its size (check throws naming the file);
+// `what` names the kind of file in the open error. Returns the mapping and its size.
+namespace {
+template <typename Check>
+std::pair<const uint8_t*, size_t> map_file(const std::string& path, const char* what, Check check) {
   const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) fail("cannot open token shard {}: {}", path, std::strerror(errno));
+  if (fd < 0) fail("cannot open {} {}: {}", what, path, std::strerror(errno));
   struct stat st{};
   fstat(fd, &st);
   const size_t size = size_t(st.st_size);
-  if (size < 32) { ::close(fd); fail("{}: not a token shard (too short)", path); }
+  try {
+    check(size);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
   void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (p == MAP_FAILED) fail("cannot map {}: {}", path, std::strerror(errno));
+  return {static_cast<const uint8_t*>(p), size};
+}
+}  // namespace
+
+Shard Shard::open(const std::string& path) {
   Shard s;
-  s.base_ = static_cast<const uint8_t*>(p);
-  s.map_bytes_ = size;
+  std::tie(s.base_, s.map_bytes_) = map_file(path, "token shard", [&](size_t size) {
+    if (size < 32) fail("{}: not a token shard (too short)", path);
+  });
+  const size_t size = s.map_bytes_;
   uint32_t version, width;
   uint64_t n, v;
   std::memcpy(&version, s.base_ + 8, 4);
@@ -111,21 +128,12 @@ Shard Shard::open(const std::string& path) {
 }
 
 Shard Shard::open_tokens(const std::string& path, int64_t vocab_size) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) fail("cannot open token file {}: {}", path, std::strerror(errno));
-  struct stat st{};
-  fstat(fd, &st);
-  const size_t size = size_t(st.st_size);
-  if (size == 0 || size % 4 != 0) {
-    ::close(fd);
-    fail("{}: {} bytes is not a whole number of little-endian uint32 token ids", path, size);
-  }
-  void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (p == MAP_FAILED) fail("cannot map {}: {}", path, std::strerror(errno));
   Shard s;
-  s.base_ = static_cast<const uint8_t*>(p);
-  s.map_bytes_ = size;
+  std::tie(s.base_, s.map_bytes_) = map_file(path, "token file", [&](size_t size) {
+    if (size == 0 || size % 4 != 0)
+      fail("{}: {} bytes is not a whole number of little-endian uint32 token ids", path, size);
+  });
+  const size_t size = s.map_bytes_;
   s.tokens_ = s.base_;
   s.n_ = int64_t(size / 4);
   s.vocab_ = vocab_size;
