@@ -272,6 +272,30 @@ TEST(GrpoRun, BetaZeroKeepsNoReference) {
   for (const nlohmann::json& j : records(c.out)) EXPECT_EQ(j["kl"].get<double>(), 0.0);
 }
 
+// Splitting the P·G sequences into micro-batches (here one sequence each) changes only the
+// summation order of the gradient: the same loss, gradient norm and statistics.
+TEST(GrpoRun, MicroBatchesGiveTheSameUpdate) {
+  const TinySetup& s = setup();
+  const std::string grpo = R"(, "steps": 1, "mu": 2, "beta": 0.05, "loss_norm": "token")";
+  const GrpoConfig whole = s.config(grpo, R"(, "lr": 1e-2, "eval_every": 0)", "run_mb_whole");
+  run_grpo(whole, quiet());
+  const GrpoConfig split = s.config(grpo, R"(, "lr": 1e-2, "eval_every": 0)", "run_mb_split");
+  GrpoRunOptions o = quiet();
+  o.micro_batch_tokens = 1;
+  run_grpo(split, o);
+  const std::vector<nlohmann::json> a = records(whole.out), b = records(split.out);
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0]["reward"], b[0]["reward"]);
+  // μ = 2: the second update's ratios and clipping see the first update's micro-batched result.
+  for (const char* k : {"loss", "grad_norm", "kl", "entropy", "ratio", "clip_fraction"}) {
+    const double x = a[0][k].get<double>(), y = b[0][k].get<double>();
+    EXPECT_NEAR(x, y, 1e-5 * std::max(1.0, std::fabs(x))) << k;
+  }
+  EXPECT_GT(a[0]["grad_norm"].get<double>(), 0.0);
+  EXPECT_NE(a[0]["ratio"].get<double>(), 1.0);  // the second update was off-policy
+}
+
 // With a reward that prefers some tokens, a few steps raise the mean reward.
 TEST(GrpoRun, LearnsToPreferRewardedTokens) {
   const TinySetup& s = setup();
