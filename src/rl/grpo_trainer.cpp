@@ -152,6 +152,63 @@ std::vector<std::pair<size_t, size_t>> micro_batches(const Packed& p, int64_t bu
   return out;
 }
 
+// What the μ updates of one step saw: sums over every update's completion tokens (total), the
+// first update's alone (first: the entropy of the policy that sampled), the mean gradient norm.
+struct UpdateStats {
+  GrpoStats total, first;
+  double grad_norm = 0.0;
+};
+
+// μ AdamW updates of p on one step's sequences: the reference log-probs first (β > 0), then per
+// update one gradient over all micro-batches; the first update's forward is π_old.
+UpdateStats update_policy(const GrpoConfig& c, const model::ModelConfig& mc, model::Params& p,
+                          const model::Params* ref, train::AdamW& opt, std::vector<float>& grad,
+                          const Packed& pk, std::span<const double> adv, double lr,
+                          int64_t micro_batch_tokens) {
+  const GrpoRows rows = grpo_rows(pk.lengths, pk.prompt_len, adv, c.loss);
+  const auto mbs = micro_batches(pk, micro_batch_tokens);
+  std::vector<double> ref_logp, old_logp(size_t(rows.rows()));
+  if (ref) {
+    ref_logp.resize(size_t(rows.rows()));
+    const model::ModelWeights rw = ref->weights();
+    model::ModelGrads none;
+    for (auto [a, b] : mbs) {
+      model::ObjectiveOptions oo;
+      oo.backward = false;
+      const int64_t row0 = int64_t(pk.first_row[a]);
+      oo.token_objective = [&ref_logp, row0](int64_t row, double logp, std::span<const float>,
+                                             double& dlogp) {
+        ref_logp[size_t(row0 + row)] = logp;
+        dlogp = 0.0;
+        return 0.0;
+      };
+      model::forward_backward(mc, rw, none, slice(pk, a, b), oo);
+    }
+  }
+  UpdateStats out;
+  for (int64_t u = 0; u < c.mu; ++u) {
+    std::fill(grad.begin(), grad.end(), 0.0f);
+    const model::ModelWeights w = p.weights();
+    model::ModelGrads g = p.grads(grad.data());
+    GrpoStats s;
+    for (auto [a, b] : mbs) {
+      model::ObjectiveOptions oo;
+      oo.token_objective = grpo_objective(
+          rows, int64_t(pk.first_row[a]), u == 0 ? std::span<const double>() : old_logp, ref_logp,
+          c.loss, u == 0 ? &old_logp : nullptr, &s, /*entropy=*/u == 0);
+      model::forward_backward(mc, w, g, slice(pk, a, b), oo);
+    }
+    out.grad_norm += opt.step(p, grad, lr) / double(c.mu);
+    if (u == 0) out.first = s;
+    out.total.loss += s.loss;
+    out.total.clipped += s.clipped;
+    out.total.kl += s.kl;
+    out.total.ratio += s.ratio;
+    out.total.tokens += s.tokens;
+  }
+  return out;
+}
+
 // Drops the records of steps after `step` (a run killed after logging past its last checkpoint)
 // so the resumed run's records follow on exactly.
 void truncate_metrics(const std::string& path, int64_t step) {
@@ -322,50 +379,11 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
     const std::vector<double> adv = group_advantages(rewards, c.group_size, c.advantage);
 
     // ---- μ updates ----
-    const Packed pk = pack(prompts, comps);
-    const GrpoRows rows = grpo_rows(pk.lengths, pk.prompt_len, adv, c.loss);
-    const auto mbs = micro_batches(pk, opts.micro_batch_tokens);
-    std::vector<double> ref_logp, old_logp(size_t(rows.rows()));
-    if (ref) {
-      ref_logp.resize(size_t(rows.rows()));
-      const model::ModelWeights rw = ref->weights();
-      model::ModelGrads none;
-      for (auto [a, b] : mbs) {
-        model::ObjectiveOptions oo;
-        oo.backward = false;
-        const int64_t row0 = int64_t(pk.first_row[a]);
-        oo.token_objective = [&ref_logp, row0](int64_t row, double logp, std::span<const float>,
-                                               double& dlogp) {
-          ref_logp[size_t(row0 + row)] = logp;
-          dlogp = 0.0;
-          return 0.0;
-        };
-        model::forward_backward(mc, rw, none, slice(pk, a, b), oo);
-      }
-    }
     const double lr = c.schedule.at(step);
-    GrpoStats total, first;
-    double gnorm_sum = 0.0;
-    for (int64_t u = 0; u < c.mu; ++u) {
-      std::fill(grad.begin(), grad.end(), 0.0f);
-      const model::ModelWeights w = p.weights();
-      model::ModelGrads g = p.grads(grad.data());
-      GrpoStats s;
-      for (auto [a, b] : mbs) {
-        model::ObjectiveOptions oo;
-        oo.token_objective =
-            grpo_objective(rows, int64_t(pk.first_row[a]), u == 0 ? std::span<const double>() : old_logp,
-                           ref_logp, c.loss, u == 0 ? &old_logp : nullptr, &s, u == 0);
-        model::forward_backward(mc, w, g, slice(pk, a, b), oo);
-      }
-      gnorm_sum += opt.step(p, grad, lr);
-      if (u == 0) first = s;
-      total.loss += s.loss;
-      total.clipped += s.clipped;
-      total.kl += s.kl;
-      total.ratio += s.ratio;
-      total.tokens += s.tokens;
-    }
+    const UpdateStats us = update_policy(c, mc, p, ref ? &*ref : nullptr, opt, grad,
+                                         pack(prompts, comps), adv, lr, opts.micro_batch_tokens);
+    const GrpoStats& total = us.total;
+    const GrpoStats& first = us.first;
     p.sync(policy->weights_for_update());
     const double train_seconds = now_s() - t_train;
     st.step = step + 1;
@@ -385,7 +403,7 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
                           {"clip_fraction", total.clipped / tok_n},
                           {"ratio", total.ratio / tok_n},
                           {"entropy", first.entropy / double(std::max<int64_t>(1, first.tokens))},
-                          {"grad_norm", gnorm_sum / double(c.mu)},
+                          {"grad_norm", us.grad_norm},
                           {"lr", lr},
                           {"rollout_tokens", gen_tokens},
                           {"gen_seconds", gen_seconds},
