@@ -1,20 +1,20 @@
 // GRPO rollout throughput (issue 14, Performance): tokens/s of a group of G completions of one
 // prompt decoded together by the engine, against single-stream decode of the same model, both
 // over float32 weights borrowed from model::Params as `seek grpo` decodes its policy.
+// A random model rarely samples EOS, so completions run to --gen tokens.
 //   bench_rollout [--model DIR] [--group 16] [--prompt 64] [--gen 64] [--threads 2] [--precise]
 // Without --model a small random DeepSeek-V2-shaped model (MLA + MoE) is made in memory.
 // Prints both rates and their ratio (target: ≥ 4× at G = 16).
 #include <CLI/CLI.hpp>
 #include <omp.h>
 
-#include <condition_variable>
 #include <cstdio>
 #include <limits>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "generate/engine.h"
+#include "rl/grpo_trainer_rollout.h"
 #include "model/params.h"
 #include "model/transformer.h"
 #include "roofline.h"
@@ -37,44 +37,24 @@ model::ModelConfig small_config() {
       "bench_rollout small model");
 }
 
-// Decodes `streams` sequences of `gen` tokens each from one prompt, all submitted while the
-// engine is paused (as the GRPO rollout does); returns generated tokens per second.
-double decode_rate(const model::Model& m, const std::vector<int32_t>& prompt, int streams, int gen,
-                   bool precise) {
-  generate::EngineOptions eo;
-  eo.max_seqs = streams;
-  eo.max_queue = streams;
-  eo.cache_slots = 0;
-  eo.context = int64_t(prompt.size()) + gen + 8;
-  eo.kv_budget_bytes = std::numeric_limits<int64_t>::max();
-  eo.precise = precise;
-  generate::Engine engine(m, nullptr, eo);
-  std::mutex mu;
-  std::condition_variable cv;
-  int done = 0;
-  int64_t tokens = 0;
-  engine.pause();
+// G completions of one prompt through rl::rollout, the path `seek grpo` takes (the first
+// completion prefills, the other G − 1 copy its KV rows and join it); generated tokens per
+// second over the whole rollout, prefill included.
+double rollout_rate(const model::Model& m, const std::vector<int32_t>& prompt, int group, int gen,
+                    bool precise) {
+  const rl::ChatPrompt p{prompt, false};
+  rl::RolloutOptions ro;
+  ro.sampling.temperature = 1.0f;
+  ro.sampling.seed = 1;
+  ro.group = group;
+  ro.max_tokens = gen;
+  ro.precise = precise;
   const double t0 = bench::now_s();
-  for (int i = 0; i < streams; ++i) {
-    generate::EngineRequest req;
-    req.prompt = prompt;
-    req.sampling.temperature = 1.0f;
-    req.sampling.seed = uint64_t(i);
-    req.max_tokens = gen;
-    req.ignore_eos = true;
-    generate::EngineCallbacks cb;
-    cb.on_done = [&](const generate::EngineResult& r) {
-      std::lock_guard lock(mu);
-      tokens += r.completion_tokens;
-      ++done;
-      cv.notify_one();
-    };
-    engine.submit(std::move(req), std::move(cb));
-  }
-  engine.resume();
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return done == streams; });
-  return double(tokens) / (bench::now_s() - t0);
+  const std::vector<rl::Completion> out = rl::rollout(m, nullptr, std::span(&p, 1), ro);
+  const double dt = bench::now_s() - t0;
+  int64_t tokens = 0;
+  for (const rl::Completion& c : out) tokens += int64_t(c.tokens.size());
+  return double(tokens) / dt;
 }
 
 }  // namespace
@@ -106,9 +86,9 @@ int main(int argc, char** argv) try {
               cfg.model_type.c_str(), (long long)cfg.num_hidden_layers, (long long)cfg.hidden_size,
               (long long)cfg.vocab_size, double(p.size()) / 1e6, prompt_len, gen, threads,
               precise ? ", F32 activations" : "");
-  decode_rate(*m, prompt, 1, 4, precise);  // warm-up: pages, threads
-  const double single = decode_rate(*m, prompt, 1, gen, precise);
-  const double grouped = decode_rate(*m, prompt, group, gen, precise);
+  rollout_rate(*m, prompt, 1, 4, precise);  // warm-up: pages, threads
+  const double single = rollout_rate(*m, prompt, 1, gen, precise);
+  const double grouped = rollout_rate(*m, prompt, group, gen, precise);
   std::printf("single stream: %10.1f tokens/s\n", single);
   std::printf("G = %-3d rollout: %8.1f tokens/s\n", group, grouped);
   std::printf("ratio: %.2fx (target >= 4x)\n", grouped / single);

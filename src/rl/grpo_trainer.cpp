@@ -356,7 +356,7 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
     ro.group = c.group_size;
     ro.max_tokens = c.max_tokens;
     ro.precise = opts.precise;
-    const std::vector<Completion> comps = rollout(*policy, tok, prompts, ro);
+    const std::vector<Completion> comps = rollout(*policy, &tok, prompts, ro);
     const double gen_seconds = now_s() - t_gen;
 
     // ---- rewards and advantages ----

@@ -61,15 +61,16 @@ struct Inbox {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<generate::EngineResult> results;
-  size_t done = 0;
+  std::vector<uint8_t> leader_ready;  // per prompt: its first completion has a token (or ended)
+  size_t ready = 0, done = 0;
 };
 
 }  // namespace
 
-std::vector<Completion> rollout(const model::Model& model, const tokenizer::Tokenizer& tok,
+std::vector<Completion> rollout(const model::Model& model, const tokenizer::Tokenizer* tok,
                                 std::span<const ChatPrompt> prompts, const RolloutOptions& opt) {
   opt.sampling.validate();
-  const size_t G = size_t(opt.group), total = prompts.size() * G;
+  const size_t P = prompts.size(), G = size_t(opt.group), total = P * G;
   int64_t longest = 0;
   for (const ChatPrompt& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.ids.size()));
   const int64_t context = longest + opt.max_tokens;
@@ -85,31 +86,57 @@ std::vector<Completion> rollout(const model::Model& model, const tokenizer::Toke
   // The KV cache commits memory only as positions are written (as for `seek run`).
   eo.kv_budget_bytes = std::numeric_limits<int64_t>::max();
   eo.precise = opt.precise;
-  generate::Engine engine(model, &tok, eo);
+  generate::Engine engine(model, tok, eo);
 
   auto inbox = std::make_shared<Inbox>();
   inbox->results.resize(total);
-  std::vector<std::shared_ptr<generate::RequestHandle>> handles;
-  // Paused while submitting: the first step admits all of them together, whatever the timing.
-  engine.pause();
-  try {
-    for (size_t i = 0; i < total; ++i) {
-      const size_t p = i / G;
-      generate::EngineRequest req;
-      req.prompt = prompts[p].ids;
-      req.starts_in_thinking = prompts[p].starts_in_thinking;
-      req.sampling = opt.sampling;
-      req.sampling.seed = seed_mix(seed_mix(opt.sampling.seed, p), i % G);
-      req.max_total_tokens = opt.max_tokens;
-      generate::EngineCallbacks cb;
-      cb.on_done = [inbox, i](const generate::EngineResult& r) {
-        std::lock_guard lock(inbox->mu);
-        inbox->results[i] = r;
-        ++inbox->done;
-        inbox->cv.notify_one();
-      };
-      handles.push_back(engine.submit(std::move(req), std::move(cb)));
+  inbox->leader_ready.assign(P, 0);
+  // Completion 0 of every prompt (the leader) goes first; once each leader holds its prompt's
+  // KV rows (its first token is out), the engine pauses from the callback and the other G − 1
+  // join, copying those rows instead of prefilling the prompt again (Engine::take_slot). Both
+  // hand-overs happen at fixed steps, whatever the threads' timing, so the schedule (and with it
+  // every BF16 rounding) is the same on every run.
+  auto leader_ready = [inbox, &engine, P](size_t p) {  // engine thread
+    std::lock_guard lock(inbox->mu);
+    if (inbox->leader_ready[p]) return;
+    inbox->leader_ready[p] = 1;
+    if (++inbox->ready == P) {
+      engine.pause();
+      inbox->cv.notify_one();
     }
+  };
+  std::vector<std::shared_ptr<generate::RequestHandle>> handles;
+  auto submit = [&](size_t i) {
+    const size_t p = i / G;
+    generate::EngineRequest req;
+    req.prompt = prompts[p].ids;
+    req.starts_in_thinking = prompts[p].starts_in_thinking;
+    req.sampling = opt.sampling;
+    req.sampling.seed = seed_mix(seed_mix(opt.sampling.seed, p), i % G);
+    req.max_total_tokens = opt.max_tokens;
+    generate::EngineCallbacks cb;
+    const bool leader = i % G == 0;
+    if (leader) cb.on_token = [leader_ready, p](const generate::TokenEvent&) { leader_ready(p); };
+    cb.on_done = [inbox, i, leader, p, leader_ready](const generate::EngineResult& r) {
+      if (leader) leader_ready(p);
+      std::lock_guard lock(inbox->mu);
+      inbox->results[i] = r;
+      ++inbox->done;
+      inbox->cv.notify_one();
+    };
+    handles.push_back(engine.submit(std::move(req), std::move(cb)));
+  };
+  try {
+    engine.pause();  // the leaders are admitted together, whatever the timing
+    for (size_t p = 0; p < P; ++p) submit(p * G);
+    engine.resume();
+    {
+      std::unique_lock lock(inbox->mu);
+      inbox->cv.wait(lock, [&] { return inbox->ready == P; });
+    }
+    // Paused by the last leader's callback: the followers are admitted in one step.
+    for (size_t i = 0; i < total; ++i)
+      if (i % G != 0) submit(i);
   } catch (...) {
     for (auto& h : handles) h->cancel();
     engine.resume();
@@ -132,9 +159,11 @@ std::vector<Completion> rollout(const model::Model& model, const tokenizer::Toke
     Completion& c = out[i];
     c.prompt = i / G;
     c.tokens = r.tokens;
-    c.text = (prompts[c.prompt].starts_in_thinking ? "<think>\n" : "") +
-             tok.decode(r.tokens, /*skip_special_tokens=*/true);
+    if (tok)
+      c.text = (prompts[c.prompt].starts_in_thinking ? "<think>\n" : "") +
+               tok->decode(r.tokens, /*skip_special_tokens=*/true);
     c.finish = r.finish;
+    c.cached_tokens = r.cached_tokens;
   }
   return out;
 }

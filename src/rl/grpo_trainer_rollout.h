@@ -44,13 +44,16 @@ struct Completion {
   std::string text;              // what the reward reads ("<think>\n" prepended when the
                                  // prompt opened the thinking, special tokens dropped)
   generate::FinishReason finish = generate::FinishReason::Stop;
+  int64_t cached_tokens = 0;     // prompt positions copied from another completion's KV rows
 };
 
-// Samples `group` completions of every prompt with one engine over `model`, every request
-// submitted while the engine is paused so all of them decode as one batch and the schedule is
-// the same on every run. Completions come back in (prompt, sample) order. Throws seek::Error
-// when a generation fails or a prompt leaves no room for max_tokens in the model's context.
-std::vector<Completion> rollout(const model::Model& model, const tokenizer::Tokenizer& tok,
+// Samples `group` completions of every prompt with one engine over `model`, decoded as one batch:
+// the first completion of each prompt prefills it, the others copy its KV rows and join one
+// step later. Requests are handed over only while the engine is paused, so the schedule is the
+// same on every run. Completions come back in (prompt, sample) order; without a tokenizer
+// their text is empty (benchmarks). Throws seek::Error when a generation fails or a prompt
+// leaves no room for max_tokens in the model's context.
+std::vector<Completion> rollout(const model::Model& model, const tokenizer::Tokenizer* tok,
                                 std::span<const ChatPrompt> prompts, const RolloutOptions& opt);
 
 }  // namespace seek::rl

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -16,6 +17,8 @@
 #include "model/params.h"
 #include "model/test_configs.h"
 #include "rl/grpo_trainer_rollout.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 #include "train/bpe_trainer.h"
 #include "train/chat_template.h"
 #include "train/checkpoint.h"
@@ -107,7 +110,7 @@ std::vector<nlohmann::json> records(const std::string& out) {
 
 GrpoRunOptions quiet() {
   GrpoRunOptions o;
-  o.progress = getenv("GRPO_TEST_PROGRESS") != nullptr;
+  o.progress = false;
   o.precise = true;  // F32 rollouts: tokens independent of the batch
   return o;
 }
@@ -352,6 +355,40 @@ TEST(GrpoConfigParse, BadFieldsAreErrorsNamingTheField) {
   EXPECT_EQ(c.out, dir + "/o");
   EXPECT_EQ(c.reward, nlohmann::json::parse(R"([{"name": "countdown", "weight": 1.0}])"));
   fs::remove_all(dir);
+}
+
+// One engine batch: completion 0 of each prompt prefills it, the other G − 1 copy its rows; the
+// per-request seeds make a rollout repeat exactly and the completions of a group differ.
+TEST(GrpoRollout, GroupsShareThePromptAndRepeatExactly) {
+  const TinySetup& s = setup();
+  const std::unique_ptr<model::Model> m = model::Model::load(s.model);
+  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::load(s.model);
+  const tokenizer::ChatTemplate tmpl = tokenizer::ChatTemplate::load(s.model);
+  std::vector<ChatPrompt> prompts;
+  for (const char* q : {"the cat", "on the mat and more"})
+    prompts.push_back(render_prompt(tmpl, tok, nlohmann::json::array({{{"role", "user"}, {"content", q}}})));
+  RolloutOptions ro;
+  ro.sampling.temperature = 1.0f;
+  ro.sampling.seed = 11;
+  ro.group = 3;
+  ro.max_tokens = 6;
+  ro.precise = true;
+  const std::vector<Completion> a = rollout(*m, &tok, prompts, ro);
+  ASSERT_EQ(a.size(), 6u);
+  std::set<std::vector<int32_t>> distinct;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].prompt, i / 3);
+    EXPECT_EQ(a[i].cached_tokens, i % 3 == 0 ? 0 : int64_t(prompts[i / 3].ids.size()) - 1) << i;
+    EXPECT_FALSE(a[i].tokens.empty());
+    EXPECT_EQ(a[i].text, tok.decode(a[i].tokens, true));
+    distinct.insert(a[i].tokens);
+  }
+  EXPECT_GE(distinct.size(), 5u);
+  const std::vector<Completion> b = rollout(*m, &tok, prompts, ro);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(b[i].tokens, a[i].tokens) << i;
+  ro.max_tokens = 200;
+  EXPECT_NE(error_of([&] { rollout(*m, &tok, prompts, ro); }).find("exceeds the model's context"),
+            std::string::npos);
 }
 
 // The prompts of a step are a function of (seed, step); a task file is visited once per epoch.
