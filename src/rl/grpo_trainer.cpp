@@ -233,6 +233,9 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
     fail("--resume: {} has no checkpoint to resume (no {}/latest)", c.out, c.out);
   if (!file_exists(c.init + "/config.json"))
     fail("{}: \"init\" {} is not a model directory (no config.json)", c.source, c.init);
+  if (c.task != "countdown" && !file_exists(c.task))
+    fail("{}: \"task\" {} is neither \"countdown\" nor an existing JSONL file of tasks", c.source,
+         c.task);
   fs::create_directories(c.out);
 
   const model::ModelConfig mc = model::ModelConfig::load(c.init);

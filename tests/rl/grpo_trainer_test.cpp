@@ -264,6 +264,14 @@ TEST(GrpoRun, ReproducibleAndResumesExactly) {
   EXPECT_TRUE(file_exists(a.out + "/report.html"));
   EXPECT_TRUE(file_exists(a.out + "/final/tokenizer.json"));
   EXPECT_NE(error_of([&] { run_grpo(a, quiet()); }).find("--resume"), std::string::npos);
+  GrpoConfig missing = s.config(grpo, train, "run_missing");
+  missing.task = s.dir + "/none.jsonl";
+  EXPECT_NE(error_of([&] { run_grpo(missing, quiet()); }).find("\"task\" " + missing.task),
+            std::string::npos);
+  missing.task = "countdown";
+  missing.init = s.dir + "/none";
+  EXPECT_NE(error_of([&] { run_grpo(missing, quiet()); }).find("\"init\" " + missing.init),
+            std::string::npos);
 }
 
 // β = 0: no reference copy is loaded (and the KL metric is 0).
