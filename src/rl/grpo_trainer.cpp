@@ -280,11 +280,11 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
   const std::string metrics = c.out + "/metrics.jsonl";
   if (!opts.resume) write_file_atomic(metrics, "");
   else if (file_exists(metrics)) truncate_metrics(metrics, st.step);
-  FILE* mf = std::fopen(metrics.c_str(), "a");
+  std::unique_ptr<FILE, int (*)(FILE*)> mf(std::fopen(metrics.c_str(), "a"), &std::fclose);
   if (!mf) fail("cannot append to {}", metrics);
   auto log = [&](const nlohmann::json& j) {
-    std::fprintf(mf, "%s\n", j.dump().c_str());
-    std::fflush(mf);
+    std::fprintf(mf.get(), "%s\n", j.dump().c_str());
+    std::fflush(mf.get());
   };
   const std::vector<train::ReportChart> charts = [&] {
     std::vector<train::ReportChart> ch;
@@ -320,7 +320,9 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
     eo.cache_slots = 0;
     eo.context = mc.max_position_embeddings;
     eo.kv_budget_bytes = std::numeric_limits<int64_t>::max();
-    eo.precise = opts.precise;
+    // F32 activations: run_tasks submits while the engine runs, so which sequences share a
+    // batch depends on timing, and only F32 products make greedy tokens independent of that.
+    eo.precise = true;
     generate::Engine engine(*policy, &tok, eo);
     RunOptions ro;
     ro.sampling.temperature = 0.0f;  // greedy
@@ -425,7 +427,7 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
       train::write_charts_report(metrics, c.out + "/report.html", title, charts);
     if (st.step % c.save_every == 0 && st.step != last) save(fmt::format("step-{:06}", st.step));
   }
-  std::fclose(mf);
+  mf.reset();
   const std::string name = last == c.steps ? "final" : fmt::format("step-{:06}", st.step);
   save(name);
   train::write_charts_report(metrics, c.out + "/report.html", title, charts);
