@@ -299,7 +299,7 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
     ch.push_back({"Clip fraction and ratio", "train", {{"clip_fraction", "clip fraction"}, {"ratio", "ratio mean"}}});
     ch.push_back({"Gradient norm", "train", {{"grad_norm", "grad norm"}}});
     ch.push_back({"Seconds per step", "train", {{"gen_seconds", "generation"}, {"train_seconds", "training"}}});
-    ch.push_back({"Rollout tokens/s", "train", {{"rollout_tokens_per_s", "generated tokens/s"}}});
+    ch.push_back({"Tokens/s", "train", {{"rollout_tokens_per_s", "rollout (generated)"}, {"train_tokens_per_s", "training (forward + backward)"}}});
     return ch;
   }();
   const std::string title = "seek grpo: " + c.out;
@@ -385,8 +385,11 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
 
     // ---- μ updates ----
     const double lr = c.schedule.at(step);
-    const UpdateStats us = update_policy(c, mc, p, ref ? &*ref : nullptr, opt, grad,
-                                         pack(prompts, comps), adv, lr, opts.micro_batch_tokens);
+    const Packed pk = pack(prompts, comps);
+    const UpdateStats us = update_policy(c, mc, p, ref ? &*ref : nullptr, opt, grad, pk, adv, lr,
+                                         opts.micro_batch_tokens);
+    int64_t train_tokens = 0;  // positions through forward + backward, all μ updates
+    for (int64_t n : pk.lengths) train_tokens += n * c.mu;
     const GrpoStats& total = us.total;
     const GrpoStats& first = us.first;
     p.sync(policy->weights_for_update());
@@ -413,7 +416,8 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
                           {"rollout_tokens", gen_tokens},
                           {"gen_seconds", gen_seconds},
                           {"train_seconds", train_seconds},
-                          {"rollout_tokens_per_s", double(gen_tokens) / std::max(gen_seconds, 1e-9)}};
+                          {"rollout_tokens_per_s", double(gen_tokens) / std::max(gen_seconds, 1e-9)},
+                          {"train_tokens_per_s", double(train_tokens) / std::max(train_seconds, 1e-9)}};
       for (size_t k = 0; k < n_terms; ++k) m["reward/" + terms->names()[k]] = term_sum[k] / double(N);
       log(m);
       if (opts.progress)

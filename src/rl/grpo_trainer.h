@@ -101,7 +101,18 @@ struct GrpoResult {
   std::string checkpoint;          // the last checkpoint written (OUT/final when finished)
   int64_t reference_params = 0;    // floats held by the frozen reference (0 when β = 0)
 };
-// Runs (or resumes) the training.
+// Runs (or resumes) the training. OUT/metrics.jsonl gets one record per logged step:
+//   {"type": "train", "step", "reward" (the weighted sum's mean), "reward/NAME" (each reward's
+//    unweighted mean), "accuracy" (share the first reward marks correct), "response_length",
+//    "loss", "kl", "clip_fraction", "ratio" (means over the completion tokens of all μ updates),
+//    "entropy" (of the sampling policy), "grad_norm" (mean over the μ updates), "lr",
+//    "rollout_tokens", and the timings "gen_seconds", "train_seconds", "rollout_tokens_per_s",
+//    "train_tokens_per_s"}
+// and one per evaluation (step 0 and every eval_every steps; greedy, F32):
+//   {"type": "eval", "step", "accuracy", "ci_lo", "ci_hi" (95% Wilson), "n", "format_rate",
+//    "response_length", "held_out", "eval_seconds"}.
+// Checkpoints OUT/step-N and OUT/final are HF model directories (the init's dtype) with the
+// AdamW moments and the step in training_state.bin; the rest of the run's state is (seed, step).
 GrpoResult run_grpo(const GrpoConfig& cfg, const GrpoRunOptions& opts);
 
 // ---- The objective (exposed for the gradient test) ----------------------------------------------
