@@ -298,7 +298,7 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
     ch.push_back({"Entropy (nats/token)", "train", {{"entropy", "entropy"}}});
     ch.push_back({"Clip fraction and ratio", "train", {{"clip_fraction", "clip fraction"}, {"ratio", "ratio mean"}}});
     ch.push_back({"Gradient norm", "train", {{"grad_norm", "grad norm"}}});
-    ch.push_back({"Seconds per step", "train", {{"gen_seconds", "generation"}, {"train_seconds", "training"}}});
+    ch.push_back({"Seconds per step", "train", {{"gen_seconds", "generation"}, {"reward_seconds", "rewards"}, {"train_seconds", "training"}}});
     ch.push_back({"Tokens/s", "train", {{"rollout_tokens_per_s", "rollout (generated)"}, {"train_tokens_per_s", "training (forward + backward)"}}});
     return ch;
   }();
@@ -365,7 +365,7 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
     const double gen_seconds = now_s() - t_gen;
 
     // ---- rewards and advantages ----
-    const double t_train = now_s();
+    const double t_reward = now_s();
     const size_t N = comps.size();
     std::vector<double> rewards(N), term_sum(n_terms, 0.0);
     double correct = 0.0, length = 0.0;
@@ -382,6 +382,8 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
       gen_tokens += int64_t(comps[i].tokens.size());
     }
     const std::vector<double> adv = group_advantages(rewards, c.group_size, c.advantage);
+    const double reward_seconds = now_s() - t_reward;
+    const double t_train = now_s();
 
     // ---- μ updates ----
     const double lr = c.schedule.at(step);
@@ -415,6 +417,7 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
                           {"lr", lr},
                           {"rollout_tokens", gen_tokens},
                           {"gen_seconds", gen_seconds},
+                          {"reward_seconds", reward_seconds},
                           {"train_seconds", train_seconds},
                           {"rollout_tokens_per_s", double(gen_tokens) / std::max(gen_seconds, 1e-9)},
                           {"train_tokens_per_s", double(train_tokens) / std::max(train_seconds, 1e-9)}};

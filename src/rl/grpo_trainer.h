@@ -106,8 +106,8 @@ struct GrpoResult {
 //    unweighted mean), "accuracy" (share the first reward marks correct), "response_length",
 //    "loss", "kl", "clip_fraction", "ratio" (means over the completion tokens of all μ updates),
 //    "entropy" (of the sampling policy), "grad_norm" (mean over the μ updates), "lr",
-//    "rollout_tokens", and the timings "gen_seconds", "train_seconds", "rollout_tokens_per_s",
-//    "train_tokens_per_s"}
+//    "rollout_tokens", and the timings "gen_seconds", "reward_seconds", "train_seconds",
+//    "rollout_tokens_per_s", "train_tokens_per_s"}
 // and one per evaluation (step 0 and every eval_every steps; greedy, F32):
 //   {"type": "eval", "step", "accuracy", "ci_lo", "ci_hi" (95% Wilson), "n", "format_rate",
 //    "response_length", "held_out", "eval_seconds"}.

@@ -101,7 +101,7 @@ std::vector<nlohmann::json> records(const std::string& out) {
   std::string line;
   while (std::getline(in, line)) {
     nlohmann::json j = nlohmann::json::parse(line);
-    for (const char* k : {"gen_seconds", "train_seconds", "rollout_tokens_per_s", "train_tokens_per_s",
+    for (const char* k : {"gen_seconds", "reward_seconds", "train_seconds", "rollout_tokens_per_s", "train_tokens_per_s",
                           "eval_seconds"})
       j.erase(k);
     r.push_back(j);
