@@ -5,6 +5,7 @@
 #include "rl/grpo_trainer.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -37,6 +38,13 @@ std::string error_of(const std::function<void()>& f) {
   }
   return "(no error)";
 }
+
+// The tests run one thread (runs: "threads": 1): a model this small is all parallel-region
+// overhead, which on a loaded machine (ctest -j) costs more than the work. Restores the count.
+struct ThreadsGuard {
+  int n = omp_get_max_threads();
+  ~ThreadsGuard() { omp_set_num_threads(n); }
+};
 
 std::string tmpdir(const std::string& name) {
   const std::string d = (fs::temp_directory_path() /
@@ -83,7 +91,7 @@ struct TinySetup {
       "init": "model", "task": "tasks.jsonl",
       "reward": ["format", {"name": "language", "weight": 0.5}],
       "grpo": {"group_size": 4, "prompts_per_step": 2, "max_tokens": 6)" + grpo + R"(},
-      "train": {"seed": 3, "log_every": 1)" + train + R"(},
+      "train": {"seed": 3, "log_every": 1, "threads": 1)" + train + R"(},
       "out": ")" + out + R"("})";
     write_file_atomic(dir + "/grpo.json", text);
     return GrpoConfig::load(dir + "/grpo.json");
@@ -137,6 +145,8 @@ struct AsciiReward : Reward {
 // log-probs, and its gradient (through the model's backward) matches central differences of that
 // loss, with ratios inside and outside the clip range and the KL term on.
 TEST(GrpoTrainerObjective, GradientMatchesFiniteDifferencesOfTheLoss) {
+  ThreadsGuard threads;
+  omp_set_num_threads(1);
   const model::ModelConfig c = model::test::tiny_v2();
   model::Params p = model::Params::init(c, 0.3, 4);
   std::mt19937 rng(9);
@@ -225,6 +235,7 @@ TEST(GrpoTrainerObjective, GradientMatchesFiniteDifferencesOfTheLoss) {
 // after step 2 and resumed equals the uninterrupted one. μ = 2 and β > 0 exercise the stored
 // π_old and the reference.
 TEST(GrpoRun, ReproducibleAndResumesExactly) {
+  ThreadsGuard threads;
   const TinySetup& s = setup();
   const std::string grpo = R"(, "steps": 4, "mu": 2, "beta": 0.05)";
   const std::string train = R"(, "lr": 1e-2, "save_every": 2, "eval_every": 2, "eval_n": 2)";
@@ -277,6 +288,7 @@ TEST(GrpoRun, ReproducibleAndResumesExactly) {
 
 // β = 0: no reference copy is loaded (and the KL metric is 0).
 TEST(GrpoRun, BetaZeroKeepsNoReference) {
+  ThreadsGuard threads;
   const TinySetup& s = setup();
   const GrpoConfig c = s.config(R"(, "steps": 2, "beta": 0)", R"(, "lr": 1e-2, "eval_every": 0)", "run_beta0");
   const GrpoResult r = run_grpo(c, quiet());
@@ -287,6 +299,7 @@ TEST(GrpoRun, BetaZeroKeepsNoReference) {
 // Splitting the P·G sequences into micro-batches (here one sequence each) changes only the
 // summation order of the gradient: the same loss, gradient norm and statistics.
 TEST(GrpoRun, MicroBatchesGiveTheSameUpdate) {
+  ThreadsGuard threads;
   const TinySetup& s = setup();
   const std::string grpo = R"(, "steps": 1, "mu": 2, "beta": 0.05, "loss_norm": "token")";
   const GrpoConfig whole = s.config(grpo, R"(, "lr": 1e-2, "eval_every": 0)", "run_mb_whole");
@@ -310,6 +323,7 @@ TEST(GrpoRun, MicroBatchesGiveTheSameUpdate) {
 
 // With a reward that prefers some tokens, a few steps raise the mean reward.
 TEST(GrpoRun, LearnsToPreferRewardedTokens) {
+  ThreadsGuard threads;
   const TinySetup& s = setup();
   const GrpoConfig c = s.config(R"(, "steps": 8, "group_size": 8, "beta": 0, "max_tokens": 8)",
                                 R"(, "lr": 0.1, "eval_every": 0)", "run_learn");
@@ -369,6 +383,8 @@ TEST(GrpoConfigParse, BadFieldsAreErrorsNamingTheField) {
 // One engine batch: completion 0 of each prompt prefills it, the other G − 1 copy its rows; the
 // per-request seeds make a rollout repeat exactly and the completions of a group differ.
 TEST(GrpoRollout, GroupsShareThePromptAndRepeatExactly) {
+  ThreadsGuard threads;
+  omp_set_num_threads(1);
   const TinySetup& s = setup();
   const std::unique_ptr<model::Model> m = model::Model::load(s.model);
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::load(s.model);
