@@ -77,6 +77,39 @@ void check_inputs(const PolicyTokens& in, const GrpoLossOptions& opt) {
 
 }  // namespace
 
+double loss_weight(const GrpoLossOptions& opt, int64_t len, double n_seq, double n_tok) {
+  switch (opt.norm) {
+    case LossNorm::Sequence: return 1.0 / (n_seq * double(len));
+    case LossNorm::Token: return 1.0 / n_tok;
+    case LossNorm::Constant: return 1.0 / (n_seq * double(opt.max_len));
+  }
+  return 0.0;
+}
+
+TokenTerm grpo_token_term(double logp, double old_logp, double ref_logp, bool has_ref,
+                          double A, double w, const GrpoLossOptions& opt) {
+  TokenTerm out;
+  const double rho = std::exp(logp - old_logp);
+  const double lo = 1.0 - opt.eps_low, hi = 1.0 + opt.eps_high;
+  // min(ρA, clip(ρ)A) takes the clipped (constant) term only past the bound on the side the
+  // advantage pushes toward; inside the range both terms agree.
+  const bool clip = (A > 0.0 && rho > hi) || (A < 0.0 && rho < lo);
+  const double surrogate = clip ? std::clamp(rho, lo, hi) * A : rho * A;
+  const double dsurrogate = clip ? 0.0 : rho * A;  // ∂/∂logp, ∂ρ/∂logp = ρ
+  double kl = 0.0, dkl = 0.0;
+  if (has_ref) {
+    const double d = ref_logp - logp;
+    kl = std::expm1(d) - d;  // e^d − 1 − d without the cancellation near d = 0; ≥ 0
+    dkl = -std::expm1(d);    // ∂KL/∂logp = −e^d + 1
+  }
+  out.loss = -w * (surrogate - opt.beta * kl);
+  out.dlogp = -w * (dsurrogate - opt.beta * dkl);
+  out.clipped = clip;
+  out.kl = kl;
+  out.ratio = rho;
+  return out;
+}
+
 GrpoLoss grpo_loss(const PolicyTokens& in, const GrpoLossOptions& opt) {
   check_inputs(in, opt);
   const size_t T = in.logp.size(), n = in.seq_len.size();
@@ -99,34 +132,17 @@ GrpoLoss grpo_loss(const PolicyTokens& in, const GrpoLossOptions& opt) {
       t0 = t1;
       continue;
     }
-    // w: the weight of each of this sequence's token terms in the loss.
-    double w = 0.0;
-    switch (opt.norm) {
-      case LossNorm::Sequence: w = 1.0 / (n_seq * double(len)); break;
-      case LossNorm::Token: w = 1.0 / n_tok; break;
-      case LossNorm::Constant: w = 1.0 / (n_seq * double(opt.max_len)); break;
-    }
+    const double w = loss_weight(opt, len, n_seq, n_tok);
     const double A = in.advantage[i];
     for (size_t t = t0; t < t1; ++t) {
       if (!in.mask[t]) continue;
-      const double rho = std::exp(in.logp[t] - in.old_logp[t]);
-      const double lo = 1.0 - opt.eps_low, hi = 1.0 + opt.eps_high;
-      // min(ρA, clip(ρ)A) takes the clipped (constant) term only past the bound on the side the
-      // advantage pushes toward; inside the range both terms agree.
-      const bool clip = (A > 0.0 && rho > hi) || (A < 0.0 && rho < lo);
-      const double surrogate = clip ? std::clamp(rho, lo, hi) * A : rho * A;
-      const double dsurrogate = clip ? 0.0 : rho * A;  // ∂/∂logp, ∂ρ/∂logp = ρ
-      double kl = 0.0, dkl = 0.0;
-      if (has_ref) {
-        const double d = in.ref_logp[t] - in.logp[t];
-        kl = std::expm1(d) - d;  // e^d − 1 − d without the cancellation near d = 0; ≥ 0
-        dkl = -std::expm1(d);    // ∂KL/∂logp = −e^d + 1
-      }
-      out.loss -= w * (surrogate - opt.beta * kl);
-      out.dlogp[t] = -w * (dsurrogate - opt.beta * dkl);
-      clipped += clip ? 1.0 : 0.0;
-      kl_sum += kl;
-      ratio_sum += rho;
+      const TokenTerm term = grpo_token_term(in.logp[t], in.old_logp[t],
+                                             has_ref ? in.ref_logp[t] : 0.0, has_ref, A, w, opt);
+      out.loss += term.loss;
+      out.dlogp[t] = term.dlogp;
+      clipped += term.clipped ? 1.0 : 0.0;
+      kl_sum += term.kl;
+      ratio_sum += term.ratio;
       adv_sum += std::abs(A);
     }
     t0 = t1;

@@ -79,6 +79,23 @@ struct GrpoLoss {
   double adv_abs_mean = 0.0;   // mean |Â| of the token's sequence
 };
 
+// One completion token's term of the loss, for callers that see the tokens one at a time (the
+// trainer's TokenObjective, called per target row by the model's forward): w is the token's
+// weight in the sum (loss_weight), ref_logp is ignored unless has_ref. grpo_loss is the sum of
+// these over a batch.
+struct TokenTerm {
+  double loss = 0.0;   // −w·(surrogate − β·KL)
+  double dlogp = 0.0;  // ∂loss/∂logp
+  bool clipped = false;
+  double kl = 0.0, ratio = 1.0;
+};
+TokenTerm grpo_token_term(double logp, double old_logp, double ref_logp, bool has_ref,
+                          double advantage, double w, const GrpoLossOptions& opt);
+
+// The weight of each token term of a sequence with `len` completion tokens (len > 0) in a batch
+// of n_seq sequences and n_tok completion tokens (the normalizers of LossNorm above).
+double loss_weight(const GrpoLossOptions& opt, int64_t len, double n_seq, double n_tok);
+
 // The loss and its gradient. The surrogate's gradient is ρÂ·∂logp where min() picks the
 // unclipped term and 0 where it picks the clipped one (Â > 0 and ρ > 1+ε_high, or Â < 0 and
 // ρ < 1−ε_low); the KL term's is β(1 − e^d). A sequence without completion tokens adds nothing

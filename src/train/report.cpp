@@ -134,4 +134,38 @@ void write_report(const std::string& metrics_jsonl, const std::string& html, con
   write_file_atomic(html, page);
 }
 
+void write_charts_report(const std::string& metrics_jsonl, const std::string& html,
+                         const std::string& title, const std::vector<ReportChart>& charts) {
+  std::string text;
+  try { text = read_file(metrics_jsonl); } catch (...) { return; }
+  std::vector<nlohmann::json> records;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object()) records.push_back(std::move(j));
+  }
+  const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+  std::string page = "<!doctype html><html><head><meta charset='utf-8'><title>" + title +
+                     "</title></head><body style='font-family:sans-serif'><h2>" + title + "</h2>";
+  for (const ReportChart& c : charts) {
+    std::vector<Series> series;
+    for (size_t f = 0; f < c.fields.size(); ++f) {
+      std::map<double, double> by_step;  // the last record of a step wins
+      for (const nlohmann::json& j : records) {
+        if (j.value("type", "") != c.type || !j.contains(c.fields[f].first)) continue;
+        const nlohmann::json& v = j[c.fields[f].first];
+        if (v.is_number()) by_step[j.value("step", 0.0)] = v.get<double>();
+      }
+      Series s{c.fields[f].second, colors[f % 8], {}};
+      for (auto [x, y] : by_step) s.pts.push_back({x, y});
+      series.push_back(std::move(s));
+    }
+    const std::string svg = line_chart(c.title, series, false);
+    if (!svg.empty()) page += svg + "<br>";
+  }
+  page += "</body></html>\n";
+  write_file_atomic(html, page);
+}
+
 }  // namespace seek::train
