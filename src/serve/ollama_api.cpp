@@ -160,6 +160,8 @@ json chat_messages(const json& msgs, const std::string& model) {
     no_images(m, at, model);
     m.erase("images");
     m.erase("thinking");
+    // Ollama reads a missing content as "" (Go's zero value); a tool-calling turn keeps its null.
+    if (!m.contains("content") && !m.contains("tool_calls")) m["content"] = "";
     if (m.contains("tool_name")) {
       m["name"] = m["tool_name"];
       m.erase("tool_name");

@@ -125,7 +125,10 @@ void show(ServerState& s, const httplib::Request& req, httplib::Response& res) {
   if (spec.reasoner())
     parameters = fmt::format("temperature {}\ntop_p {}", spec.reasoner_temperature, spec.reasoner_top_p);
   parameters += (parameters.empty() ? "" : "\n") + fmt::format("num_predict {}", spec.max_tokens_default);
-  std::string modelfile = fmt::format("# Served by seek\nFROM {}\n", s.engine.model().dir());
+  // The directory's name only: where the server keeps its files is none of the client's business.
+  std::string dir = s.engine.model().dir();
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::string modelfile = fmt::format("# Served by seek\nFROM {}\n", dir.substr(dir.rfind('/') + 1));
   for (size_t at = 0, nl; at < parameters.size(); at = nl + 1) {
     nl = parameters.find('\n', at);
     if (nl == std::string::npos) nl = parameters.size();
@@ -166,7 +169,9 @@ void add_ollama_info_routes(ServerState& s) {
     for (const ModelSpec& m : s.opts.models.models) {
       json j = listing(m, f);
       j.erase("modified_at");
-      j["expires_at"] = "0001-01-01T00:00:00Z";  // never unloaded (Go's zero time, as Ollama's keep_alive -1)
+      // Never unloaded: a century ahead, as Ollama reports keep_alive -1 (a zero time would read
+      // as already expired).
+      j["expires_at"] = ollama_time(std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 100));
       j["size_vram"] = 0;
       j["context_length"] = s.engine.context();
       models.push_back(std::move(j));

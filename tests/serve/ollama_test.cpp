@@ -3,6 +3,7 @@
 // generate's context, the model routes, and its error shape ({"error": "..."}, 400/404/413).
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <regex>
 
 #include "test_server.h"
@@ -143,6 +144,10 @@ TEST(Ollama, ChatNonStreamingAndThink) {
   // The default tag names the same model; nothing to generate loads it.
   r = post(srv, "/api/chat", chat("deepseek-chat:latest"), script("Four."));
   EXPECT_EQ(r.body["model"], "deepseek-chat:latest");
+  // A message without content reads as empty, as Ollama's Go structs do.
+  r = post(srv, "/api/chat", {{"model", "deepseek-chat"}, {"stream", false}, {"messages", json::array({{{"role", "user"}}})}},
+           script("Hm?"));
+  EXPECT_EQ(r.body["message"]["content"], "Hm?") << r.raw;
   r = post(srv, "/api/chat", {{"model", "deepseek-chat"}, {"messages", json::array()}});
   EXPECT_EQ(r.body["done_reason"], "load");
   r = post(srv, "/api/generate", {{"model", "deepseek-chat"}, {"keep_alive", 0}});
@@ -345,7 +350,12 @@ TEST(Ollama, TagsShowPsVersion) {
   const json ps = json::parse(p->body)["models"];
   ASSERT_EQ(ps.size(), 3u);
   EXPECT_EQ(ps[0]["context_length"], srv.engine().context());
-  EXPECT_TRUE(ps[0].contains("expires_at") && ps[0].contains("size_vram"));
+  EXPECT_TRUE(ps[0]["size_vram"].is_number_integer());
+  // Never unloaded: the expiry lies far ahead (not Go's zero time, which reads as expired).
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  EXPECT_GT(std::stoi(ps[0]["expires_at"].get<std::string>().substr(0, 4)), tm.tm_year + 1900 + 50) << ps[0];
 
   Reply r = post(srv, "/api/show", {{"model", "deepseek-reasoner:latest"}});
   ASSERT_EQ(r.status, 200) << r.raw;
@@ -362,7 +372,11 @@ TEST(Ollama, TagsShowPsVersion) {
   EXPECT_EQ(r.body["details"]["family"], "deepseek2");
   EXPECT_NE(r.body["template"].get<std::string>().find("Assistant"), std::string::npos);
   EXPECT_NE(r.body["parameters"].get<std::string>().find("temperature 0.6"), std::string::npos);
-  EXPECT_NE(r.body["modelfile"].get<std::string>().find("FROM "), std::string::npos);
+  const std::string modelfile = r.body["modelfile"];
+  const size_t from = modelfile.find("FROM ");
+  ASSERT_NE(from, std::string::npos) << modelfile;
+  EXPECT_EQ(modelfile.substr(from, modelfile.find('\n', from) - from).find('/'), std::string::npos)
+      << "the server's paths stay private: " << modelfile;
   EXPECT_EQ(r.body["capabilities"], json({"completion", "tools", "thinking"}));
   expect_error(post(srv, "/api/show", {{"model", "nope"}}), 404, "model \"nope\" not found");
 }
