@@ -321,6 +321,26 @@ TEST(Ollama, Errors) {
   expect_error(post(srv, "/api/chat", big), 413, "exceeds 4096 bytes");
 }
 
+TEST(Ollama, DeadlineEndsWithAnErrorLine) {
+  serve::ServerOptions so = TestServer::defaults();
+  so.request_timeout = 0.3;
+  so.keepalive_interval = 30;  // the non-streaming status must not be committed to 200 first
+  generate::EngineOptions eo = TestServer::engine_defaults();
+  eo.context = 8192 + 64;  // neither the context nor EOS (greedy) ends the request first
+  eo.max_seqs = 2;
+  TestServer srv(so, eo);
+  json body = chat("deepseek-chat");
+  body["options"] = {{"num_predict", -2}, {"temperature", 0}};
+  expect_error(post(srv, "/api/chat", body), 503, "timed out");
+  body["stream"] = true;
+  const Reply r = post(srv, "/api/chat", body);
+  EXPECT_EQ(r.status, 200);
+  ASSERT_FALSE(r.body.empty());
+  const json& last = r.body.back();
+  ASSERT_TRUE(last.size() == 1 && last["error"].is_string()) << last.dump();
+  EXPECT_NE(last["error"].get<std::string>().find("timed out"), std::string::npos);
+}
+
 TEST(Ollama, TagsShowPsVersion) {
   TestServer srv;
   auto c = srv.client();
