@@ -34,6 +34,9 @@ struct OllamaFields {
   std::string name;  // as the client wrote it (echoed in every answer)
   ModelRegistry one;  // the model this request runs as: `think` decides its mode
   bool think = false;
+  // Thinking that arrives is returned unless think is false: a template that always thinks (R1)
+  // thinks on a chat-mode name too.
+  bool show_thinking = true;
   bool stream = true;
   bool unload = false;  // keep_alive 0
   // Options the DeepSeek API does not take, set on the sampler after parsing.
@@ -53,6 +56,7 @@ OllamaFields common_fields(const ServerState& s, const json& body, json& out, bo
     else if (t->is_string() && (*t == "high" || *t == "medium" || *t == "low")) f.think = true;
     else invalid("think must be true, false, \"high\", \"medium\" or \"low\"");
     if (f.think && !spec.reasoner()) invalid("\"{}\" does not support thinking", echo_name(f.name));
+    f.show_thinking = f.think;
   }
   spec.mode = f.think ? Mode::Reasoner : Mode::Chat;
   f.one.models.push_back(spec);
@@ -301,7 +305,8 @@ void handle_ollama_chat(ServerState& s, const httplib::Request& req, httplib::Re
   apply_extra(r.sampling, f, r.reasoning());
   const BuiltPrompt p = s.prompts.chat(r, size_t(s.engine.context()));
   generate::EngineRequest er = chat_engine_request(s, req, r, p);
-  auto out = std::make_shared<OllamaOutput>(s, f.name, true, !r.tools.empty(), f.think, std::vector<int32_t>{});
+  auto out = std::make_shared<OllamaOutput>(s, f.name, true, !r.tools.empty(), f.show_thinking,
+                                           std::vector<int32_t>{});
   respond(s, res, "ollama_chat", std::move(er), std::move(out), f.stream, false);
 }
 
@@ -367,7 +372,7 @@ void handle_ollama_generate(ServerState& s, const httplib::Request& req, httplib
     er.prompt = ids;
     p.ids = std::move(ids);
   }
-  auto out = std::make_shared<OllamaOutput>(s, f.name, false, false, f.think, p.ids);
+  auto out = std::make_shared<OllamaOutput>(s, f.name, false, false, f.show_thinking, p.ids);
   respond(s, res, "ollama_generate", std::move(er), std::move(out), f.stream, false);
 }
 

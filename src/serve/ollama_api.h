@@ -9,7 +9,8 @@
 //     unknown one is 404 `model "x" not found`;
 //   - think: a reasoner thinks unless think is false, and its thinking is returned in
 //     `thinking`, apart from the content; think true on a chat-mode model is 400, as Ollama
-//     answers for a model without thinking;
+//     answers for a model without thinking (a template that always opens <think>, R1's, still
+//     thinks: that thinking is returned too, unless think is false);
 //   - options: temperature, top_p, top_k, min_p, seed (negative: random), num_predict (-1: the
 //     model's default, -2: its limit, larger values are capped there), stop, repeat_penalty,
 //     presence_penalty, frequency_penalty; num_ctx and the runner options (num_thread, num_gpu,
