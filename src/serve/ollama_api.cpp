@@ -117,7 +117,8 @@ OllamaFields common_fields(const ServerState& s, const json& body, json& out, bo
   if (auto seed = integer("seed"); seed && *seed >= 0) out["seed"] = *seed;  // < 0: random, as Ollama
   const int64_t limit = completion ? spec.completion_max_tokens_limit : spec.max_tokens_limit;
   if (auto n = integer("num_predict")) {
-    if (*n == 0 || *n < -2) invalid("options.num_predict must be -1 (default), -2 (fill the context) or >= 1, got {}", *n);
+    if (*n == 0 || *n < -2)
+      invalid("options.num_predict must be -1 (default), -2 (fill the context) or >= 1, got {}", *n);
     if (*n == -2 || *n > limit) out["max_tokens"] = limit;
     else if (*n > 0) out["max_tokens"] = *n;
   }

@@ -45,7 +45,8 @@ ModelFacts facts(const ServerState& s) {
   // Not a file hash (the weights may be many files, or none when borrowed): a stable 256-bit
   // name of what is served, from the config and the weight sizes, so it changes when they do.
   const std::string key = c.to_json().dump() + "|" + std::to_string(f.bytes) + "|" + m.dir();
-  for (uint64_t seed : {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull, 0x2545f4914f6cdd1dull}) {
+  for (uint64_t seed :
+       {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull, 0x2545f4914f6cdd1dull}) {
     uint64_t h = seed;
     for (unsigned char ch : key) h = (h ^ ch) * 0x100000001b3ull;
     f.digest += fmt::format("{:016x}", h);

@@ -145,8 +145,8 @@ TEST(Ollama, ChatNonStreamingAndThink) {
   r = post(srv, "/api/chat", chat("deepseek-chat:latest"), script("Four."));
   EXPECT_EQ(r.body["model"], "deepseek-chat:latest");
   // A message without content reads as empty, as Ollama's Go structs do.
-  r = post(srv, "/api/chat", {{"model", "deepseek-chat"}, {"stream", false}, {"messages", json::array({{{"role", "user"}}})}},
-           script("Hm?"));
+  body = {{"model", "deepseek-chat"}, {"stream", false}, {"messages", json::array({{{"role", "user"}}})}};
+  r = post(srv, "/api/chat", body, script("Hm?"));
   EXPECT_EQ(r.body["message"]["content"], "Hm?") << r.raw;
   r = post(srv, "/api/chat", {{"model", "deepseek-chat"}, {"messages", json::array()}});
   EXPECT_EQ(r.body["done_reason"], "load");
@@ -247,8 +247,8 @@ TEST(Ollama, ToolCallsWithObjectArguments) {
   EXPECT_NE(r.body["message"]["content"].get<std::string>().find("Paris"), std::string::npos);
 
   // The call and its result go back in, in Ollama's shape.
-  body["messages"].push_back({{"role", "assistant"}, {"content", ""},
-                              {"tool_calls", {{{"function", {{"name", "get_weather"}, {"arguments", {{"city", "Paris"}}}}}}}}});
+  const json call = {{"function", {{"name", "get_weather"}, {"arguments", {{"city", "Paris"}}}}}};
+  body["messages"].push_back({{"role", "assistant"}, {"content", ""}, {"tool_calls", json::array({call})}});
   body["messages"].push_back({{"role", "tool"}, {"tool_name", "get_weather"}, {"content", "18C"}});
   r = post(srv, "/api/chat", body, script("It is 18C."));
   EXPECT_EQ(r.body["message"]["content"], "It is 18C.");
@@ -314,8 +314,8 @@ TEST(Ollama, Errors) {
     SCOPED_TRACE(std::string(k.field) + " = " + k.value.dump());
     expect_error(post(srv, "/api/chat", body), 400, k.says);
   }
-  expect_error(post(srv, "/api/generate", {{"model", "deepseek-chat"}, {"prompt", "hi"}, {"images", {"aGk="}}}), 400,
-               "images");
+  const json with_image = {{"model", "deepseek-chat"}, {"prompt", "hi"}, {"images", {"aGk="}}};
+  expect_error(post(srv, "/api/generate", with_image), 400, "images");
   json big = chat("deepseek-chat");
   big["messages"][0]["content"] = std::string(10000, 'a');
   expect_error(post(srv, "/api/chat", big), 413, "exceeds 4096 bytes");
@@ -346,7 +346,8 @@ TEST(Ollama, TagsShowPsVersion) {
   auto c = srv.client();
   auto v = c.Get("/api/version");
   ASSERT_TRUE(v);
-  EXPECT_TRUE(std::regex_match(json::parse(v->body)["version"].get<std::string>(), std::regex(R"(\d+\.\d+\.\d+)")));
+  const std::string version = json::parse(v->body)["version"];
+  EXPECT_TRUE(std::regex_match(version, std::regex(R"(\d+\.\d+\.\d+)"))) << version;
 
   auto t = c.Get("/api/tags");
   ASSERT_TRUE(t);
