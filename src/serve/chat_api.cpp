@@ -134,10 +134,8 @@ class ChatOutput final : public Output {
 
 }  // namespace
 
-void handle_chat(ServerState& s, const httplib::Request& req, httplib::Response& res) {
-  const ChatRequest r = parse_chat_request(parse_body(req), s.opts.models);
-  const BuiltPrompt p = s.prompts.chat(r, size_t(s.engine.context()));
-
+generate::EngineRequest chat_engine_request(ServerState& s, const httplib::Request& req, const ChatRequest& r,
+                                            const BuiltPrompt& p) {
   generate::EngineRequest er = engine_request(s, r.sampling, p.ids);
   er.reasoning = p.reasoning;
   er.starts_in_thinking = p.starts_in_thinking;
@@ -147,14 +145,16 @@ void handle_chat(ServerState& s, const httplib::Request& req, httplib::Response&
     er.processor = std::make_shared<generate::ScriptedLogits>(s.tok.encode(p.forced, false));
   else if (r.json_object)
     er.processor = std::make_shared<JsonObjectLogits>(s.token_bytes(), s.eos_ids());
-  std::string script = s.opts.test_script;
-  if (s.opts.test_hooks && req.has_header("X-Seek-Test-Script")) {
-    const json text = json::parse(req.get_header_value("X-Seek-Test-Script"), nullptr, false);
-    if (!text.is_string()) bad_request("X-Seek-Test-Script must hold a JSON string");
-    script = text.get<std::string>();
-  }
+  const std::string script = test_script(s, req, s.opts.test_script);
   if (!script.empty())  // tests: the output of a random-weight model, forced
     er.processor = std::make_shared<generate::ScriptedLogits>(s.tok.encode(script, false), s.tok.eos_id());
+  return er;
+}
+
+void handle_chat(ServerState& s, const httplib::Request& req, httplib::Response& res) {
+  const ChatRequest r = parse_chat_request(parse_body(req), s.opts.models);
+  const BuiltPrompt p = s.prompts.chat(r, size_t(s.engine.context()));
+  generate::EngineRequest er = chat_engine_request(s, req, r, p);
   auto out = std::make_shared<ChatOutput>(s, r, p.reasoning);
   respond(s, res, "chat_completions", std::move(er), std::move(out), r.sampling.stream,
           r.sampling.include_usage);

@@ -100,12 +100,8 @@ void handle_completion(ServerState& s, const httplib::Request& req, httplib::Res
   const BuiltPrompt p = s.prompts.completion(r, size_t(s.engine.context()));
   generate::EngineRequest er = engine_request(s, r.sampling, p.ids);
   er.top_logprobs = r.logprobs;
-  if (s.opts.test_hooks && req.has_header("X-Seek-Test-Script")) {
-    const json text = json::parse(req.get_header_value("X-Seek-Test-Script"), nullptr, false);
-    if (!text.is_string()) bad_request("X-Seek-Test-Script must hold a JSON string");
-    er.processor = std::make_shared<generate::ScriptedLogits>(s.tok.encode(text.get<std::string>(), false),
-                                                              s.tok.eos_id());
-  }
+  if (const std::string script = test_script(s, req, {}); !script.empty())
+    er.processor = std::make_shared<generate::ScriptedLogits>(s.tok.encode(script, false), s.tok.eos_id());
   respond(s, res, fim ? "beta_completions" : "completions", std::move(er),
           std::make_shared<CompletionOutput>(s, r), r.sampling.stream, r.sampling.include_usage);
 }

@@ -37,6 +37,7 @@ class PromptBuilder {
   BuiltPrompt completion(const CompletionRequest& r, size_t max_tokens = SIZE_MAX) const;
 
   const tokenizer::Tokenizer& tokenizer() const { return tok_; }
+  const std::optional<tokenizer::ChatTemplate>& chat_template() const { return tmpl_; }
 
  private:
   tokenizer::Tokenizer tok_;

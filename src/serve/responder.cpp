@@ -24,6 +24,13 @@ generate::EngineRequest engine_request(ServerState& s, const SamplingFields& f,
   return er;
 }
 
+std::string test_script(const ServerState& s, const httplib::Request& req, const std::string& fallback) {
+  if (!s.opts.test_hooks || !req.has_header("X-Seek-Test-Script")) return fallback;
+  const json text = json::parse(req.get_header_value("X-Seek-Test-Script"), nullptr, false);
+  if (!text.is_string()) bad_request("X-Seek-Test-Script must hold a JSON string");
+  return text.get<std::string>();
+}
+
 json usage_json(const EngineResult& r) {
   return {{"prompt_tokens", r.prompt_tokens},
           {"completion_tokens", r.completion_tokens},
@@ -113,7 +120,7 @@ struct Flight {
   }
 };
 
-std::string sse(const json& j) { return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"; }
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 bool write(httplib::DataSink& sink, const std::string& s) { return sink.write(s.data(), s.size()); }
 
@@ -167,7 +174,7 @@ void respond(ServerState& s, httplib::Response& res, const std::string& endpoint
     // what happened. Longer ones switch to a chunked body led by blank lines.
     auto answer = [f]() -> std::pair<int, json> {
       const EngineResult r = f->result();
-      if (auto err = finish_error(r)) return {err->status, err->body()};
+      if (auto err = finish_error(r)) return {err->status, f->out->error_json(*err)};
       return {200, f->out->response(r)};
     };
     while (!f->done && f->pump()) {
@@ -194,7 +201,7 @@ void respond(ServerState& s, httplib::Response& res, const std::string& endpoint
           auto [status, body] = answer();
           const EngineResult r = f->result();
           f->record(status, &r);
-          write(sink, body.dump(-1, ' ', false, json::error_handler_t::replace));
+          write(sink, dump(body));
           sink.done();
           return true;
         },
@@ -206,9 +213,14 @@ void respond(ServerState& s, httplib::Response& res, const std::string& endpoint
 
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
+  // SSE: "data: {...}" events, ": keep-alive" comments and a closing [DONE]. NDJSON: one object
+  // a line; its keep-alive is a space, which leads the next line (JSON allows whitespace
+  // there, and line-splitting clients would warn about a blank line).
+  const bool nd = f->out->ndjson();
+  auto frame = [nd](const json& j) { return nd ? dump(j) + "\n" : "data: " + dump(j) + "\n\n"; };
   res.set_chunked_content_provider(
-      "text/event-stream",
-      [f](size_t, httplib::DataSink& sink) {
+      nd ? "application/x-ndjson" : "text/event-stream",
+      [f, nd, frame](size_t, httplib::DataSink& sink) {
         auto gone = [&] {
           f->handle->cancel();
           f->s->metrics.client_disconnect();
@@ -220,35 +232,35 @@ void respond(ServerState& s, httplib::Response& res, const std::string& endpoint
           std::vector<json> first;
           f->out->start(first);
           std::string buf;
-          for (const json& c : first) buf += sse(c);
+          for (const json& c : first) buf += frame(c);
           if (!buf.empty() && !write(sink, buf)) return gone();
         }
         // Nothing within a keep-alive interval: a comment keeps proxies and clients waiting
         // (and shows whether the client is still there). pump() may also give up on the engine
         // past the hard deadline; then `done` is set and the error goes out below.
         if (!f->done && !f->pump() && !f->done)
-          return write(sink, ": keep-alive\n\n") ? true : gone();
+          return write(sink, nd ? " " : ": keep-alive\n\n") ? true : gone();
         std::string buf;
-        for (const json& c : f->chunks) buf += sse(c);
+        for (const json& c : f->chunks) buf += frame(c);
         f->chunks.clear();
         if (f->done) {
           const EngineResult r = f->result();
           if (auto err = finish_error(r)) {
-            buf += sse(err->body());
+            buf += frame(f->out->error_json(*err));
             f->record(err->status, &r);
           } else {
             std::vector<json> last;
             f->out->finish(r, last);
-            for (const json& c : last) buf += sse(c);
+            for (const json& c : last) buf += frame(c);
             if (f->include_usage) {
               json u = f->out->chunk_base();
               u["choices"] = json::array();
               u["usage"] = usage_json(r);
-              buf += sse(u);
+              buf += frame(u);
             }
             f->record(200, &r);
           }
-          buf += "data: [DONE]\n\n";
+          if (!nd) buf += "data: [DONE]\n\n";
           const bool ok = write(sink, buf);
           sink.done();
           return ok;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "serve/api_error.h"
 #include "serve/channel.h"
 #include "serve/server_impl.h"
 
@@ -29,6 +30,10 @@ class Output {
   virtual nlohmann::json response(const generate::EngineResult& r) = 0;
   // A chunk with id/object/created/model and no choices (for the usage chunk).
   virtual nlohmann::json chunk_base() const = 0;
+  // Streams as NDJSON (one object a line, no [DONE]; the Ollama API) instead of SSE.
+  virtual bool ndjson() const { return false; }
+  // An error as this API reports it (DeepSeek: {"error": {"message", "type", ...}}).
+  virtual nlohmann::json error_json(const ApiError& e) const { return e.body(); }
 };
 
 // The engine request every endpoint starts from: the prompt and the shared sampling settings
@@ -37,6 +42,15 @@ generate::EngineRequest engine_request(ServerState& s, const SamplingFields& f,
                                        std::vector<int32_t> prompt);
 
 nlohmann::json usage_json(const generate::EngineResult& r);
+
+// Tests: the answer a random-weight model is forced to give (the X-Seek-Test-Script header
+// under --test-hooks, else `fallback`); empty: none. 400 for a header that is not a JSON string.
+std::string test_script(const ServerState& s, const httplib::Request& req, const std::string& fallback);
+
+// The engine request of a chat: prompt, sampling, thinking split and the output constraint
+// (forced tool call, JSON object, or the test script).
+generate::EngineRequest chat_engine_request(ServerState& s, const httplib::Request& req, const ChatRequest& r,
+                                            const BuiltPrompt& p);
 
 void respond(ServerState& s, httplib::Response& res, const std::string& endpoint,
              generate::EngineRequest er, std::shared_ptr<Output> out, bool stream,

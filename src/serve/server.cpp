@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "serve/api_error.h"
+#include "serve/ollama_api.h"
 #include "serve/server_impl.h"
 #include "serve/web_assets.h"
 
@@ -62,8 +63,16 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 bool is_api_path(const std::string& p) {
-  return p.rfind("/v1/", 0) == 0 || p.rfind("/beta/", 0) == 0 || p == "/chat/completions" ||
-         p == "/completions" || p == "/models" || p == "/metrics";
+  return p.rfind("/v1/", 0) == 0 || p.rfind("/beta/", 0) == 0 || p.rfind("/api/", 0) == 0 ||
+         p == "/chat/completions" || p == "/completions" || p == "/models" || p == "/metrics";
+}
+
+// Errors raised before a route runs, in the shape of the API the path belongs to: Ollama's
+// {"error": "..."} under /api/, DeepSeek's everywhere else.
+json error_json(const std::string& path, int status, const std::string& message, const std::string& type,
+                const std::string& code = {}) {
+  if (path.rfind("/api/", 0) == 0) return {{"error", message}};
+  return error_body(status, message, type, {}, code);
 }
 
 const char* status_message(int status) {
@@ -109,7 +118,7 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
     HttpConnection* conn = HttpServer::current();
     if (conn && conn->reject_status) {
       send_json(res, conn->reject_status,
-                error_body(conn->reject_status, conn->reject_message, error_type_for(conn->reject_status)));
+                error_json(req.path, conn->reject_status, conn->reject_message, error_type_for(conn->reject_status)));
       s.metrics.request("other", conn->reject_status);
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -119,10 +128,10 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
       const bool ok = auth.rfind(bearer, 0) == 0 &&
                       constant_time_equal(std::string_view(auth).substr(bearer.size()), s.opts.api_key);
       if (!ok) {
-        send_json(res, 401, error_body(401, auth.empty()
+        send_json(res, 401, error_json(req.path, 401, auth.empty()
                                                 ? "Authentication Fails: no API key given (Authorization: Bearer KEY)"
                                                 : "Authentication Fails: the API key is invalid",
-                                       "authentication_error", {}, "invalid_api_key"));
+                                       "authentication_error", "invalid_api_key"));
         s.metrics.request("auth", 401);
         if (conn) conn->close = true;  // its body, if any, is not read
         return httplib::Server::HandlerResponse::Handled;
@@ -140,7 +149,7 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
     std::string msg = status_message(status);
     if (status == 404) msg = fmt::format("Not Found: {} {}", req.method, req.path);
     if (status == 413) msg = fmt::format("the request body exceeds {} bytes", s.opts.max_body_bytes);
-    send_json(res, status, error_body(status, msg, error_type_for(status)));
+    send_json(res, status, error_json(req.path, status, msg, error_type_for(status)));
     s.metrics.request("other", status);
   });
 
@@ -188,6 +197,7 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
   for (const char* p : {"/v1/chat/completions", "/chat/completions", "/beta/chat/completions"}) h.Post(p, chat);
   for (const char* p : {"/v1/completions", "/completions"}) h.Post(p, completions);
   h.Post("/beta/completions", fim);
+  add_ollama_routes(s);  // /api/chat, /api/generate, /api/tags, /api/show, /api/ps, /api/version
 
   auto models = [&s](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
