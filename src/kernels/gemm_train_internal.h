@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "kernels/gemm_train.h"
@@ -46,7 +47,15 @@ template <int64_t MR>
 void pack_a(Trans ta, const float* A, int64_t lda, int64_t i0, int64_t mr, int64_t k0,
             int64_t kc, float* dst) {
   if (ta == Trans::No) return pack_rows_as_columns<MR>(A, lda, i0, mr, k0, kc, dst);
-  for (int64_t k = 0; k < kc; ++k) {  // A stored [K, M]: a panel row is contiguous
+  // A stored [K, M]: a panel row is contiguous. Full panels copy MR floats of a fixed count (a
+  // couple of vector moves); the run-time count of the loop below compiles, for AVX-512, to a
+  // 16-wide loop that MR = 12 never enters plus a scalar tail, ~4% slower weight-gradient GEMMs.
+  if (mr == MR) {
+    for (int64_t k = 0; k < kc; ++k)
+      std::memcpy(dst + k * MR, A + (k0 + k) * lda + i0, MR * sizeof(float));
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
     const float* s = A + (k0 + k) * lda + i0;
     float* d = dst + k * MR;
     int64_t r = 0;

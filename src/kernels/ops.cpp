@@ -61,8 +61,13 @@ void softmax(float* x, int64_t n) {
 }
 
 void softmax_backward(const float* p, const float* dp, float* dx, int64_t n, float scale) {
+  softmax_backward_causal(p, dp, dx, n, n, scale);
+}
+
+void softmax_backward_causal(const float* p, const float* dp, float* dx, int64_t n, int64_t live,
+                             float scale) {
   double dot = 0.0;
-  for (int64_t i = 0; i < n; ++i) dot += double(p[i]) * double(dp[i]);
+  for (int64_t i = 0; i < live; ++i) dot += double(p[i]) * double(dp[i]);
   for (int64_t i = 0; i < n; ++i) dx[i] = p[i] * (dp[i] - float(dot)) * scale;
 }
 

@@ -32,6 +32,10 @@ void softmax(float* x, int64_t n);
 // folds in a factor the logits were multiplied by (attention's 1/sqrt(d); 1 otherwise). Masked
 // entries (p = 0) get dx = 0.                                              p, dp, dx: [n]
 void softmax_backward(const float* p, const float* dp, float* dx, int64_t n, float scale = 1.0f);
+// The same for a causal row whose entries past the first `live` are masked (p = 0 there): dx is
+// identical, the dot skips the tail (attention row i has live = i + 1, half the square's work).
+void softmax_backward_causal(const float* p, const float* dp, float* dx, int64_t n, int64_t live,
+                             float scale);
 
 // out[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^-g)
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);

@@ -68,7 +68,8 @@ void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
       gemm(Trans::Yes, Trans::No, n, dv, n, P, n, dA, nh * dv, dK + dh, kvw, true);
       // Softmax: dS = P ⊙ (dP − Σ_j P·dP) · scale (masked entries have P = 0)
       for (int64_t i = 0; i < n; ++i)
-        kernels::softmax_backward(P + i * n, dp.data() + i * n, ds.data() + i * n, n, scale);
+        kernels::softmax_backward_causal(P + i * n, dp.data() + i * n, ds.data() + i * n, n, i + 1,
+                                         scale);
       // dq_nope = dS · K;  dq_pe = dS · k_R;  dK += dSᵀ · q_nope;  dk_R += dSᵀ · q_pe
       float* dqh = dq.data() + t0 * nh * qd + h * qd;
       gemm(Trans::No, Trans::No, n, dh, n, ds.data(), n, K, kvw, dqh, nh * qd, false);

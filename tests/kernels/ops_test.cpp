@@ -5,6 +5,7 @@
 // wrong-sign or missing-term error (those are O(|dx|)).
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -113,6 +114,12 @@ TEST(OpsBackward, SoftmaxWithScaleAndMask) {
   softmax_backward(p.data(), dp.data(), dx.data(), n, scale);
   expect_close(dx, numeric_grad(x, loss), "dx");
   for (int64_t i = n - 4; i < n; ++i) EXPECT_EQ(dx[size_t(i)], 0.0f) << "masked entry " << i;
+  // The causal form skips the masked tail in its dot and gives the same bits (training results
+  // must not move).
+  std::vector<float> dxc(n);
+  softmax_backward_causal(p.data(), dp.data(), dxc.data(), n, n - 4, scale);
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_EQ(std::bit_cast<uint32_t>(dxc[size_t(i)]), std::bit_cast<uint32_t>(dx[size_t(i)])) << i;
 }
 
 TEST(OpsBackward, SiluMul) {
