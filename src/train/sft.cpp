@@ -68,7 +68,7 @@ std::string run_sft(TrainConfig c, const RunOptions& opts) {
     };
   }
   in.data_info = {{"type", "data"}, {"samples", train.samples.size()}, {"skipped", train.skipped},
-                  {"tokens", tokens}, {"trained_tokens", trained}, {"packs_per_epoch", loader.packs_in_epoch(0)},
+                  {"tokens", tokens}, {"trained_tokens", trained}, {"packs_per_epoch", loader.packs_in_epoch(0)}, {"packs", packs},
                   {"steps", c.steps}};
   if (c.epochs > 0) in.data_info["epochs"] = c.epochs;
   if (val) {

@@ -289,17 +289,17 @@ std::string sft_config(const std::string& dir, const std::string& model, const s
 
 }  // namespace
 
-// Two epochs of grad_accum 2 on 12 records: the assistant loss drops; stopped after 2 steps and
+// Six epochs of grad_accum 2 on 12 records: the assistant loss drops; stopped after 2 steps and
 // resumed, the run is the uninterrupted one bit for bit.
 TEST(Sft, LearnsTheAnswersAndResumesBitForBit) {
   const std::string a = tmpdir("runa"), b = tmpdir("runb");
   const std::string model = tiny_model(a);
   std::string chats;
-  for (int i = 0; i < 12; ++i) chats += record(i % 7, 9 - i % 5);
+  for (int i = 0; i < 12; ++i) chats += record(i * i * 7 % 500, 9 - i % 5);  // answers of 1 to 3 digits: packs of unequal weight
   for (const std::string& d : {a, b}) write_file_atomic(d + "/chats.jsonl", chats);
   RunOptions o;
   o.progress = false;
-  TrainConfig ca = TrainConfig::load(sft_config(a, model, R"(, "epochs": 4, "grad_accum": 2)"), TrainConfig::Kind::Sft);
+  TrainConfig ca = TrainConfig::load(sft_config(a, model, R"(, "epochs": 6, "grad_accum": 2)"), TrainConfig::Kind::Sft);
   const std::string final_a = run_sft(ca, o);
   const auto la = metric_lines(ca.out + "/metrics.jsonl", "train");
   const auto data = metric_lines(ca.out + "/metrics.jsonl", "data");
@@ -307,7 +307,8 @@ TEST(Sft, LearnsTheAnswersAndResumesBitForBit) {
   EXPECT_EQ(data[0]["samples"], 12);
   EXPECT_EQ(data[0]["skipped"], 0);
   const int64_t steps = data[0]["steps"];
-  EXPECT_EQ(steps, (4 * data[0]["packs_per_epoch"].get<int64_t>() + 1) / 2);  // all 4 epochs' packs, 2 per step
+  EXPECT_EQ(steps, (data[0]["packs"].get<int64_t>() + 1) / 2);  // all 6 epochs' packs, 2 per step
+  EXPECT_GE(data[0]["packs"].get<int64_t>(), 6 * 3);
   ASSERT_EQ(int64_t(la.size()), steps);
   ASSERT_GE(steps, 4);
   for (const json& j : la) {
@@ -317,8 +318,35 @@ TEST(Sft, LearnsTheAnswersAndResumesBitForBit) {
   EXPECT_LT(la.back()["ce"].get<double>(), 0.6 * la.front()["ce"].get<double>())
       << la.front()["ce"] << " → " << la.back()["ce"];
   EXPECT_NO_THROW(model::Model::load(final_a));
+  // Step 1's CE is the mean over the assistant tokens of both its micro-batches together (not a
+  // mean of the two micro-batch means): recomputed here from the init weights and the same packs.
+  {
+    SftLimits lim;
+    lim.max_targets = 128;
+    const SftData sd = load_sft({a + "/chats.jsonl"}, tokenizer::ChatTemplate::load(model),
+                                tokenizer::Tokenizer::load(model), lim, false);
+    SftLoader l(sd.samples, 128, ca.seed);
+    const model::ModelConfig mc = model::ModelConfig::load(model);
+    const model::Params p = model::Params::load(mc, model);
+    model::ObjectiveOptions eo;
+    eo.backward = false;
+    model::ModelGrads none;
+    double sum = 0.0, weight = 0.0, mean_of_means = 0.0;
+    for (int i = 0; i < 2; ++i) {
+      const model::TokenBatch b = l.next();
+      double w = 0.0;
+      for (float x : b.weights) w += x;
+      const double ce = model::forward_backward(mc, p.weights(), none, b, eo).ce;
+      sum += ce * w;
+      weight += w;
+      mean_of_means += ce / 2;
+    }
+    EXPECT_NEAR(la.front()["ce"].get<double>(), sum / weight, 1e-9);
+    EXPECT_GT(std::abs(sum / weight - mean_of_means), 1e-6);  // the two differ here
+    EXPECT_EQ(la.front()["trained_tokens"].get<double>(), weight);
+  }
 
-  TrainConfig cb = TrainConfig::load(sft_config(b, model, R"(, "epochs": 4, "grad_accum": 2)"), TrainConfig::Kind::Sft);
+  TrainConfig cb = TrainConfig::load(sft_config(b, model, R"(, "epochs": 6, "grad_accum": 2)"), TrainConfig::Kind::Sft);
   o.stop_after = 2;
   run_sft(cb, o);
   EXPECT_EQ(metric_lines(cb.out + "/metrics.jsonl", "train").size(), 2u);
