@@ -385,7 +385,8 @@ void copy_checkpoint(const std::string& out, const std::string& from, const std:
   if (!ec) fs::remove_all(fs::path(out) / to, ec);
   if (!ec) fs::rename(tmp, fs::path(out) / to, ec);
   if (ec) {
-    fs::remove_all(tmp);
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
     fail("cannot copy checkpoint {}/{} to {}/{}: {}", out, from, out, to, ec.message());
   }
 }

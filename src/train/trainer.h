@@ -110,6 +110,9 @@ void prepare_out(const TrainConfig& cfg, const RunOptions& opts);
 // batches carry weights, i.e. SFT masks, is normalized by the whole step's Σ weight, so its loss
 // is the mean over the step's trained tokens), balancing-bias updates, metrics, report,
 // validation (with patience, best-validation tracking), checkpoints and exact resume.
+// metrics.jsonl lines: "train" per logged step (weighted steps add trained_tokens and
+// trained_tokens_per_s), "val" per evaluation, "stop" when patience ends the run, and the
+// inputs' "data" line first.
 std::string train_loop(const TrainConfig& cfg, const RunOptions& opts, TrainInputs& in);
 
 // Text of the Debian documentation every system ships (/usr/share/common-licenses and
