@@ -63,19 +63,29 @@ struct DataState {
   uint64_t epoch = 0, index = 0;
 };
 
+// What the training loop draws its micro-batches from (pretraining windows, SFT packs); the
+// state rides in every checkpoint, so a resume continues exactly.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual model::TokenBatch next() = 0;
+  virtual DataState state() const = 0;
+  virtual void set_state(DataState s) = 0;
+};
+
 // Batches of B windows of S + 1 tokens. The shard is cut into windows starting every S tokens:
 // window i = tokens[i·S, (i+1)·S + 1), count = (n − 1) / S (consecutive windows share one
 // token: the last target of one is the first input of the next; a tail shorter than a window
 // is not used). Shuffled: each epoch visits all windows in an order shuffled by (seed, epoch).
 // Sequential: the k-th batch drawn (0-based) holds windows (k·B + j) mod count, j < B, so a run
 // is reproducible by any other trainer from the token file alone.
-class Loader {
+class Loader : public BatchSource {
  public:
   Loader(const Shard& shard, int64_t B, int64_t S, uint64_t seed, bool sequential = false);
-  model::TokenBatch next();
+  model::TokenBatch next() override;
   int64_t windows() const { return n_windows_; }
-  DataState state() const { return st_; }
-  void set_state(DataState s);
+  DataState state() const override { return st_; }
+  void set_state(DataState s) override;
 
  private:
   void shuffle();

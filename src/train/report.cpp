@@ -104,6 +104,7 @@ void write_report(const std::string& metrics_jsonl, const std::string& html, con
     if (j.is_discarded() || !j.is_object()) continue;
     const double step = j.value("step", 0.0);
     if (j.value("type", "") == "val") { val.pts.push_back({step, j.value("val_loss", 0.0)}); continue; }
+    if (j.value("type", "") != "train") continue;  // "data", "stop": not points of a curve
     loss.pts.push_back({step, j.value("loss", 0.0)});
     ce.pts.push_back({step, j.value("ce", 0.0)});
     if (j.contains("ce_mtp") && !j["ce_mtp"].empty()) mtp.pts.push_back({step, j["ce_mtp"][0].get<double>()});

@@ -53,9 +53,11 @@ void positive(int64_t v, const char* key, const std::string& where) {
 
 }  // namespace
 
-TrainConfig TrainConfig::parse(const std::string& text, const std::string& source) {
+TrainConfig TrainConfig::parse(const std::string& text, const std::string& source, Kind kind) {
   TrainConfig c;
+  c.kind = kind;
   c.source = source;
+  const bool sft = kind == Kind::Sft;
   if (!valid_utf8(text)) fail("{}: not valid UTF-8", source);
   nlohmann::json j;
   try {
@@ -65,12 +67,23 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
   }
   check_keys(j, {"init", "model", "data", "train", "out"}, source);
   get(j, "init", c.init, source);
+  if (sft && c.init.empty()) fail("{}: missing \"init\" (the model directory to fine-tune)", source);
   if (!j.contains("model") && !j.contains("init"))
     fail("{}: missing \"model\" section (or \"init\", a checkpoint to fine-tune)", source);
   c.model = j.contains("model") ? j["model"] : nlohmann::json::object();
   if (!c.model.is_object()) fail("{}: \"model\" must be an object", source);
   const std::string ds = source + ": data", ts = source + ": train";
-  if (j.contains("data")) {
+  if (sft) {
+    if (!j.contains("data")) fail("{}: missing \"data\" (\"sft\": the chat records)", source);
+    const auto& d = j["data"];
+    check_keys(d, {"sft", "val", "skip_bad"}, ds);
+    if (!d.contains("sft")) fail("{}: missing \"sft\" (a JSONL file of chat records, or a list of them)", ds);
+    if (d["sft"].is_string()) c.sft_files = {d["sft"].get<std::string>()};
+    else get(d, "sft", c.sft_files, ds);
+    if (c.sft_files.empty()) fail("{}: \"sft\" names no file", ds);
+    get(d, "val", c.sft_val, ds);
+    get(d, "skip_bad", c.skip_bad, ds);
+  } else if (j.contains("data")) {
     const auto& d = j["data"];
     check_keys(d, {"files", "tokens", "order", "vocab_size", "val_every", "doc_bytes"}, ds);
     get(d, "files", c.files, ds);
@@ -88,14 +101,24 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
     get(d, "val_every", c.val_every, ds);
     get(d, "doc_bytes", c.doc_bytes, ds);
   }
-  if (c.files.empty() && c.tokens.empty()) c.files = {"@debian-docs"};
+  if (!sft && c.files.empty() && c.tokens.empty()) c.files = {"@debian-docs"};
   if (j.contains("train")) {
     const auto& t = j["train"];
-    check_keys(t, {"seq_len", "batch_size", "grad_accum", "steps", "lr", "min_lr", "warmup", "schedule",
+    std::set<std::string> keys = {"seq_len", "batch_size", "grad_accum", "steps", "lr", "min_lr", "warmup", "schedule",
                    "wsd_decay", "weight_decay", "beta1", "beta2", "grad_clip", "mtp_lambda",
                    "bias_update_speed", "balance_alpha", "recompute", "init_std", "seed", "log_every",
                    "eval_every", "eval_batches", "save_every", "keep_checkpoints", "threads",
-                   "save_dtype"}, ts);
+                   "save_dtype"};
+    if (sft) keys.insert({"epochs", "patience"});
+    check_keys(t, keys, ts);
+    if (sft) {
+      if (t.contains("steps") && t.contains("epochs")) fail("{}: give \"steps\" or \"epochs\", not both", ts);
+      if (!t.contains("steps")) c.epochs = 1;
+      get(t, "epochs", c.epochs, ts);
+      if (!t.contains("steps")) positive(c.epochs, "epochs", ts);
+      get(t, "patience", c.patience, ts);
+      if (c.patience < 0) fail("{}: \"patience\" must be >= 0 (0: off), got {}", ts, c.patience);
+    }
     get(t, "save_dtype", c.save_dtype, ts);
     get(t, "seq_len", c.seq_len, ts);
     get(t, "batch_size", c.batch_size, ts);
@@ -147,6 +170,11 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
   for (std::string& f : c.files) f = resolve(f);
   if (!c.tokens.empty()) c.tokens = resolve(c.tokens);
   if (!c.init.empty()) c.init = resolve(c.init);
+  for (std::string& f : c.sft_files) f = resolve(f);
+  if (!c.sft_val.empty()) c.sft_val = resolve(c.sft_val);
+  if (sft && !j.contains("train")) c.epochs = 1;
+  if (c.patience > 0 && c.sft_val.empty())
+    fail("{}: \"patience\" needs validation records (data: \"val\")", ts);
   c.out = resolve(c.out);
   // Model geometry: checked now (with a placeholder vocabulary unless it is the init's or a
   // token file's, which the model must then give) so a bad config fails before any data work.
@@ -165,7 +193,7 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
   return c;
 }
 
-TrainConfig TrainConfig::load(const std::string& path) { return parse(read_file(path), path); }
+TrainConfig TrainConfig::load(const std::string& path, Kind kind) { return parse(read_file(path), path, kind); }
 
 model::ModelConfig init_model_config(const TrainConfig& c, int64_t vocab_size) {
   if (c.init.empty()) {
@@ -285,26 +313,96 @@ nlohmann::json moe_json(const model::StepResult& r) {
 
 }  // namespace
 
-std::string run_training(const TrainConfig& c, const RunOptions& opts) {
+void prepare_out(const TrainConfig& c, const RunOptions& opts) {
   if (c.threads > 0) omp_set_num_threads(c.threads);
   const bool latest_exists = fs::exists(c.out + "/latest");
   if (!opts.resume && latest_exists)
     fail("{} already holds a training run (it has checkpoints); pass --resume to continue it or choose another \"out\"", c.out);
   if (opts.resume && !latest_exists) fail("--resume: {} has no checkpoint to resume (no {}/latest)", c.out, c.out);
   fs::create_directories(c.out);
-  const model::ModelConfig mc = prepare_data(c, opts.progress);
-  Shard train_shard = c.tokens.empty() ? Shard::open(c.out + "/data/train.bin") : Shard::open_tokens(c.tokens, mc.vocab_size);
+}
+
+std::string run_training(const TrainConfig& c, const RunOptions& opts) {
+  prepare_out(c, opts);
+  TrainInputs in;
+  in.model = prepare_data(c, opts.progress);
+  in.tokenizer_dir = tokenizer_dir(c);
+  Shard train_shard = c.tokens.empty() ? Shard::open(c.out + "/data/train.bin") : Shard::open_tokens(c.tokens, in.model.vocab_size);
   if (train_shard.size() < c.seq_len + 1)
     fail("{}: {} tokens, shorter than one training sequence (seq_len + 1 = {} tokens)",
          c.tokens.empty() ? c.out + "/data/train.bin" : c.tokens, train_shard.size(), c.seq_len + 1);
-  // A token file has no held-out part: no validation (evaluate() sees an empty shard).
+  // A token file has no held-out part: no validation.
   std::optional<Shard> val_shard;
   if (c.tokens.empty()) val_shard = Shard::open(c.out + "/data/val.bin");
   Loader loader(train_shard, c.batch_size, c.seq_len, c.seed, c.sequential);
+  in.train = &loader;
+  in.validate = [&](const std::function<model::StepResult(const model::TokenBatch&)>& forward) -> double {
+    if (!val_shard || val_shard->size() <= c.seq_len) return NAN;
+    Loader vl(*val_shard, c.batch_size, c.seq_len, 12345);
+    double sum = 0.0;
+    const int64_t n = std::min<int64_t>(c.eval_batches, std::max<int64_t>(1, vl.windows() / c.batch_size));
+    for (int64_t i = 0; i < n; ++i) sum += forward(vl.next()).ce;
+    return sum / double(n);
+  };
+  return train_loop(c, opts, in);
+}
+
+namespace {
+
+// Early stopping: the best validation loss so far, its step, the evaluations since. It rides
+// in every checkpoint (patience.json) so a resumed run stops where the uninterrupted one does.
+struct Patience {
+  double best = INFINITY;
+  int64_t best_step = 0, since = 0;
+  bool stopped = false;
+  std::string best_name() const { return fmt::format("best-{:06}", best_step); }
+  std::string dump() const {
+    return nlohmann::json{{"best_val_loss", std::isfinite(best) ? nlohmann::json(best) : nlohmann::json()},
+                          {"best_step", best_step}, {"evals_since_best", since}, {"stopped", stopped}}.dump() + "\n";
+  }
+  static Patience load(const std::string& path) {
+    Patience p;
+    if (!file_exists(path)) return p;
+    try {
+      const nlohmann::json j = nlohmann::json::parse(read_file(path));
+      if (!j["best_val_loss"].is_null()) p.best = j["best_val_loss"].get<double>();
+      p.best_step = j.at("best_step").get<int64_t>();
+      p.since = j.at("evals_since_best").get<int64_t>();
+      p.stopped = j.at("stopped").get<bool>();
+    } catch (const std::exception& e) {
+      fail("{}: not a patience state: {}", path, e.what());
+    }
+    return p;
+  }
+};
+
+// OUT/FROM copied whole to OUT/TO: into a temporary directory, then renamed over TO.
+void copy_checkpoint(const std::string& out, const std::string& from, const std::string& to) {
+  const fs::path tmp = fs::path(out) / fmt::format(".tmp-{}-{}", to, ::getpid());
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::copy(fs::path(out) / from, tmp, fs::copy_options::recursive, ec);
+  if (!ec) fs::remove_all(fs::path(out) / to, ec);
+  if (!ec) fs::rename(tmp, fs::path(out) / to, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    fail("cannot copy checkpoint {}/{} to {}/{}: {}", out, from, out, to, ec.message());
+  }
+}
+
+}  // namespace
+
+std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs& in) {
+  if (c.threads > 0) omp_set_num_threads(c.threads);
+  const model::ModelConfig& mc = in.model;
+  BatchSource& loader = *in.train;
+  const char* name_c = in.name.c_str();
   SaveDType save_dtype = SaveDType::F32;
   parse_save_dtype(c.save_dtype, &save_dtype);
 
   TrainState st;
+  Patience pat;
   model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string())
                     : !c.init.empty() ? model::Params::load(mc, c.init)
                                       : model::Params::init(mc, c.init_std, c.seed);
@@ -316,9 +414,10 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
     opt.v() = st.v;
     opt.set_steps(st.step);
     loader.set_state(st.data);
+    if (c.patience > 0) pat = Patience::load(c.out + "/latest/patience.json");
   }
   const std::string metrics = c.out + "/metrics.jsonl";
-  if (!opts.resume) write_file_atomic(metrics, "");
+  if (!opts.resume) write_file_atomic(metrics, in.data_info.is_null() ? "" : in.data_info.dump() + "\n");
   FILE* mf = std::fopen(metrics.c_str(), "a");
   if (!mf) fail("cannot append to {}", metrics);
   const std::string config_text = read_file(c.source);
@@ -326,51 +425,65 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
   int64_t n_params = 0;
   for (const model::ParamInfo& i : p.infos()) n_params += i.numel;
   if (opts.progress)
-    std::fprintf(stderr, "seek train: %s parameters (%lld layers + %lld MTP), %lld steps of %lld tokens%s\n",
+    std::fprintf(stderr, "%s: %s parameters (%lld layers + %lld MTP), %lld steps of %s%lld tokens%s\n", name_c,
                  fmt::format("{:.2f}M", double(n_params) / 1e6).c_str(), (long long)mc.num_hidden_layers,
-                 (long long)mc.num_nextn_predict_layers, (long long)c.steps,
+                 (long long)mc.num_nextn_predict_layers, (long long)c.steps, c.kind == TrainConfig::Kind::Sft ? "up to " : "",
                  (long long)(c.batch_size * c.seq_len * c.grad_accum), opts.resume ? fmt::format(", resuming at step {}", st.step).c_str() : "");
 
   model::ObjectiveOptions oo;
   oo.mtp_lambda = c.mtp_lambda;
   oo.balance_alpha = c.balance_alpha;
   oo.recompute = c.recompute;
-  oo.grad_scale = 1.0f / float(c.grad_accum);
   std::vector<float> grad(p.size());
   const bool tty = isatty(2);
   auto evaluate = [&]() -> double {
-    if (!val_shard || val_shard->size() <= c.seq_len) return NAN;
-    Loader vl(*val_shard, c.batch_size, c.seq_len, 12345);
+    if (!in.validate) return NAN;
     model::ObjectiveOptions eo = oo;
     eo.backward = false;
+    eo.grad_scale = 1.0f;
+    eo.weight_total = 0.0;  // each validation batch is its own mean
     model::ModelWeights w = p.weights();
     model::ModelGrads none;
-    double sum = 0.0;
-    const int64_t n = std::min<int64_t>(c.eval_batches, std::max<int64_t>(1, vl.windows() / c.batch_size));
-    for (int64_t i = 0; i < n; ++i) sum += model::forward_backward(mc, w, none, vl.next(), eo).ce;
-    return sum / double(n);
+    return in.validate([&](const model::TokenBatch& b) { return model::forward_backward(mc, w, none, b, eo); });
   };
   auto save = [&](const std::string& name) {
     st.m = opt.m();
     st.v = opt.v();
     st.data = loader.state();
     if (save_dtype != SaveDType::F32) st.master = p.data();
-    save_checkpoint(c.out, name, p, st, tokenizer_dir(c), {{"train_config.json", config_text}},
-                    int(c.keep), save_dtype);
+    std::vector<std::pair<std::string, std::string>> extra = {{"train_config.json", config_text}};
+    if (c.patience > 0) extra.emplace_back("patience.json", pat.dump());
+    save_checkpoint(c.out, name, p, st, in.tokenizer_dir, extra, int(c.keep), save_dtype);
     st.master.clear();
   };
+  auto report = [&] { write_report(metrics, c.out + "/report.html", in.name + ": " + c.out); };
 
   const double t_start = now_s();
   const int64_t first = st.step;
   const int64_t last = opts.stop_after >= 0 ? std::min(c.steps, opts.stop_after) : c.steps;
-  const int64_t tokens_per_step = c.batch_size * c.seq_len * c.grad_accum;
-  for (int64_t step = first; step < last; ++step) {
+  std::vector<model::TokenBatch> micro(size_t(c.grad_accum));
+  int64_t step_tokens_total = 0;  // targets processed since this process started
+  for (int64_t step = first; step < last && !pat.stopped; ++step) {
     std::fill(grad.begin(), grad.end(), 0.0f);
     model::ModelWeights w = p.weights();
     model::ModelGrads g = p.grads(grad.data());
+    // The step's micro-batches first: with weights (SFT masks) every one is normalized by the
+    // whole step's Σ weight, so the step's loss is the mean over its trained tokens however the
+    // samples fell into micro-batches. Without weights: the mean of equal-sized micro-batches.
+    int64_t step_tokens = 0;
+    double weight_total = 0.0;
+    bool weighted = false;
+    for (model::TokenBatch& b : micro) {
+      b = loader.next();
+      step_tokens += b.targets();
+      weighted = weighted || !b.weights.empty();
+      for (float x : b.weights) weight_total += x;
+    }
+    oo.weight_total = weighted ? weight_total : 0.0;
+    oo.grad_scale = weighted ? 1.0f : 1.0f / float(c.grad_accum);
     model::StepResult agg;
     for (int64_t a = 0; a < c.grad_accum; ++a) {
-      model::StepResult r = model::forward_backward(mc, w, g, loader.next(), oo);
+      model::StepResult r = model::forward_backward(mc, w, g, micro[size_t(a)], oo);
       if (a == 0) {
         agg = r;
       } else {
@@ -381,22 +494,29 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
           for (size_t e = 0; e < r.expert_load[j].size(); ++e) agg.expert_load[j][e] += r.expert_load[j][e];
       }
     }
-    const double inv = 1.0 / double(c.grad_accum);
-    agg.loss *= inv;
-    agg.ce *= inv;
-    for (double& x : agg.ce_mtp) x *= inv;
+    if (!weighted) {  // weighted micro-batch terms are already shares of the step's mean
+      const double inv = 1.0 / double(c.grad_accum);
+      agg.loss *= inv;
+      agg.ce *= inv;
+      for (double& x : agg.ce_mtp) x *= inv;
+    }
     const double lr = c.schedule.at(step);
     const double gnorm = opt.step(p, grad, lr);
     update_balance_bias(p, agg.moe_layers, agg.expert_load, c.bias_update_speed);
     st.step = step + 1;
-    st.tokens += tokens_per_step;
+    st.tokens += step_tokens;
+    step_tokens_total += step_tokens;
 
     const double elapsed = now_s() - t_start, per_step = elapsed / double(step + 1 - first);
-    const double tps = double(tokens_per_step) / per_step;
+    const double tps = double(step_tokens_total) / elapsed;
     if (st.step % c.log_every == 0 || st.step == last || step == first) {
       nlohmann::json m = {{"type", "train"}, {"step", st.step}, {"tokens", st.tokens}, {"loss", agg.loss},
                           {"ce", agg.ce}, {"ce_mtp", agg.ce_mtp}, {"lr", lr}, {"grad_norm", gnorm},
                           {"tokens_per_s", tps}, {"moe", moe_json(agg)}};
+      if (weighted) {
+        m["trained_tokens"] = int64_t(weight_total);  // assistant tokens (the mask's ones) in this step
+        m["trained_tokens_per_s"] = weight_total / (elapsed / double(step + 1 - first));
+      }
       std::fprintf(mf, "%s\n", m.dump().c_str());
       std::fflush(mf);
     }
@@ -416,18 +536,46 @@ std::string run_training(const TrainConfig& c, const RunOptions& opts) {
         std::fprintf(mf, "%s\n", nlohmann::json{{"type", "val"}, {"step", st.step}, {"val_loss", vl}}.dump().c_str());
         std::fflush(mf);
         if (opts.progress) std::fprintf(stderr, "%sstep %lld: validation loss %.4f (perplexity %.1f)\n", tty ? "\n" : "", (long long)st.step, vl, std::exp(vl));
+        if (c.patience > 0) {
+          if (vl < pat.best) {
+            const std::string old = std::isfinite(pat.best) ? pat.best_name() : "";
+            pat.best = vl;
+            pat.best_step = st.step;
+            pat.since = 0;
+            save(pat.best_name());  // latest now points here, never at `old`
+            if (!old.empty() && old != pat.best_name()) fs::remove_all(c.out + "/" + old);
+          } else if (++pat.since >= c.patience) {
+            pat.stopped = true;
+            std::fprintf(mf, "%s\n", nlohmann::json{{"type", "stop"}, {"step", st.step}, {"best_step", pat.best_step},
+                                                    {"best_val_loss", pat.best}}.dump().c_str());
+            std::fflush(mf);
+            if (opts.progress)
+              std::fprintf(stderr, "%s: no better validation loss in %lld evaluations; stopping (best %.4f at step %lld)\n",
+                           name_c, (long long)c.patience, pat.best, (long long)pat.best_step);
+          }
+        }
       }
-      write_report(metrics, c.out + "/report.html", "seek train: " + c.out);
+      report();
     }
-    if (st.step % c.save_every == 0 && st.step != last) save(fmt::format("step-{:06}", st.step));
+    if (!pat.stopped && st.step % c.save_every == 0 && st.step != last) save(fmt::format("step-{:06}", st.step));
   }
   std::fclose(mf);
   if (opts.progress && tty) std::fprintf(stderr, "\n");
-  const std::string name = last == c.steps ? "final" : fmt::format("step-{:06}", st.step);
-  save(name);
-  write_report(metrics, c.out + "/report.html", "seek train: " + c.out);
+  const bool done = pat.stopped || last == c.steps;
+  std::string name = done ? "final" : fmt::format("step-{:06}", st.step);
+  if (done && c.patience > 0 && std::isfinite(pat.best)) {
+    // OUT/final is the best-validation checkpoint; `latest` keeps the last state (which says the
+    // run is over), so --resume of a finished run only redoes this copy.
+    if (st.step != first) save(fmt::format("step-{:06}", st.step));
+    copy_checkpoint(c.out, pat.best_name(), name);
+  } else {
+    save(name);
+  }
+  report();
   if (opts.progress)
-    std::fprintf(stderr, "seek train: saved %s/%s (report: %s/report.html) in %s\n", c.out.c_str(), name.c_str(), c.out.c_str(), hms(now_s() - t_start).c_str());
+    std::fprintf(stderr, "%s: saved %s/%s%s (report: %s/report.html) in %s\n", name_c, c.out.c_str(), name.c_str(),
+                 done && c.patience > 0 && std::isfinite(pat.best) ? fmt::format(" (= step {}, validation loss {:.4f})", pat.best_step, pat.best).c_str() : "",
+                 c.out.c_str(), hms(now_s() - t_start).c_str());
   return c.out + "/" + name;
 }
 

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "model/config.h"
+#include "model/transformer.h"
+#include "train/data.h"
 #include "train/optimizer.h"
 
 namespace seek::train {
@@ -32,8 +34,17 @@ namespace seek::train {
 //                "eval_batches", "save_every", "keep_checkpoints", "threads",
 //                "save_dtype" (f32|bf16|fp8; default: the init's dtype, f32 without init) },
 //     "out": "runs/name" }
+// `seek sft` (Kind::Sft) reads the same file with "init" required and
+//     "data":  { "sft": "chats.jsonl" | ["a.jsonl", ...], "val": "val.jsonl" (optional),
+//                "skip_bad": false (true: bad records are skipped and counted, not fatal) },
+// and "train" also takes "epochs" (passes over the records, instead of "steps"; 1 if neither is
+// given) and "patience" (stop after this many evaluations without a better validation loss;
+// OUT/final is then the best-validation checkpoint; needs "val"). batch_size × seq_len is the
+// token budget of one micro-batch of packed samples (sft_data.h).
 // Relative paths are relative to the config file's directory.
 struct TrainConfig {
+  enum class Kind { Pretrain, Sft };
+  Kind kind = Kind::Pretrain;
   nlohmann::json model;
   std::string init;         // checkpoint to fine-tune ("" = random init)
   std::vector<std::string> files;
@@ -51,12 +62,18 @@ struct TrainConfig {
   std::string save_dtype;   // "f32" | "bf16" | "fp8"; resolved by parse (never empty after it)
   std::string out;
   std::string source;  // the file it came from
+  // Kind::Sft only.
+  std::vector<std::string> sft_files;
+  std::string sft_val;
+  bool skip_bad = false;
+  int64_t epochs = 0;    // resolved to `steps` once the records are packed (0: "steps" given)
+  int64_t patience = 0;  // 0: off
 
   // Parses and checks everything up front: unknown keys, wrong types, non-positive sizes,
   // geometry that does not divide or contradicts the init checkpoint get an error naming the
   // file and the field.
-  static TrainConfig parse(const std::string& text, const std::string& source);
-  static TrainConfig load(const std::string& path);
+  static TrainConfig parse(const std::string& text, const std::string& source, Kind kind = Kind::Pretrain);
+  static TrainConfig load(const std::string& path, Kind kind = Kind::Pretrain);
 };
 
 // The model a run trains: the init checkpoint's config.json, or "model" with `vocab_size`.
@@ -68,8 +85,35 @@ struct RunOptions {
   bool progress = true;       // progress bar / log lines on stderr
 };
 
-// Runs (or resumes) the training; returns the final checkpoint directory.
+// Runs (or resumes) the pretraining / fine-tuning on windows of token data; returns the final
+// checkpoint directory.
 std::string run_training(const TrainConfig& cfg, const RunOptions& opts);
+
+// What the training loop runs on: the model, where its tokenizer lives, the micro-batches and
+// the validation. run_training builds it from token shards, run_sft (sft.h) from chat records.
+struct TrainInputs {
+  model::ModelConfig model;
+  std::string tokenizer_dir;   // copied into every checkpoint
+  BatchSource* train = nullptr;
+  // The validation loss of the current weights given a forward (no backward) on a batch; NAN
+  // when there is nothing to validate on. Empty: no validation.
+  std::function<double(const std::function<model::StepResult(const model::TokenBatch&)>& forward)> validate;
+  std::string name = "seek train";  // in progress lines and the report title
+  nlohmann::json data_info;         // if set: the first line of a fresh run's metrics.jsonl
+};
+
+// Before any work: threads set, OUT created; a fresh run refuses an OUT that holds checkpoints
+// and --resume one that has none.
+void prepare_out(const TrainConfig& cfg, const RunOptions& opts);
+
+// The loop both commands share: optimizer steps of grad_accum micro-batches (a step whose
+// batches carry weights, i.e. SFT masks, is normalized by the whole step's Σ weight, so its loss
+// is the mean over the step's trained tokens), balancing-bias updates, metrics, report,
+// validation (with patience, best-validation tracking), checkpoints and exact resume.
+// metrics.jsonl lines: "train" per logged step (weighted steps add trained_tokens and
+// trained_tokens_per_s), "val" per evaluation, "stop" when patience ends the run, and the
+// inputs' "data" line first.
+std::string train_loop(const TrainConfig& cfg, const RunOptions& opts, TrainInputs& in);
 
 // Text of the Debian documentation every system ships (/usr/share/common-licenses and
 // /usr/share/doc/*/copyright; duplicates and non-UTF-8 files skipped): the default corpus.
