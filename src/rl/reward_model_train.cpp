@@ -332,6 +332,10 @@ std::string run_reward_model_training(const RmConfig& c, const train::RunOptions
     for (float& x : head) x = nd(rng);
   }
   train::AdamW opt(p, no_clip), hopt(size_t(H), /*decay=*/true, no_clip);
+  // The score reads neither the LM head nor the MTP modules: no gradient reaches them, and
+  // (as torch skips gradient-less parameters) no weight decay either, so they stay as loaded.
+  for (const model::ParamInfo& i : p.infos())
+    if (i.spec.role == model::TensorRole::Head || i.spec.mtp) opt.freeze(i);
   PairOrder order(train_pairs.size(), c.seed);
   if (opts.resume) {
     st = train::load_train_state(from, p.size());

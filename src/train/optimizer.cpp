@@ -18,6 +18,10 @@ AdamW::AdamW(const model::Params& p, AdamWConfig cfg)
 AdamW::AdamW(size_t n, bool decay, AdamWConfig cfg)
     : cfg_(cfg), m_(n, 0.0f), v_(n, 0.0f), decay_(n, uint8_t(decay)), trainable_(n, 1) {}
 
+void AdamW::freeze(const model::ParamInfo& i) {
+  std::fill_n(trainable_.begin() + ptrdiff_t(i.offset), i.numel, uint8_t(0));
+}
+
 double clip_coefficient(double norm, double max_norm) {
   // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), clamped to 1.
   return max_norm > 0 ? std::min(1.0, max_norm / (norm + 1e-6)) : 1.0;

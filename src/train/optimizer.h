@@ -35,6 +35,10 @@ class AdamW {
   // them: build each optimizer with grad_clip 0, scale every gradient by
   // clip_coefficient(√Σ grad_sq, max_norm), then step each.
   double grad_sq(const std::vector<float>& grad) const;
+  // Leaves tensor `i` alone from now on (no update, no weight decay, not in the norm), as torch
+  // skips a parameter that gets no gradient: e.g. the LM head and MTP modules of a reward model,
+  // whose score never reads them.
+  void freeze(const model::ParamInfo& i);
 
   int64_t steps() const { return t_; }
   std::vector<float>& m() { return m_; }

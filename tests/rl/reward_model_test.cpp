@@ -1,6 +1,6 @@
 // The reward model (`seek rm`): the Bradley–Terry head's gradient against finite differences;
 // on a tiny random model and synthetic pairs whose chosen side always holds a marker ("#") and
-// whose rejected side never does, a short run learns to prefer the marker on held-out pairs; the
+// whose rejected side never does, a short run (24 steps of 8 pairs) learns to prefer the marker on held-out pairs; the
 // checkpoint loads again with identical scores, resumes exactly and serves as the "rm" reward;
 // bad records and configs get errors naming the line or field.
 #include "rl/reward_model.h"
@@ -76,7 +76,7 @@ std::string pair_line(std::mt19937_64& rng) {
 }
 
 // A tiny random DeepSeek model (MoE, no MTP) with a 300-id byte-level BPE tokenizer and
-// DeepSeek-V3's chat template, saved as a checkpoint; plus pair files and a 40-step config.
+// DeepSeek-V3's chat template, saved as a checkpoint; plus pair files and a 24-step config.
 struct Fixture {
   std::string dir, model, config;
   Fixture() {
@@ -110,8 +110,8 @@ struct Fixture {
       // tiny reward model
       "init": "base",
       "data": {"pairs": "pairs.jsonl", "val": "val.jsonl"},
-      "train": {"batch_size": 8, "steps": 40, "lr": 3e-3, "warmup": 4, "seed": 5, "log_every": 1,
-                "eval_every": 20, "save_every": 20, "bias_update_speed": 0.01},
+      "train": {"batch_size": 8, "steps": 24, "lr": 3e-3, "schedule": "constant", "warmup": 4, "seed": 5, "log_every": 1,
+                "eval_every": 12, "save_every": 12, "bias_update_speed": 0.01},
       "out": "run"
     })";
   }
@@ -203,14 +203,14 @@ TEST(BradleyTerry, HeadGradientMatchesFiniteDifferences) {
 TEST_F(RewardModelRun, LearnsToPreferTheMarkerOnHeldOutPairs) {
   EXPECT_EQ(final_, fx_->dir + "/run/final");
   const auto val = records(fx_->dir + "/run/metrics.jsonl", "val");
-  ASSERT_EQ(val.size(), 2u);  // steps 20 and 40 (the end)
-  EXPECT_EQ(val.back()["step"], 40);
+  ASSERT_EQ(val.size(), 2u);  // steps 12 and 24 (the end)
+  EXPECT_EQ(val.back()["step"], 24);
   EXPECT_EQ(val.back()["pairs"], 40);
   // Chance is 0.5 and log 2 = 0.693: the model must have found the marker.
   EXPECT_GE(val.back()["accuracy"].get<double>(), 0.9) << val.back().dump();
-  EXPECT_LT(val.back()["val_loss"].get<double>(), 0.35) << val.back().dump();
+  EXPECT_LT(val.back()["val_loss"].get<double>(), 0.5) << val.back().dump();
   const auto train = records(fx_->dir + "/run/metrics.jsonl", "train");
-  ASSERT_EQ(train.size(), 40u);
+  ASSERT_EQ(train.size(), 24u);
   EXPECT_GT(train.front()["loss"].get<double>(), 0.6);
   for (const char* k : {"loss", "accuracy", "margin", "lr", "grad_norm", "moe"}) EXPECT_TRUE(train.back().contains(k)) << k;
   const std::string html = read_file(fx_->dir + "/run/report.html");
@@ -225,6 +225,17 @@ TEST_F(RewardModelRun, CheckpointLoadsWithIdenticalScoresAndRunsAsALanguageModel
   EXPECT_EQ(head->shape, (std::vector<int64_t>{1, 32}));
   EXPECT_EQ(head->dtype, DType::F32);
   EXPECT_EQ(store.find("score.bias"), nullptr);
+  // The score never reads the LM head: it is left as loaded (no gradient, so no decay either),
+  // while the layers below the score did train.
+  const TensorStore base = TensorStore::open(fx_->model);
+  auto bytes = [](const TensorStore& st, const std::string& name) {
+    const Tensor* t = st.find(name);
+    return t ? std::string(static_cast<const char*>(t->data), t->nbytes) : std::string();
+  };
+  EXPECT_TRUE(bytes(store, "lm_head.weight") == bytes(base, "lm_head.weight"));
+  EXPECT_FALSE(bytes(store, "model.layers.1.self_attn.o_proj.weight") ==
+               bytes(base, "model.layers.1.self_attn.o_proj.weight"));
+  EXPECT_FALSE(bytes(store, "model.norm.weight") == bytes(base, "model.norm.weight"));
   // The loaded model reproduces the in-training evaluation of the held-out pairs exactly.
   const auto rm = RewardModel::load(final_);
   const std::vector<PreferencePair> pairs = load_pairs(fx_->dir + "/val.jsonl");
@@ -274,7 +285,7 @@ TEST_F(RewardModelRun, RmRewardScoresChosenAboveRejected) {
   nlohmann::json sum_config = {{"name", "sum"}};
   sum_config["terms"] = nlohmann::json::array({term});
   const auto sum = make_reward(sum_config);
-  EXPECT_DOUBLE_EQ(sum->score_batch(std::span(in).first(2))[1].reward, 0.5 * batch[1].reward);
+  EXPECT_NEAR(sum->score_batch(std::span(in).first(2))[1].reward, 0.5 * batch[1].reward, 1e-5);
   // A plain language model is not a reward model.
   EXPECT_NE(error_of([&] { make_reward({{"name", "rm"}, {"model", fx_->model}}); }).find("no tensor score.weight"),
             std::string::npos);
@@ -284,7 +295,7 @@ TEST_F(RewardModelRun, RmRewardScoresChosenAboveRejected) {
 
 TEST_F(RewardModelRun, ResumesExactly) {
   const RmConfig c = fx_->load("resumed", "resumed.json");
-  run_reward_model_training(c, quiet(13));  // stops at step 13, checkpoint step-000013
+  run_reward_model_training(c, quiet(7));  // stops at step 7, checkpoint step-000007
   EXPECT_NE(error_of([&] { run_reward_model_training(c, quiet()); }).find("--resume"), std::string::npos);
   train::RunOptions o = quiet();
   o.resume = true;
@@ -344,7 +355,7 @@ TEST(RmConfig, BadConfigsNameTheField) {
   const std::string f = fx.dir + "/bad.json";
   EXPECT_EQ(error_with("\"seed\": 5", "\"sed\": 5"), f + ": train: unknown field \"sed\"");
   EXPECT_EQ(error_with("\"val\": \"val.jsonl\"", "\"vall\": 1"), f + ": data: unknown field \"vall\"");
-  EXPECT_EQ(error_with("\"steps\": 40", "\"steps\": 40, \"epochs\": 1"), f + ": train: give \"steps\" or \"epochs\", not both");
+  EXPECT_EQ(error_with("\"steps\": 24", "\"steps\": 24, \"epochs\": 1"), f + ": train: give \"steps\" or \"epochs\", not both");
   EXPECT_EQ(error_with("\"batch_size\": 8", "\"batch_size\": 0"), f + ": train: \"batch_size\" must be positive, got 0");
   EXPECT_EQ(error_with("\"lr\": 3e-3", "\"lr\": \"fast\""), f + ": train: field \"lr\" has the wrong type (\"fast\")");
   EXPECT_EQ(error_with("\"seed\": 5", "\"max_len\": 65"),
