@@ -6,6 +6,7 @@
 #include "rl/reward_model.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -124,6 +125,21 @@ struct Fixture {
   }
 };
 
+// On one OpenMP thread (a model this small is all parallel-region overhead, worst on a loaded
+// machine), restoring the count after: "threads" in a config sets it for the process.
+std::string train_rm(RmConfig c, const train::RunOptions& o) {
+  const int threads = omp_get_max_threads();
+  c.threads = 1;
+  try {
+    std::string out = run_reward_model_training(c, o);
+    omp_set_num_threads(threads);
+    return out;
+  } catch (...) {
+    omp_set_num_threads(threads);
+    throw;
+  }
+}
+
 train::RunOptions quiet(int64_t stop_after = -1) {
   train::RunOptions o;
   o.progress = false;
@@ -147,7 +163,7 @@ class RewardModelRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     fx_ = new Fixture();
-    final_ = run_reward_model_training(fx_->load("run"), quiet());
+    final_ = train_rm(fx_->load("run"), quiet());
   }
   static void TearDownTestSuite() {
     delete fx_;
@@ -295,11 +311,11 @@ TEST_F(RewardModelRun, RmRewardScoresChosenAboveRejected) {
 
 TEST_F(RewardModelRun, ResumesExactly) {
   const RmConfig c = fx_->load("resumed", "resumed.json");
-  run_reward_model_training(c, quiet(7));  // stops at step 7, checkpoint step-000007
-  EXPECT_NE(error_of([&] { run_reward_model_training(c, quiet()); }).find("--resume"), std::string::npos);
+  train_rm(c, quiet(7));  // stops at step 7, checkpoint step-000007
+  EXPECT_NE(error_of([&] { train_rm(c, quiet()); }).find("--resume"), std::string::npos);
   train::RunOptions o = quiet();
   o.resume = true;
-  EXPECT_EQ(run_reward_model_training(c, o), fx_->dir + "/resumed/final");
+  EXPECT_EQ(train_rm(c, o), fx_->dir + "/resumed/final");
   EXPECT_EQ(read_file(fx_->dir + "/resumed/final/model.safetensors"), read_file(final_ + "/model.safetensors"));
   const auto a = records(fx_->dir + "/run/metrics.jsonl", "train");
   const auto b = records(fx_->dir + "/resumed/metrics.jsonl", "train");
@@ -367,7 +383,7 @@ TEST(RmConfig, BadConfigsNameTheField) {
   pairs.insert(pairs.find('\n') + 1, nlohmann::json{{"prompt", std::string(80, 'x')}, {"chosen", "a"}, {"rejected", "b"}}.dump() + "\n");
   write_file_atomic(fx.dir + "/pairs.jsonl", pairs);
   const RmConfig c = fx.load("long");
-  EXPECT_NE(error_of([&] { run_reward_model_training(c, quiet()); })
+  EXPECT_NE(error_of([&] { train_rm(c, quiet()); })
                 .find(fx.dir + "/pairs.jsonl:2: chosen has "),
             std::string::npos);
   EXPECT_FALSE(fs::exists(fx.dir + "/long/latest"));
