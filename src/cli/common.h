@@ -38,6 +38,7 @@ Command add_eval(CLI::App& app);    // cmd_eval.cpp
 Command add_sample(CLI::App& app);  // cmd_sample.cpp
 Command add_grpo(CLI::App& app);    // cmd_grpo.cpp
 Command add_sft(CLI::App& app);     // cmd_sft.cpp
+Command add_rm(CLI::App& app);      // cmd_rm.cpp
 
 // ---- terminal and streams ----
 bool stdin_is_tty();

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
                 add_make_model(app), add_eval(app),   add_sample(app)};
     commands.push_back(add_grpo(app));
     commands.push_back(add_sft(app));
+    commands.push_back(add_rm(app));
     // Set after the subcommands exist, so that they do not inherit the footer.
     app.footer("\nRun `seek COMMAND --help` for the options of a command.\n");
     if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"

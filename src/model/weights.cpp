@@ -66,7 +66,9 @@ class Binder {
 
   void check_all_used() const {
     for (const Tensor& t : store_.tensors())
-      if (!used_.count(t.name))
+      // A reward model's scalar head (transformers' sequence-classification `score`, written by
+      // `seek rm`) rides along; the causal LM does not use it.
+      if (!used_.count(t.name) && t.name != "score.weight" && t.name != "score.bias")
         fail("{}: unexpected tensor {} {} (not part of a {} model with this config.json)", t.file,
              t.name, t.shape_str(), cfg_.model_type);
   }

@@ -9,6 +9,7 @@
 #pragma once
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,14 @@ class Reward {
   virtual ~Reward() = default;
   virtual std::string name() const = 0;  // as written in configs and metrics ("countdown", ...)
   virtual RewardResult score(const RewardInput& in) const = 0;
+  // Several completions at once (a GRPO group), results in order. Rewards with a batched path
+  // (a reward model runs one forward over the group) override it; the default loops.
+  virtual std::vector<RewardResult> score_batch(std::span<const RewardInput> in) const {
+    std::vector<RewardResult> out;
+    out.reserve(in.size());
+    for (const RewardInput& i : in) out.push_back(score(i));
+    return out;
+  }
 };
 
 }  // namespace seek::rl

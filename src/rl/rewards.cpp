@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "rl/countdown.h"
+#include "rl/reward_model.h"
 
 namespace seek::rl {
 
@@ -224,6 +225,19 @@ RewardResult WeightedSumReward::score(const RewardInput& in) const {
   return out;
 }
 
+std::vector<RewardResult> WeightedSumReward::score_batch(std::span<const RewardInput> in) const {
+  std::vector<RewardResult> out(in.size());
+  for (size_t i = 0; i < terms_.size(); ++i) {
+    const std::vector<RewardResult> r = terms_[i].second->score_batch(in);
+    for (size_t k = 0; k < in.size(); ++k) {
+      out[k].reward += terms_[i].first * r[k].reward;
+      if (i == 0) out[k].correct = r[k].correct;
+      out[k].reason += fmt::format("{}{}: {}", i ? "; " : "", terms_[i].second->name(), r[k].reason);
+    }
+  }
+  return out;
+}
+
 namespace {
 
 void check_fields(const nlohmann::json& c, const std::string& name,
@@ -285,7 +299,15 @@ std::unique_ptr<Reward> make_reward(const nlohmann::json& config) {
     }
     return std::make_unique<WeightedSumReward>(std::move(terms));
   }
-  fail("reward config: unknown reward \"{}\" (known: countdown, arithmetic, format, language, sum)",
+  if (name == "rm") {
+    check_fields(config, name, {"name", "model", "weight"});
+    auto m = config.find("model");
+    if (m == config.end() || !m->is_string())
+      fail("reward \"rm\": field \"model\" (the `seek rm` checkpoint directory) is missing or not a string");
+    return std::make_unique<RewardModelReward>(RewardModel::load(m->get<std::string>()),
+                                               number_field(config, name, "weight", 1.0));
+  }
+  fail("reward config: unknown reward \"{}\" (known: countdown, arithmetic, format, language, sum, rm)",
        name);
 }
 

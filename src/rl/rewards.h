@@ -8,6 +8,8 @@
 //   {"name": "language"}                                    share of letters in the prompt's script
 //   {"name": "sum", "terms": [{"reward": "countdown", "weight": 1.0},
 //                             {"reward": "language",  "weight": 0.1}]}
+//   {"name": "rm", "model": DIR, "weight": 1.0}              weight · a `seek rm` model's score
+//                                                           (rl/reward_model.h); loads DIR
 // The spec's small-Countdown rule (1.0 correct, 0.1 format only, 0 otherwise) is the accuracy
 // rewards' own tiering, so "countdown" alone is TinyZero's reward. The sum adds shaping terms
 // on top (R1 adds language consistency to accuracy); to score accuracy and format as separate
@@ -77,6 +79,8 @@ class WeightedSumReward : public Reward {
   explicit WeightedSumReward(std::vector<std::pair<double, std::unique_ptr<Reward>>> terms);
   std::string name() const override { return "sum"; }
   RewardResult score(const RewardInput& in) const override;
+  // Each term scores the whole batch (a reward model's one forward over a group).
+  std::vector<RewardResult> score_batch(std::span<const RewardInput> in) const override;
 
  private:
   std::vector<std::pair<double, std::unique_ptr<Reward>>> terms_;

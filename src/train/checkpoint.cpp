@@ -95,7 +95,7 @@ void set_save_hook(std::function<void(const std::string& name, const char* stage
 void save_checkpoint(const std::string& out, const std::string& name, const model::Params& p,
                      const TrainState& st, const std::string& tokenizer_dir,
                      const std::vector<std::pair<std::string, std::string>>& extra, int keep,
-                     SaveDType dtype) {
+                     SaveDType dtype, const std::vector<ExtraTensor>& extra_tensors) {
   fs::create_directories(out);
   const std::string tmp = out + "/.tmp-" + name + "-" + std::to_string(::getpid());
   const std::string final_dir = out + "/" + name;
@@ -129,6 +129,11 @@ void save_checkpoint(const std::string& out, const std::string& name, const mode
         add_f32(w, t.name, t.shape, src, i->numel);
       else
         add_bf16(w, t.name, t.shape, src, i->numel);
+    }
+    for (const ExtraTensor& t : extra_tensors) {
+      int64_t n = 1;
+      for (int64_t d : t.shape) n *= d;
+      add_f32(w, t.name, t.shape, t.data, n);
     }
     w.write(tmp + "/model.safetensors");
     if (g_save_hook) g_save_hook(name, "weights");

@@ -38,12 +38,21 @@ struct TrainState {
   std::vector<float> master;  // the float32 weights when model.safetensors is BF16/FP8; else empty
 };
 
+// A float32 tensor saved after the model's in model.safetensors, always as F32 (e.g. a reward
+// model's score.weight).
+struct ExtraTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float* data = nullptr;  // Π shape values
+};
+
 // Writes OUT/NAME (replacing an older one of that name) and points OUT/latest at it. Keeps the
 // newest `keep` step-* checkpoints (0: all). `extra` files (name → contents) are added as is.
 void save_checkpoint(const std::string& out, const std::string& name, const model::Params& p,
                      const TrainState& st, const std::string& tokenizer_dir,
                      const std::vector<std::pair<std::string, std::string>>& extra, int keep,
-                     SaveDType dtype = SaveDType::F32);
+                     SaveDType dtype = SaveDType::F32,
+                     const std::vector<ExtraTensor>& extra_tensors = {});
 
 // Tests only: called inside save_checkpoint with the checkpoint's name at "weights" (the weights
 // are in the temporary directory, nothing is renamed yet), so a test can stop or kill the

@@ -15,7 +15,24 @@ AdamW::AdamW(const model::Params& p, AdamWConfig cfg)
   }
 }
 
+AdamW::AdamW(size_t n, bool decay, AdamWConfig cfg)
+    : cfg_(cfg), m_(n, 0.0f), v_(n, 0.0f), decay_(n, uint8_t(decay)), trainable_(n, 1) {}
+
+void AdamW::freeze(const model::ParamInfo& i) {
+  std::fill_n(trainable_.begin() + ptrdiff_t(i.offset), i.numel, uint8_t(0));
+}
+
+double clip_coefficient(double norm, double max_norm) {
+  // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), clamped to 1.
+  return max_norm > 0 ? std::min(1.0, max_norm / (norm + 1e-6)) : 1.0;
+}
+
 double AdamW::step(model::Params& p, std::vector<float>& grad, double lr) {
+  if (grad.size() != p.size()) fail("AdamW: {} gradients for {} parameters", grad.size(), p.size());
+  return step(p.data().data(), grad, lr);
+}
+
+double AdamW::grad_sq(const std::vector<float>& grad) const {
   const int64_t n = int64_t(grad.size());
   // Fixed-size blocks summed in a fixed order: the norm (and so every update) is bit-identical
   // run to run whatever the thread timing, which exact resume relies on.
@@ -30,17 +47,21 @@ double AdamW::step(model::Params& p, std::vector<float>& grad, double lr) {
   }
   double ss = 0.0;
   for (double s : part) ss += s;
-  const double norm = std::sqrt(ss);
+  return ss;
+}
+
+double AdamW::step(float* w, std::vector<float>& grad, double lr) {
+  const int64_t n = int64_t(grad.size());
+  if (grad.size() != m_.size()) fail("AdamW: {} gradients for {} parameters", grad.size(), m_.size());
+  const double norm = std::sqrt(grad_sq(grad));
   if (!std::isfinite(norm)) fail("gradient norm is {} at step {}: training diverged", norm, t_ + 1);
-  // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), clamped to 1.
-  const float clip = cfg_.grad_clip > 0 ? float(std::min(1.0, cfg_.grad_clip / (norm + 1e-6))) : 1.0f;
+  const float clip = float(clip_coefficient(norm, cfg_.grad_clip));
   ++t_;
   const float b1 = float(cfg_.beta1), b2 = float(cfg_.beta2);
   // Bias corrections folded into the step size: m̂/(√v̂ + ε) with m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ).
   const double c1 = 1.0 - std::pow(cfg_.beta1, double(t_)), c2 = 1.0 - std::pow(cfg_.beta2, double(t_));
   const float step = float(lr / c1), rc2 = float(1.0 / std::sqrt(c2)), eps = float(cfg_.eps);
   const float wd = float(lr * cfg_.weight_decay);
-  float* w = p.data().data();
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i) {
     if (!trainable_[size_t(i)]) continue;

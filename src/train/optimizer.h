@@ -15,12 +15,30 @@ struct AdamWConfig {
   double grad_clip = 1.0;  // max global L2 norm (0: no clipping)
 };
 
+// torch.nn.utils.clip_grad_norm_'s factor: max_norm / (norm + 1e-6), at most 1 (max_norm 0:
+// no clipping).
+double clip_coefficient(double norm, double max_norm);
+
 class AdamW {
  public:
   AdamW(const model::Params& p, AdamWConfig cfg);
+  // A plain vector of n parameters trained beside a model (a reward model's score head): every
+  // element trainable, weight-decayed when `decay`.
+  AdamW(size_t n, bool decay, AdamWConfig cfg);
   // One update with learning rate lr from the gradient `grad` (size p.size()). Clips first;
   // returns the global gradient norm before clipping. Non-trainable tensors are left alone.
   double step(model::Params& p, std::vector<float>& grad, double lr);
+  // The same on raw weights (grad.size() of them, the layout this optimizer was built for).
+  double step(float* w, std::vector<float>& grad, double lr);
+  // Σ grad² over the trainable elements, summed in a fixed order (bit-identical run to run). To
+  // clip several parameter groups by one global norm, as torch's clip_grad_norm_ over all of
+  // them: build each optimizer with grad_clip 0, scale every gradient by
+  // clip_coefficient(√Σ grad_sq, max_norm), then step each.
+  double grad_sq(const std::vector<float>& grad) const;
+  // Leaves tensor `i` alone from now on (no update, no weight decay, not in the norm), as torch
+  // skips a parameter that gets no gradient: e.g. the LM head and MTP modules of a reward model,
+  // whose score never reads them.
+  void freeze(const model::ParamInfo& i);
 
   int64_t steps() const { return t_; }
   std::vector<float>& m() { return m_; }

@@ -93,7 +93,8 @@ void write_report(const std::string& metrics_jsonl, const std::string& html, con
   std::string text;
   try { text = read_file(metrics_jsonl); } catch (...) { return; }
   Series loss{"train loss", "#1f77b4", {}}, ce{"train CE (main)", "#2ca02c", {}}, mtp{"MTP CE", "#9467bd", {}},
-      val{"validation loss", "#d62728", {}}, lr{"learning rate", "#ff7f0e", {}};
+      val{"validation loss", "#d62728", {}}, lr{"learning rate", "#ff7f0e", {}},
+      val_acc{"held-out pairs", "#d62728", {}}, train_acc{"training batch", "#1f77b4", {}};
   std::map<int64_t, std::vector<std::vector<double>>> loads;
   std::map<int64_t, std::vector<double>> steps_of, maxvio;
   std::map<double, size_t> last_index;  // step → position, so a resumed run overwrites
@@ -103,10 +104,16 @@ void write_report(const std::string& metrics_jsonl, const std::string& html, con
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) continue;
     const double step = j.value("step", 0.0);
-    if (j.value("type", "") == "val") { val.pts.push_back({step, j.value("val_loss", 0.0)}); continue; }
+    // "accuracy": a reward model's pairwise accuracy (`seek rm`), held out and per train batch.
+    if (j.value("type", "") == "val") {
+      val.pts.push_back({step, j.value("val_loss", 0.0)});
+      if (j.contains("accuracy")) val_acc.pts.push_back({step, j.value("accuracy", 0.0)});
+      continue;
+    }
     if (j.value("type", "") != "train") continue;  // "data", "stop": not points of a curve
+    if (j.contains("accuracy")) train_acc.pts.push_back({step, j.value("accuracy", 0.0)});
     loss.pts.push_back({step, j.value("loss", 0.0)});
-    ce.pts.push_back({step, j.value("ce", 0.0)});
+    if (j.contains("ce")) ce.pts.push_back({step, j.value("ce", 0.0)});
     if (j.contains("ce_mtp") && !j["ce_mtp"].empty()) mtp.pts.push_back({step, j["ce_mtp"][0].get<double>()});
     lr.pts.push_back({step, j.value("lr", 0.0)});
     if (j.contains("moe"))
@@ -120,6 +127,8 @@ void write_report(const std::string& metrics_jsonl, const std::string& html, con
   std::string page = "<!doctype html><html><head><meta charset='utf-8'><title>" + title +
                      "</title></head><body style='font-family:sans-serif'><h2>" + title + "</h2>";
   page += line_chart("Loss (nats/token)", {loss, ce, mtp, val}, false) + "<br>";
+  if (!val_acc.pts.empty() || !train_acc.pts.empty())
+    page += line_chart("Pairwise accuracy (chosen scored above rejected)", {train_acc, val_acc}, false) + "<br>";
   page += line_chart("Learning rate", {lr}, false) + "<br>";
   std::vector<Series> mv;
   const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};

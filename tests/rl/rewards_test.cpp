@@ -231,7 +231,7 @@ TEST(RewardFactory, WeightedSum) {
 TEST(RewardFactory, ClearErrors) {
   EXPECT_EQ(throw_message("bleu"),
             "reward config: unknown reward \"bleu\" (known: countdown, arithmetic, format, "
-            "language, sum)");
+            "language, sum, rm)");
   EXPECT_EQ(throw_message({{"name", "countdown"}, {"corect", 1.0}}),
             "reward \"countdown\": unknown field \"corect\" (known: name, correct, format)");
   EXPECT_EQ(throw_message({{"name", "format"}, {"weight", 1.0}}),
@@ -248,7 +248,7 @@ TEST(RewardFactory, ClearErrors) {
             "reward \"sum\": unknown field \"wieght\" (known: reward, weight)");
   EXPECT_EQ(throw_message({{"name", "sum"}, {"terms", {{{"reward", "nope"}}}}}),
             "reward config: unknown reward \"nope\" (known: countdown, arithmetic, format, "
-            "language, sum)");
+            "language, sum, rm)");
 }
 
 // Model text never makes a reward throw: random completions built from the pieces the parsers
