@@ -125,10 +125,9 @@ int run(const std::string& name, bool recompute, int steps) {
   double t_total = 0;
   size_t tape = 0;
   for (int s = 0; s < steps + 1; ++s) {
-    model::TokenBatch b;
-    b.B = B;
-    b.S = S;
-    for (int64_t i = 0; i < B * (S + 1); ++i) b.tokens.push_back(int32_t(rng() % uint32_t(c.vocab_size)));
+    std::vector<int32_t> t;
+    for (int64_t i = 0; i < B * (S + 1); ++i) t.push_back(int32_t(rng() % uint32_t(c.vocab_size)));
+    const model::TokenBatch b = model::TokenBatch::rows(B, S, std::move(t));
     const double t0 = now_s();
     std::fill(grad.begin(), grad.end(), 0.f);
     model::ModelWeights w = p.weights();

@@ -24,22 +24,37 @@ double cross_entropy(float* l, int64_t V, int32_t y, bool backward, float grad) 
   return ce;
 }
 
-double head_cross_entropy(const float* h, int64_t N, int64_t H, const std::vector<float>& gain,
-                          const WeightView& head, const int32_t* targets, float eps, float grad,
-                          float* dh, float* g_gain, float* g_head) {
+double head_loss(const float* h, int64_t N, int64_t H, const std::vector<float>& gain,
+                 const WeightView& head, const int32_t* targets, HeadTerm& term, float eps,
+                 float grad, float* dh, float* g_gain, float* g_head) {
   const int64_t V = head.rows, chunk = 256;
   if (head.dtype != DType::F32) fail("training needs a float32 output head");
   const float* Wh = static_cast<const float*>(head.data);
   std::vector<float> xn(size_t(chunk * H)), logits(size_t(chunk * V)), dxn(size_t(chunk * H));
   double total = 0.0;
+  const bool bwd = dh != nullptr;
   for (int64_t r0 = 0; r0 < N; r0 += chunk) {
     const int64_t n = std::min(chunk, N - r0);
     for (int64_t i = 0; i < n; ++i)
       kernels::rmsnorm(h + (r0 + i) * H, gain.data(), xn.data() + i * H, H, eps);
     kernels::gemm_xwt(xn.data(), Wh, logits.data(), n, V, H);  // [n, V]
-    for (int64_t i = 0; i < n; ++i)
-      total += cross_entropy(logits.data() + i * V, V, targets[r0 + i], dh != nullptr, grad);
-    if (!dh) continue;
+    for (int64_t i = 0; i < n; ++i) {
+      float* row = logits.data() + i * V;
+      const int32_t y = targets[r0 + i];
+      if (term.objective) {
+        const double nll = cross_entropy(row, V, y, false, 0.0f);
+        double dlogp = 0.0;
+        term.nll_sum += nll;
+        total += (*term.objective)(r0 + i, -nll, std::span<const float>(row, size_t(V)), dlogp);
+        // CE = −logp, so the CE gradient with coefficient −dlogp is dlogp · ∂logp/∂row.
+        if (bwd) cross_entropy(row, V, y, true, grad * float(-dlogp));
+      } else if (const float w = term.weights ? term.weights[r0 + i] : 1.0f; w != 0.0f) {
+        total += double(w) * cross_entropy(row, V, y, bwd, grad * w);
+      } else if (bwd) {
+        std::fill_n(row, V, 0.0f);
+      }
+    }
+    if (!bwd) continue;
     kernels::gemm_dyw(logits.data(), Wh, dxn.data(), n, V, H, false);
     if (g_head) kernels::gemm_dytx(logits.data(), xn.data(), g_head, n, V, H);
     for (int64_t i = 0; i < n; ++i)

@@ -18,6 +18,13 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
   return m;
 }
 
+std::unique_ptr<Model> Model::borrow(const ModelConfig& cfg, ModelWeights w) {
+  auto m = std::unique_ptr<Model>(new Model());
+  m->config_ = cfg;
+  m->weights_ = std::move(w);
+  return m;
+}
+
 void embed(const WeightView& table, const int32_t* ids, int64_t T, float* h) {
   const int64_t V = table.rows, H = table.cols;
   for (int64_t t = 0; t < T; ++t) {

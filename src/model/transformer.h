@@ -4,7 +4,9 @@
 // attention runs per sequence over that sequence's KV-cache slot. Training runs the same blocks
 // over whole sequences without a cache, and owns its backward here too (forward_backward).
 #pragma once
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "model/config.h"
 #include "model/batch.h"
 #include "model/kv_cache.h"
+#include "model/loss.h"
 #include "model/mla.h"
 #include "model/moe.h"
 #include "model/weights.h"
@@ -27,6 +30,11 @@ struct LoadOptions {
 class Model {
  public:
   static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {});
+  // A model over float32 weights owned elsewhere (model::Params::weights()), so an engine
+  // decodes the policy being trained (GRPO rollouts) without a copy. The memory must outlive the
+  // Model; change the weights (Params::sync(m.weights_for_update())) only while no forward runs.
+  static std::unique_ptr<Model> borrow(const ModelConfig& cfg, ModelWeights w);
+  ModelWeights& weights_for_update() { return weights_; }
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const std::string& dir() const { return dir_; }
@@ -85,12 +93,26 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
 //   L = CE(main) + (λ/D) Σ_k CE(MTP module k) + α Σ_MoE layers L_bal       (loss.h)
 // and the backward into float32 gradients; also the expert loads the balancing rule uses.
 
-// B sequences of S + 1 tokens: inputs t[0..S-1], main targets t[1..S]; MTP module k predicts
-// t[i+k+2] at position i.
+// Sequences back to back: sequence i has lengths[i] + 1 tokens, inputs t[0..n_i-1] and targets
+// t[1..n_i]; MTP module k predicts t[j+k+2] at position j. Each sequence is its own attention
+// span with positions from 0, so samples packed into one batch (SFT) never see each other.
 struct TokenBatch {
-  int64_t B = 0, S = 0;
-  std::vector<int32_t> tokens;  // [B, S + 1]
+  std::vector<int32_t> tokens;   // Σ (n_i + 1)
+  std::vector<int64_t> lengths;  // n_i ≥ 1
+  // Optional [Σ n_i]: the weight of each target in the main CE (an SFT loss mask: 1 on the
+  // assistant's tokens, 0 elsewhere); empty = all 1. MTP module k weighs its target t[j+k+2]
+  // with the main weight of that same target, weights[j+k+1].
+  std::vector<float> weights;
+  // B windows of S + 1 tokens each ([B, S + 1] row-major): pretraining.
+  static TokenBatch rows(int64_t B, int64_t S, std::vector<int32_t> tokens);
+  int64_t targets() const;  // Σ n_i
 };
+
+// A reward model's objective, in place of the head: xn [T, H] = RMSNorm(last hidden states;
+// the final norm) at all T = Σ n_i input positions. Returns the loss and, when dxn is given
+// (backward), writes ∂loss/∂xn [T, H] (zeros where unused), which the step sends back through
+// the final norm into the model (gradients are of grad_scale · loss).
+using HiddenObjective = std::function<double(const float* xn, int64_t T, int64_t H, float* dxn)>;
 
 struct ObjectiveOptions {
   double mtp_lambda = 0.3;     // λ (ignored without MTP modules)
@@ -98,14 +120,22 @@ struct ObjectiveOptions {
   bool recompute = false;      // keep only block inputs; rerun each block's forward in backward
   bool backward = true;        // false: loss only (validation)
   float grad_scale = 1.0f;     // gradients are of grad_scale · L (gradient accumulation)
+  // The main CE is Σ w·CE / weight_total, each MTP module's Σ w·CE_k / weight_total; 0 means
+  // this batch's own sums (Σ w, or the target count). An optimizer step split into micro-batches
+  // passes the whole step's Σ w here (and grad_scale 1), so its loss is the mean over the step's
+  // weighted tokens rather than a mean of micro-batch means.
+  double weight_total = 0.0;
+  TokenObjective token_objective;    // GRPO; MTP modules do not run with it
+  HiddenObjective hidden_objective;  // reward model; MTP modules do not run with it
 };
 
 struct StepResult {
   double loss = 0.0;                 // the full objective
-  double ce = 0.0;                   // main next-token cross-entropy (nats/token)
+  double ce = 0.0;                   // main next-token cross-entropy (nats per weighted token;
+                                     // with a token objective, the mean −logp over all targets)
   std::vector<double> ce_mtp;        // per MTP module
   double balance = 0.0;              // Σ layers L_bal (already × α)
-  int64_t tokens = 0;                // main predictions
+  int64_t tokens = 0;                // main targets with a nonzero weight
   // Tokens routed to each expert, per MoE block (main layers, then MTP blocks): [n_moe][E]
   std::vector<std::vector<int64_t>> expert_load;
   std::vector<int64_t> moe_layers;   // layer index of each row of expert_load

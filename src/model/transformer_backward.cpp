@@ -70,61 +70,75 @@ std::vector<int64_t> loads(const ModelConfig& cfg, const Routing& r) {
   return l;
 }
 
-Batch whole_sequences(int64_t B, int64_t n) {
+// Sequences of the given lengths as a training batch (whole sequences, no cache; slot = index).
+Batch whole_sequences(const std::vector<int64_t>& lengths) {
   Batch b;
-  b.tokens.reserve(size_t(B * n));
-  for (int64_t s = 0; s < B; ++s) b.seqs.push_back({int(s), 0, n, true});
+  int64_t total = 0;
+  for (int64_t n : lengths) total += n;
+  b.tokens.reserve(size_t(total));
+  for (size_t s = 0; s < lengths.size(); ++s) b.seqs.push_back({int(s), 0, lengths[s], true});
   return b;
 }
 
-std::vector<int64_t> positions(int64_t B, int64_t n) {
+// Positions restart at 0 in every sequence.
+std::vector<int64_t> positions(const std::vector<int64_t>& lengths) {
   std::vector<int64_t> p;
-  for (int64_t s = 0; s < B; ++s)
+  for (int64_t n : lengths)
     for (int64_t i = 0; i < n; ++i) p.push_back(i);
   return p;
 }
 
-// MTP module k over B sequences of n = S - k - 1 positions: its inputs, targets and tape.
+// MTP module k: each sequence i with n_i − k − 1 ≥ 1 positions (shorter ones sit it out).
 struct MtpStep {
-  Batch batch;                     // look-ahead tokens t[i+k+1]
-  std::vector<int32_t> targets;    // t[i+k+2]
+  std::vector<int64_t> seq;        // which sequences take part
+  std::vector<int64_t> len;        // their positions n_i − k − 1
+  Batch batch;                     // look-ahead tokens t[j+k+1]
+  std::vector<int32_t> targets;    // t[j+k+2]
+  std::vector<float> weights;      // their main weights (empty: all 1)
   RopeTables rope;
   MtpTape tape;
-  std::vector<float> h, dh;        // [B·n, H] output hidden states and their gradient
-  MtpStep(const ModelConfig& cfg, int64_t B, int64_t n) : rope(cfg, positions(B, n)) {}
+  std::vector<float> h, dh;        // [N, H] output hidden states and their gradient
+  MtpStep(const ModelConfig& cfg, std::vector<int64_t> s, std::vector<int64_t> l)
+      : seq(std::move(s)), len(std::move(l)), batch(whole_sequences(len)), rope(cfg, positions(len)) {}
 };
 
-// One training step: the model over B whole sequences (no KV cache) and what backward needs.
+// One training step: the model over whole sequences (no KV cache) and what backward needs.
 class Step {
  public:
   Step(const ModelConfig& cfg, const ModelWeights& w, const TokenBatch& tb,
        const ObjectiveOptions& opts)
-      : cfg_(cfg), w_(w), opts_(opts), tb_(tb), B_(tb.B), S_(tb.S), T_(B_ * S_),
-        H_(cfg.hidden_size), L_(cfg.num_hidden_layers), D_(int64_t(w.mtp.size())),
-        main_(whole_sequences(B_, S_)), rope_(cfg, positions(B_, S_)) {
+      : cfg_(cfg), w_(w), opts_(opts), tb_(tb), n_seq_(int64_t(tb.lengths.size())),
+        T_(tb.targets()), H_(cfg.hidden_size), L_(cfg.num_hidden_layers),
+        D_(opts.token_objective || opts.hidden_objective ? 0 : int64_t(w.mtp.size())),
+        main_(whole_sequences(tb.lengths)), rope_(cfg, positions(tb.lengths)) {
     // The tape records the naive attention form; forwards without a tape (recompute,
     // validation) must take the same form so that recomputed activations are bit-identical.
     fo_.attention = ForwardOptions::Attention::Naive;
     targets_.resize(size_t(T_));
-    for (int64_t b = 0; b < B_; ++b)
-      for (int64_t i = 0; i < S_; ++i) {
-        main_.tokens.push_back(tok(b, i));
-        targets_[size_t(b * S_ + i)] = tok(b, i + 1);
+    tok_off_.resize(size_t(n_seq_));
+    row_off_.resize(size_t(n_seq_));
+    for (int64_t s = 0, tok = 0, row = 0; s < n_seq_; ++s) {
+      tok_off_[size_t(s)] = tok;
+      row_off_[size_t(s)] = row;
+      const int64_t n = tb.lengths[size_t(s)];
+      for (int64_t i = 0; i < n; ++i) {
+        main_.tokens.push_back(tok_at(s, i));
+        targets_[size_t(row + i)] = tok_at(s, i + 1);
       }
+      tok += n + 1;
+      row += n;
+    }
   }
 
   StepResult run(ModelGrads& g) {
     const bool bwd = opts_.backward;
     forward_main();
-    // Main head + cross-entropy (its backward runs here, chunk by chunk).
     if (bwd) dh_.resize(size_t(T_ * H_));
-    const double ce_sum = head_cross_entropy(
-        h_.data(), T_, H_, w_.norm, w_.lm_head, targets_.data(), eps(), opts_.grad_scale / float(T_),
-        bwd ? dh_.data() : nullptr, bwd ? g.norm : nullptr, bwd ? g.lm_head : nullptr);
-    res_.ce = ce_sum / double(T_);
-    res_.tokens = T_;
-    const double mtp_total = forward_mtp(g);
-    res_.loss = res_.ce + mtp_total + res_.balance;
+    if (opts_.hidden_objective)
+      res_.loss = hidden_head(g);
+    else
+      res_.loss = main_head(g) + forward_mtp(g);
+    res_.loss += res_.balance;
     res_.tape_bytes = held_;
     if (!bwd) return std::move(res_);
     backward_mtp(g);
@@ -134,10 +148,72 @@ class Step {
   }
 
  private:
-  int32_t tok(int64_t b, int64_t i) const { return tb_.tokens[size_t(b * (S_ + 1) + i)]; }
+  int32_t tok_at(int64_t s, int64_t i) const { return tb_.tokens[size_t(tok_off_[size_t(s)] + i)]; }
   float eps() const { return float(cfg_.rms_norm_eps); }
+  const float* main_weights() const { return tb_.weights.empty() ? nullptr : tb_.weights.data(); }
 
-  // h = Blocks(Emb(t[0..S-1])), keeping each block's tape (or, recomputing, its input).
+  // The coefficient of Σ w·CE for a head over `count` rows of weight sum `wsum`: gradients of
+  // grad_scale · scale · Σ w·CE. Without weights or a step total it is grad_scale / count in
+  // float, as pretraining has always computed it.
+  double normalizer(double wsum, int64_t count) const {
+    if (opts_.weight_total > 0) return opts_.weight_total;
+    return tb_.weights.empty() ? double(count) : wsum;
+  }
+  float head_grad(double norm, int64_t count, float extra = 1.0f) const {
+    if (opts_.weight_total <= 0 && tb_.weights.empty())
+      return opts_.grad_scale * extra / float(count);
+    return norm > 0 ? float(double(opts_.grad_scale) * extra / norm) : 0.0f;
+  }
+
+  // The main head: weighted cross-entropy, or the token objective. Returns its loss term.
+  double main_head(ModelGrads& g) {
+    const bool bwd = opts_.backward;
+    const float* wts = main_weights();
+    double wsum = 0.0;
+    for (int64_t r = 0; r < T_; ++r) {
+      const double wr = wts ? wts[r] : 1.0;
+      wsum += wr;
+      res_.tokens += wr != 0.0;
+    }
+    if (opts_.token_objective) {
+      HeadTerm term;
+      term.objective = &opts_.token_objective;
+      term.nll_sum = 0.0;
+      const double total = head_loss(h_.data(), T_, H_, w_.norm, w_.lm_head, targets_.data(), term,
+                                     eps(), opts_.grad_scale, bwd ? dh_.data() : nullptr,
+                                     bwd ? g.norm : nullptr, bwd ? g.lm_head : nullptr);
+      res_.ce = T_ > 0 ? term.nll_sum / double(T_) : 0.0;
+      return total;
+    }
+    const double norm = normalizer(wsum, T_);
+    HeadTerm term;
+    term.weights = wts;
+    const double ce_sum = head_loss(h_.data(), T_, H_, w_.norm, w_.lm_head, targets_.data(), term,
+                                    eps(), head_grad(norm, T_), bwd ? dh_.data() : nullptr,
+                                    bwd ? g.norm : nullptr, bwd ? g.lm_head : nullptr);
+    res_.ce = norm > 0 ? ce_sum / norm : 0.0;
+    return res_.ce;
+  }
+
+  // The reward model's head: the objective sees the final-normed hidden states.
+  double hidden_head(ModelGrads& g) {
+    const bool bwd = opts_.backward;
+    std::vector<float> xn(size_t(T_ * H_)), dxn;
+    for (int64_t t = 0; t < T_; ++t)
+      kernels::rmsnorm(h_.data() + t * H_, w_.norm.data(), xn.data() + t * H_, H_, eps());
+    if (bwd) dxn.assign(size_t(T_ * H_), 0.0f);
+    const double loss = opts_.hidden_objective(xn.data(), T_, H_, bwd ? dxn.data() : nullptr);
+    if (bwd)
+      for (int64_t t = 0; t < T_; ++t) {
+        float* d = dxn.data() + t * H_;
+        for (int64_t j = 0; j < H_; ++j) d[j] *= opts_.grad_scale;
+        rmsnorm_backward(h_.data() + t * H_, w_.norm.data(), d, dh_.data() + t * H_, g.norm, H_,
+                         eps());
+      }
+    return loss;
+  }
+
+  // h = Blocks(Emb(inputs)), keeping each block's tape (or, recomputing, its input).
   void forward_main() {
     const bool bwd = opts_.backward;
     h_.resize(size_t(T_ * H_));
@@ -167,61 +243,91 @@ class Step {
   // backward). Returns Σ_k (λ/D)·CE_k.
   double forward_mtp(ModelGrads& g) {
     const bool bwd = opts_.backward;
-    const std::vector<float>* prev = &h_;
-    int64_t prev_len = S_;
+    const float* wts = main_weights();
     double total = 0.0;
     mtp_.reserve(size_t(D_));
     for (int64_t k = 0; k < D_; ++k) {
-      const int64_t n = S_ - k - 1, N = B_ * n;
-      MtpStep& m = mtp_.emplace_back(cfg_, B_, n);
-      m.batch = whole_sequences(B_, n);
+      std::vector<int64_t> seq, len;
+      for (int64_t s = 0; s < n_seq_; ++s)
+        if (const int64_t n = tb_.lengths[size_t(s)] - k - 1; n >= 1) seq.push_back(s), len.push_back(n);
+      int64_t N = 0;
+      for (int64_t n : len) N += n;
+      MtpStep& m = mtp_.emplace_back(cfg_, std::move(seq), std::move(len));
       m.targets.resize(size_t(N));
       std::vector<float> hp(size_t(N * H_));
-      for (int64_t b = 0; b < B_; ++b)
-        for (int64_t i = 0; i < n; ++i) {
-          m.batch.tokens.push_back(tok(b, i + k + 1));
-          m.targets[size_t(b * n + i)] = tok(b, i + k + 2);
-          std::copy_n(prev->data() + (b * prev_len + i) * H_, H_, hp.data() + (b * n + i) * H_);
+      double wsum = 0.0;
+      for (size_t c = 0, r = 0; c < m.seq.size(); ++c) {
+        const int64_t s = m.seq[c];
+        for (int64_t j = 0; j < m.len[c]; ++j, ++r) {
+          m.batch.tokens.push_back(tok_at(s, j + k + 1));
+          m.targets[r] = tok_at(s, j + k + 2);
+          if (wts) m.weights.push_back(wts[row_off_[size_t(s)] + j + k + 1]);
+          wsum += wts ? m.weights.back() : 1.0;
+          std::copy_n(prev_row(k, c, j), H_, hp.data() + int64_t(r) * H_);
         }
+      }
       m.h.resize(size_t(N * H_));
       Routing r;
-      mtp_forward(cfg_, w_.mtp[size_t(k)], k, hp.data(), m.batch, m.rope, nullptr, fo_, m.h.data(),
-                  &r, bwd ? &m.tape : nullptr);
+      if (N > 0)
+        mtp_forward(cfg_, w_.mtp[size_t(k)], k, hp.data(), m.batch, m.rope, nullptr, fo_, m.h.data(),
+                    &r, bwd ? &m.tape : nullptr);
       if (bwd) held_ += tape_bytes(m.tape.block);
       if (w_.mtp[size_t(k)].block.is_moe) {
-        res_.expert_load.push_back(loads(cfg_, r));
+        res_.expert_load.push_back(N > 0 ? loads(cfg_, r) : std::vector<int64_t>(size_t(cfg_.n_routed_experts)));
         res_.moe_layers.push_back(L_ + k);
       }
       const float wk = float(opts_.mtp_lambda / double(D_));
-      if (bwd) m.dh.resize(size_t(N * H_));
-      const double ce_k = head_cross_entropy(
+      if (bwd) m.dh.assign(size_t(N * H_), 0.0f);
+      const double norm = normalizer(wsum, N);
+      HeadTerm term;
+      term.weights = m.weights.empty() ? nullptr : m.weights.data();
+      const double ce_sum = head_loss(
           m.h.data(), N, H_, w_.mtp[size_t(k)].shared_head_norm, w_.mtp[size_t(k)].shared_head_head,
-          m.targets.data(), eps(), opts_.grad_scale * wk / float(N), bwd ? m.dh.data() : nullptr,
-          bwd ? g.mtp[size_t(k)].shared_head_norm : nullptr, bwd ? g.lm_head : nullptr) / double(N);
+          m.targets.data(), term, eps(), head_grad(norm, N, wk), bwd ? m.dh.data() : nullptr,
+          bwd ? g.mtp[size_t(k)].shared_head_norm : nullptr, bwd ? g.lm_head : nullptr);
+      const double ce_k = norm > 0 ? ce_sum / norm : 0.0;
       res_.ce_mtp.push_back(ce_k);
       total += wk * ce_k;
-      prev = &m.h;
-      prev_len = n;
     }
     return total;
+  }
+
+  // The hidden state module k reads at position j of its c-th sequence: the previous depth's
+  // (the main model's for k = 0) at the same position of the same sequence.
+  float* prev_row(int64_t k, size_t c, int64_t j) {
+    if (k == 0) return h_.data() + (row_off_[size_t(mtp_[0].seq[c])] + j) * H_;
+    // Module k's sequences are a prefix-closed subset of module k−1's (n − k − 1 ≥ 1 implies
+    // n − k ≥ 1), in the same order: find the same sequence there.
+    const MtpStep& cur = mtp_[size_t(k)];
+    MtpStep& prev = mtp_[size_t(k - 1)];
+    return prev.h.data() + (offset_in(prev, cur.seq[c]) + j) * H_;
+  }
+  float* prev_grad_row(int64_t k, size_t c, int64_t j) {
+    if (k == 0) return dh_.data() + (row_off_[size_t(mtp_[0].seq[c])] + j) * H_;
+    MtpStep& prev = mtp_[size_t(k - 1)];
+    return prev.dh.data() + (offset_in(prev, mtp_[size_t(k)].seq[c]) + j) * H_;
+  }
+  static int64_t offset_in(const MtpStep& m, int64_t s) {
+    int64_t off = 0;
+    for (size_t c = 0; c < m.seq.size() && m.seq[c] != s; ++c) off += m.len[c];
+    return off;
   }
 
   // Deepest module first; each hands its gradient to the previous depth (the main model's last
   // hidden states for k = 0).
   void backward_mtp(ModelGrads& g) {
     for (int64_t k = D_ - 1; k >= 0; --k) {
-      const int64_t n = S_ - k - 1;
       MtpStep& m = mtp_[size_t(k)];
-      std::vector<float> dprev(size_t(B_ * n * H_));
+      const int64_t N = int64_t(m.batch.tokens.size());
+      if (N == 0) continue;
+      std::vector<float> dprev(size_t(N * H_));
       mtp_backward(cfg_, w_.mtp[size_t(k)], m.batch, m.rope, m.tape, m.dh.data(), dprev.data(),
                    g.mtp[size_t(k)], g.embed_tokens);
-      std::vector<float>& target = k == 0 ? dh_ : mtp_[size_t(k - 1)].dh;
-      const int64_t tlen = k == 0 ? S_ : n + 1;
-      for (int64_t b = 0; b < B_; ++b)
-        for (int64_t i = 0; i < n; ++i) {
-          float* d = target.data() + (b * tlen + i) * H_;
-          const float* s = dprev.data() + (b * n + i) * H_;
-          for (int64_t j = 0; j < H_; ++j) d[j] += s[j];
+      for (size_t c = 0, r = 0; c < m.seq.size(); ++c)
+        for (int64_t j = 0; j < m.len[c]; ++j, ++r) {
+          float* d = prev_grad_row(k, c, j);
+          const float* s = dprev.data() + int64_t(r) * H_;
+          for (int64_t i = 0; i < H_; ++i) d[i] += s[i];
         }
     }
   }
@@ -254,10 +360,11 @@ class Step {
   const ModelWeights& w_;
   const ObjectiveOptions& opts_;
   const TokenBatch& tb_;
-  const int64_t B_, S_, T_, H_, L_, D_;
+  const int64_t n_seq_, T_, H_, L_, D_;
   ForwardOptions fo_;
-  Batch main_;                     // inputs t[0..S-1] of every sequence
-  std::vector<int32_t> targets_;   // t[1..S]
+  Batch main_;                     // every sequence's inputs
+  std::vector<int32_t> targets_;   // their targets
+  std::vector<int64_t> tok_off_, row_off_;  // per sequence: first token, first target row
   RopeTables rope_;
   std::vector<float> h_, dh_;      // [T, H] last hidden states (before the norm), their gradient
   std::vector<BlockTape> tapes_;   // per main block (kept unless recomputing)
@@ -269,12 +376,33 @@ class Step {
 
 }  // namespace
 
+TokenBatch TokenBatch::rows(int64_t B, int64_t S, std::vector<int32_t> tokens) {
+  if (int64_t(tokens.size()) != B * (S + 1)) fail("batch: {} tokens for {}×{}", tokens.size(), B, S + 1);
+  TokenBatch b;
+  b.tokens = std::move(tokens);
+  b.lengths.assign(size_t(B), S);
+  return b;
+}
+
+int64_t TokenBatch::targets() const {
+  int64_t n = 0;
+  for (int64_t l : lengths) n += l;
+  return n;
+}
+
 StepResult forward_backward(const ModelConfig& cfg, const ModelWeights& w, ModelGrads& g,
                             const TokenBatch& tb, const ObjectiveOptions& opts) {
-  const int64_t D = int64_t(w.mtp.size());
-  if (int64_t(tb.tokens.size()) != tb.B * (tb.S + 1))
-    fail("batch: {} tokens for {}×{}", tb.tokens.size(), tb.B, tb.S + 1);
-  if (tb.S < D + 2) fail("sequence length {} is too short for {} MTP modules", tb.S, D);
+  int64_t need = 0;
+  for (int64_t n : tb.lengths) {
+    if (n < 1) fail("batch: a sequence of {} targets (each needs at least 1)", n);
+    need += n + 1;
+  }
+  if (int64_t(tb.tokens.size()) != need)
+    fail("batch: {} tokens for {} sequences that need {}", tb.tokens.size(), tb.lengths.size(), need);
+  if (!tb.weights.empty() && int64_t(tb.weights.size()) != tb.targets())
+    fail("batch: {} weights for {} targets", tb.weights.size(), tb.targets());
+  if (opts.token_objective && opts.hidden_objective)
+    fail("objective: a token objective and a hidden-state objective at once");
   return Step(cfg, w, tb, opts).run(g);
 }
 

@@ -212,10 +212,8 @@ void Loader::set_state(DataState s) {
 }
 
 model::TokenBatch Loader::next() {
-  model::TokenBatch b;
-  b.B = B_;
-  b.S = S_;
-  b.tokens.reserve(size_t(B_ * (S_ + 1)));
+  std::vector<int32_t> tokens;
+  tokens.reserve(size_t(B_ * (S_ + 1)));
   for (int64_t i = 0; i < B_; ++i) {
     if (st_.index >= uint64_t(n_windows_)) {
       ++st_.epoch;
@@ -223,9 +221,9 @@ model::TokenBatch Loader::next() {
       shuffle();
     }
     const int64_t start = order_[size_t(st_.index++)] * S_;
-    for (int64_t j = 0; j <= S_; ++j) b.tokens.push_back(shard_[start + j]);
+    for (int64_t j = 0; j <= S_; ++j) tokens.push_back(shard_[start + j]);
   }
-  return b;
+  return model::TokenBatch::rows(B_, S_, std::move(tokens));
 }
 
 }  // namespace seek::train

@@ -32,11 +32,9 @@ struct CheckStats {
 
 model::TokenBatch random_batch(const model::ModelConfig& c, int64_t B, int64_t S, uint32_t seed) {
   std::mt19937 rng(seed);
-  model::TokenBatch b;
-  b.B = B;
-  b.S = S;
-  for (int64_t i = 0; i < B * (S + 1); ++i) b.tokens.push_back(int32_t(rng() % uint32_t(c.vocab_size)));
-  return b;
+  std::vector<int32_t> t;
+  for (int64_t i = 0; i < B * (S + 1); ++i) t.push_back(int32_t(rng() % uint32_t(c.vocab_size)));
+  return model::TokenBatch::rows(B, S, std::move(t));
 }
 
 // Checks up to `per_tensor` random coordinates of every trainable tensor of `p`.
@@ -235,4 +233,75 @@ TEST(GradCheck, DenseAndMoeBlocks) {
     check_layer(lc, "model.layers." + std::to_string(layer) + ".", [&] { return run(nullptr, &routing); },
                 grad, dh, [&] { return routing.experts == base_routing.experts; });
   }
+}
+
+// ---- the objectives post-training uses: packed, weighted sequences; a token objective (GRPO);
+// a hidden-state objective (reward model) ----
+namespace {
+
+// Sequences of the given lengths (n + 1 tokens each), random tokens.
+model::TokenBatch packed_batch(const model::ModelConfig& c, std::vector<int64_t> lengths, uint32_t seed) {
+  std::mt19937 rng(seed);
+  model::TokenBatch b;
+  for (int64_t n : lengths)
+    for (int64_t i = 0; i <= n; ++i) b.tokens.push_back(int32_t(rng() % uint32_t(c.vocab_size)));
+  b.lengths = std::move(lengths);
+  return b;
+}
+
+}  // namespace
+
+TEST(GradCheck, PackedWeightedSequencesWithMtp) {
+  const model::ModelConfig c = test::tiny_v3();
+  Params p = Params::init(c, 0.3, 21);
+  // Three samples of different lengths, one too short for the MTP module (it sits out there);
+  // a mask with zeros inside and at sample ends.
+  model::TokenBatch b = packed_batch(c, {5, 1, 7}, 22);
+  b.weights = {0, 0, 1, 1, 1, /**/ 1, /**/ 0, 1, 1, 0, 1, 1, 0};
+  model::ObjectiveOptions o;
+  o.mtp_lambda = 0.3;
+  CheckStats st = check_model(p, b, o, 4);
+  EXPECT_GT(st.checked, 150);
+  EXPECT_EQ(st.failed, 0);
+}
+
+TEST(GradCheck, TokenObjective) {
+  const model::ModelConfig c = test::tiny_v2();
+  Params p = Params::init(c, 0.3, 23);
+  model::TokenBatch b = packed_batch(c, {4, 6}, 24);
+  // A term nonlinear in logp, so a wrong dlogp shows: Σ a_r·logp_r + 0.1·logp_r².
+  model::ObjectiveOptions o;
+  o.token_objective = [](int64_t row, double logp, std::span<const float>, double& dlogp) {
+    const double a = row % 3 == 0 ? 0.0 : (row % 2 ? -0.5 : 0.3);
+    dlogp = a + 0.2 * logp;
+    return a * logp + 0.1 * logp * logp;
+  };
+  CheckStats st = check_model(p, b, o, 4);
+  EXPECT_GT(st.checked, 100);
+  EXPECT_EQ(st.failed, 0);
+}
+
+TEST(GradCheck, HiddenObjective) {
+  const model::ModelConfig c = test::tiny_v3();
+  Params p = Params::init(c, 0.3, 25);
+  model::TokenBatch b = packed_batch(c, {4, 6}, 26);
+  // A scalar read at each sequence's last position, squared (a reward-model-like head).
+  std::vector<float> v(size_t(c.hidden_size));
+  for (size_t j = 0; j < v.size(); ++j) v[j] = float(j % 5) * 0.2f - 0.4f;
+  const std::vector<int64_t> last = {3, 4 + 5};
+  model::ObjectiveOptions o;
+  o.hidden_objective = [&](const float* xn, int64_t, int64_t H, float* dxn) {
+    double loss = 0;
+    for (int64_t t : last) {
+      double s = 0;
+      for (int64_t j = 0; j < H; ++j) s += double(v[size_t(j)]) * xn[t * H + j];
+      loss += s * s;
+      if (dxn)
+        for (int64_t j = 0; j < H; ++j) dxn[t * H + j] = float(2 * s * v[size_t(j)]);
+    }
+    return loss;
+  };
+  CheckStats st = check_model(p, b, o, 4);
+  EXPECT_GT(st.checked, 100);
+  EXPECT_EQ(st.failed, 0);
 }

@@ -55,10 +55,9 @@ double train_maxvio(double gamma) {
   std::vector<float> grad(p.size());
   double sum = 0;
   for (int step = 0; step < 100; ++step) {
-    model::TokenBatch b;
-    b.B = 8;
-    b.S = 16;
-    for (int64_t i = 0; i < b.B * (b.S + 1); ++i) b.tokens.push_back(int32_t(rng() % 64));
+    std::vector<int32_t> t;
+    for (int64_t i = 0; i < 8 * 17; ++i) t.push_back(int32_t(rng() % 64));
+    const model::TokenBatch b = model::TokenBatch::rows(8, 16, std::move(t));
     std::fill(grad.begin(), grad.end(), 0.f);
     model::ModelWeights w = p.weights();
     model::ModelGrads g = p.grads(grad.data());

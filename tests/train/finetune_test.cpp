@@ -140,8 +140,7 @@ TEST(TokenFile, SequentialOrderIsExact) {
       {103, 104, 105, 106, 106, 107, 108, 109}}; // 1, 2
   for (const auto& w : want) {
     model::TokenBatch b = l.next();
-    EXPECT_EQ(b.B, 2);
-    EXPECT_EQ(b.S, 3);
+    EXPECT_EQ(b.lengths, (std::vector<int64_t>{3, 3}));
     EXPECT_EQ(b.tokens, w);
   }
   fs::remove_all(dir);
