@@ -19,7 +19,7 @@ struct MakeDataFlags {
   uint64_t seed = 1;
   int64_t corpus_bytes = 4'000'000, traces = 1800, val_traces = 200, prompts = 0;
   int64_t vocab = 512, doc_bytes = 2048;
-  int max_lines = 12;
+  int max_lines = 10;  // longest trace ~390 characters: prompt + trace stay within 512 tokens
   rl::CorpusMix mix;
 };
 

@@ -47,7 +47,7 @@ struct CountdownTrace {
 };
 
 // The search above; nullopt when it fails or would need more than `max_lines` lines.
-std::optional<CountdownTrace> countdown_trace(const CountdownProblem& p, int max_lines = 12);
+std::optional<CountdownTrace> countdown_trace(const CountdownProblem& p, int max_lines = 10);
 
 // The assistant turn as the model writes it: "<think>\nREASONING\n</think>\n\n<answer> X
 // </answer>", the layout of DeepSeek-R1's outputs (what generate::ReasoningSplitter splits).
