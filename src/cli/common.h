@@ -36,9 +36,10 @@ Command add_serve(CLI::App& app);  // cmd_serve.cpp
 Command add_train(CLI::App& app);  // cmd_train.cpp
 Command add_eval(CLI::App& app);    // cmd_eval.cpp
 Command add_sample(CLI::App& app);  // cmd_sample.cpp
-Command add_grpo(CLI::App& app);    // cmd_grpo.cpp
 Command add_sft(CLI::App& app);     // cmd_sft.cpp
+Command add_grpo(CLI::App& app);    // cmd_grpo.cpp
 Command add_rm(CLI::App& app);      // cmd_rm.cpp
+Command add_make_data(CLI::App& app);  // cmd_make_data.cpp
 
 // ---- terminal and streams ----
 bool stdin_is_tty();

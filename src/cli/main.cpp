@@ -19,12 +19,11 @@ int main(int argc, char** argv) {
 
   std::vector<Command> commands;
   try {
-    commands = {add_run(app),      add_chat(app),     add_serve(app),  add_train(app),
-                add_info(app),     add_tokenize(app), add_template(app), add_logits(app),
-                add_make_model(app), add_eval(app),   add_sample(app)};
-    commands.push_back(add_grpo(app));
-    commands.push_back(add_sft(app));
-    commands.push_back(add_rm(app));
+    // Run and serve; train and post-train (R1: sft, grpo, rm, sample, eval); inspect; make.
+    commands = {add_run(app),       add_chat(app),     add_serve(app),     add_train(app),
+                add_sft(app),       add_grpo(app),     add_rm(app),        add_sample(app),
+                add_eval(app),      add_info(app),     add_tokenize(app),  add_template(app),
+                add_logits(app),    add_make_model(app), add_make_data(app)};
     // Set after the subcommands exist, so that they do not inherit the footer.
     app.footer("\nRun `seek COMMAND --help` for the options of a command.\n");
     if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"
