@@ -207,7 +207,9 @@ TEST(BradleyTerry, HeadGradientMatchesFiniteDifferences) {
     const double num = scale * (bt_reference(xp, H, last, w) - bt_reference(xm, H, last, w)) /
                        double(xp[size_t(i)] - xm[size_t(i)]);
     EXPECT_NEAR(dxn[size_t(i)], num, 1e-5 * std::max(1.0, std::fabs(num))) << "xn[" << i << "]";
-    if (i / H == 1 || i / H == 4 || i / H == 5) EXPECT_EQ(dxn[size_t(i)], 0.0f);
+    if (i / H == 1 || i / H == 4 || i / H == 5) {
+      EXPECT_EQ(dxn[size_t(i)], 0.0f);
+    }
   }
   // Extreme margins neither overflow nor lose the gradient's sign.
   std::vector<float> big = xn;

@@ -154,7 +154,9 @@ TEST(TinyR1Corpus, DeterministicWithTheStatedMix) {
       q.numbers = ints(m[2]);
       EXPECT_EQ(countdown_split(q), CountdownSplit::Train) << p;
     }
-    if (k == int(CorpusKind::Chat)) EXPECT_NE(p.find("<｜Assistant｜><think>\n"), std::string::npos) << p;
+    if (k == int(CorpusKind::Chat)) {
+      EXPECT_NE(p.find("<｜Assistant｜><think>\n"), std::string::npos) << p;
+    }
   }
   const double shares[kCorpusKinds] = {mix.arithmetic, mix.countdown, mix.chat, mix.text};
   for (int k = 0; k < kCorpusKinds; ++k) {
