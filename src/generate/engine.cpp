@@ -239,6 +239,10 @@ void Engine::loop() {
           admitted.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
+        // Counted as active from the moment they leave the queue: wait_idle() must not see an
+        // empty queue and no active sequences while these are admitted and stepped, or while
+        // the dropped ones' callbacks run.
+        n_active_ = int(active_.size() + admitted.size() + dropped.size());
       } else {
         for (auto& s : queue_) dropped.push_back(std::move(s));
         queue_.clear();

@@ -148,7 +148,7 @@ void respond(ServerState& s, httplib::Response& res, const std::string& endpoint
     bool first = true;
   };
   auto timing = std::make_shared<Timing>();
-  cb.on_token = [inner = std::move(cb.on_token), m = &s.metrics, timing, t0 = f->t0](
+  cb.on_token = [inner = std::move(cb.on_token), m = s.metrics_ptr, timing, t0 = f->t0](
                     const generate::TokenEvent& ev) {
     const auto now = Clock::now();
     if (timing->first) m->ttft.observe(std::chrono::duration<double>(now - t0).count());

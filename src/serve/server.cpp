@@ -270,8 +270,9 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
 
 Server::~Server() {
   impl_->http.stop();
-  // Requests whose clients are gone were cancelled; their callbacks (which touch the metrics)
-  // run until the engine's next step. Let them finish before the state goes away.
+  // Requests whose clients are gone were cancelled and leave at the engine's next step; let them
+  // finish so the metrics count them. Their callbacks hold the metrics by shared ownership, so
+  // a held engine (past this wait) cannot make them outlive what they touch.
   impl_->engine.wait_idle(std::chrono::seconds(30));
 }
 

@@ -23,7 +23,10 @@ struct ServerState {
   const tokenizer::Tokenizer& tok;
   PromptBuilder prompts;
   ServerOptions opts;
-  Metrics metrics;
+  // Shared with the engine-thread callbacks of in-flight requests (latency histograms), which
+  // may run once more after the server is gone when the engine is held past its shutdown wait.
+  std::shared_ptr<Metrics> metrics_ptr = std::make_shared<Metrics>();
+  Metrics& metrics = *metrics_ptr;
   HttpServer http;
   std::atomic<bool> draining{false};
   std::atomic<uint64_t> counter{0};
