@@ -8,8 +8,10 @@
 #include <future>
 #include <limits>
 #include <optional>
+#include <utility>
 
 #include "core/threads.h"
+#include "model/mtp.h"
 #include "tokenizer/tokenizer.h"
 
 namespace seek::generate {
@@ -53,6 +55,14 @@ struct Engine::Seq {
   bool answer_began = false;   // an answer piece has been emitted
   bool closed_thinking = false;  // "</think>" was forced after the thinking budget ran out
   int64_t answer_tokens = 0;
+  // Speculative decoding: `draft` (from distribution `q`) is fed after the newest token and
+  // verified by the next step. The MTP layer's cache rows run in lockstep with the main ones:
+  // positions [0, n_mtp), one behind n_fed until the newest token is known.
+  bool spec = false;
+  int32_t draft = -1;
+  TokenDist q;
+  int64_t n_mtp = 0;
+  double accept_rate = 1.0;  // running mean over about the last 16 drafts
   bool done = false;
   EngineResult result;
 
@@ -86,15 +96,20 @@ Engine::Engine(const model::Model& model, const tokenizer::Tokenizer* tok, const
   if (context_ < 2) fail("engine: context {} is too small", context_);
   if (opts_.max_seqs < 1) fail("engine: max_seqs must be >= 1 (got {})", opts_.max_seqs);
   if (opts_.prefill_chunk <= 0) opts_.prefill_chunk = context_;
+  spec_ = opts_.speculative;
+  if (spec_ && cfg.num_nextn_predict_layers < 1)
+    fail("speculative decoding drafts with the model's MTP module, and this model has none "
+         "(num_nextn_predict_layers is 0)");
+  const int64_t cache_layers = cfg.num_hidden_layers + (spec_ ? 1 : 0);
   const int64_t slot_bytes =
-      context_ * cfg.num_hidden_layers * cfg.kv_values_per_token_per_layer() * int64_t(sizeof(float));
+      context_ * cache_layers * cfg.kv_values_per_token_per_layer() * int64_t(sizeof(float));
   const int64_t fit = opts_.kv_budget_bytes / slot_bytes;
   if (fit < 1)
     fail("engine: a KV budget of {} bytes does not hold one sequence of {} positions ({} bytes); "
          "raise the budget or lower the context", opts_.kv_budget_bytes, context_, slot_bytes);
   n_slots_ = int(std::min<int64_t>(fit, int64_t(opts_.max_seqs) + std::max(opts_.cache_slots, 0)));
   opts_.max_seqs = std::min(opts_.max_seqs, n_slots_);
-  cache_ = std::make_unique<model::KVCache>(cfg, n_slots_, context_);
+  cache_ = std::make_unique<model::KVCache>(cfg, n_slots_, context_, spec_ ? 1 : 0);
   slots_.resize(size_t(n_slots_));
 
   eos_ = eos_ids(cfg, tok_);
@@ -146,6 +161,7 @@ std::shared_ptr<RequestHandle> Engine::submit(EngineRequest req, EngineCallbacks
   if (s->req.sampling.has_penalties()) s->history.add_prompt(s->req.prompt);
   if (tok_) s->text.emplace(*tok_, s->req.stop, s->req.reasoning, s->req.starts_in_thinking);
   s->thinking = s->req.reasoning;
+  s->spec = spec_ && !s->req.processor && !s->req.sampling.has_penalties() && s->req.top_logprobs < 0;
   s->saw_reasoning = s->req.reasoning && s->req.starts_in_thinking;
   auto handle = s->handle;
   {
@@ -204,6 +220,8 @@ EngineStats Engine::stats() const {
   st.kv_bytes = int64_t(n_slots_) * context_ * cache_->bytes_per_token();
   st.steps = steps_;
   st.batched_tokens = batched_tokens_;
+  st.drafted_tokens = drafted_;
+  st.accepted_tokens = accepted_;
   return st;
 }
 
@@ -275,8 +293,9 @@ void Engine::admit(std::vector<std::unique_ptr<Seq>>& admitted) {
   const auto now = Clock::now();
   for (auto& s : admitted) {
     int64_t reused = 0;
-    s->slot = take_slot(s->req.prompt, reused);
+    s->slot = take_slot(s->req.prompt, reused, s->spec);
     s->n_fed = reused;
+    s->n_mtp = reused;
     s->result.cached_tokens = reused;
     s->admitted = now;
     s->result.queue_seconds = seconds_between(s->submitted, now);
@@ -287,7 +306,7 @@ void Engine::admit(std::vector<std::unique_ptr<Seq>>& admitted) {
 
 // Picks a free slot for `prompt` and how many of its leading positions are already cached.
 // The last prompt token is always recomputed: its logits give the first output token.
-int Engine::take_slot(const std::vector<int32_t>& prompt, int64_t& reused) {
+int Engine::take_slot(const std::vector<int32_t>& prompt, int64_t& reused, bool spec) {
   const size_t max_keep = prompt.size() - 1;
   auto common = [&](const Slot& sl) {
     size_t k = 0;
@@ -318,6 +337,10 @@ int Engine::take_slot(const std::vector<int32_t>& prompt, int64_t& reused) {
     keep = best_free_len;
   }
   Slot& sl = slots_[size_t(slot)];
+  // MTP row j depends on tokens up to j + 1: those of the common prefix but its last are valid.
+  // A drafting sequence recomputes from there, so its MTP rows never lag its main rows.
+  sl.mtp_rows = std::min<int64_t>(sl.mtp_rows, std::max<int64_t>(int64_t(keep) - 1, 0));
+  if (spec) keep = std::min(keep, size_t(sl.mtp_rows));
   sl.busy = true;
   sl.last_use = ++use_clock_;
   sl.tokens.resize(keep);
@@ -329,12 +352,13 @@ int Engine::take_slot(const std::vector<int32_t>& prompt, int64_t& reused) {
 // Rows of one slot and layer are contiguous (width floats each), so a prefix is one memcpy
 // per layer.
 void Engine::copy_prefix(int src, int dst, int64_t n) {
-  const int64_t layers = model_.config().num_hidden_layers;
+  const int64_t layers = cache_->layers();
   for (int64_t l = 0; l < layers; ++l)
     std::memcpy(cache_->row(dst, l, 0), cache_->row(src, l, 0),
                 size_t(n * cache_->width()) * sizeof(float));
   slots_[size_t(dst)].tokens.assign(slots_[size_t(src)].tokens.begin(),
                                     slots_[size_t(src)].tokens.begin() + n);
+  slots_[size_t(dst)].mtp_rows = std::min(slots_[size_t(src)].mtp_rows, n);
   cache_->set_length(dst, n);
 }
 
@@ -349,17 +373,21 @@ void Engine::step() {
 
   // Decode tokens first (one per generating sequence, so streams never stall), then prefill
   // chunks in admission order within what is left of the token budget.
+  // A sequence with a draft feeds it after its newest token, with logits for both.
   model::Batch batch;
   std::vector<Seq*> members;
   int64_t n_decode = 0;
   for (auto& s : active_) {
     if (s->done || s->n_fed < s->n_prompt) continue;
+    const bool drafted = s->draft >= 0;
     batch.tokens.push_back(s->tokens[size_t(s->n_fed)]);
-    batch.seqs.push_back({.slot = s->slot, .start_pos = s->n_fed, .n_tokens = 1});
+    if (drafted) batch.tokens.push_back(s->draft);
+    batch.seqs.push_back({.slot = s->slot, .start_pos = s->n_fed, .n_tokens = drafted ? 2 : 1,
+                          .all_logits = drafted});
     members.push_back(s.get());
     ++n_decode;
   }
-  int64_t budget = std::max<int64_t>(opts_.max_batch_tokens - n_decode, 1);
+  int64_t budget = std::max<int64_t>(opts_.max_batch_tokens - int64_t(batch.tokens.size()), 1);
   for (auto& s : active_) {
     if (s->done || s->n_fed >= s->n_prompt || budget <= 0) continue;
     const int64_t n = std::min({opts_.prefill_chunk, s->n_prompt - s->n_fed, budget});
@@ -373,6 +401,7 @@ void Engine::step() {
 
   model::ForwardOptions fo;
   fo.precision = opts_.precise ? kernels::Precision::F32 : kernels::Precision::BF16;
+  if (spec_) fo.last_hidden = &hidden_;
   try {
     model::forward(model_, *cache_, batch, logits_, fo);
   } catch (const std::exception& e) {
@@ -390,9 +419,20 @@ void Engine::step() {
   }
 
   const int64_t V = model_.config().vocab_size;
-  for (size_t i = 0; i < members.size(); ++i) {
+  std::vector<int64_t> row_offset(members.size());  // each member's first row of hidden_
+  int64_t logit_row = 0;
+  for (size_t i = 0, t = 0; i < members.size(); ++i) {
     Seq& s = *members[i];
-    const int64_t n = batch.seqs[i].n_tokens;
+    const model::SeqChunk& sc = batch.seqs[i];
+    row_offset[i] = int64_t(t);
+    t += size_t(sc.n_tokens);
+    std::span<float> logits(logits_.data() + logit_row * V, size_t((sc.all_logits ? sc.n_tokens : 1) * V));
+    logit_row += sc.all_logits ? sc.n_tokens : 1;
+    if (sc.all_logits) {
+      verify_draft(s, logits, V);
+      continue;
+    }
+    const int64_t n = sc.n_tokens;
     auto& st = slots_[size_t(s.slot)].tokens;
     st.insert(st.end(), s.tokens.begin() + s.n_fed, s.tokens.begin() + s.n_fed + n);
     if (int64_t(i) < n_decode) ++s.result.decode_steps;
@@ -402,7 +442,87 @@ void Engine::step() {
       s.result.prefill_seconds = seconds_between(s.admitted, s.prefilled);
     }
     if (s.n_fed == int64_t(s.tokens.size()))  // prompt complete, or a decode step
-      sample(s, std::span<float>(logits_.data() + int64_t(i) * V, size_t(V)));
+      sample(s, logits);
+  }
+  if (spec_) draft(batch, members, row_offset, hidden_);
+}
+
+// The newest token (position n_fed) and the draft after it went through the model: the first
+// row of `logits` decides the token after the newest one, by verify() against the draft's
+// distribution; if that token is the draft, the second row samples the one after it.
+void Engine::verify_draft(Seq& s, std::span<float> logits, int64_t V) {
+  EngineResult& r = s.result;
+  auto& st = slots_[size_t(s.slot)].tokens;
+  st.push_back(s.tokens[size_t(s.n_fed)]);
+  ++s.n_fed;
+  ++r.decode_steps;
+  const int32_t d = std::exchange(s.draft, -1);
+  bool accepted = false;
+  TokenDist p;
+  s.sampler.distribution(logits.first(size_t(V)), p);
+  const int32_t id = s.sampler.verify(p, s.q, d, V, accepted);
+  ++r.drafted_tokens;
+  if (accepted) ++r.accepted_tokens;
+  s.accept_rate += ((accepted ? 1.0 : 0.0) - s.accept_rate) / 16.0;
+  if (r.drafted_tokens >= 16 && s.accept_rate < opts_.spec_min_accept) s.spec = false;
+  {
+    std::lock_guard lk(mu_);
+    ++drafted_;
+    if (accepted) ++accepted_;
+  }
+  push_token(s, id, nullptr);
+  if (accepted && !s.done) {
+    st.push_back(d);
+    ++s.n_fed;
+    sample(s, logits.subspan(size_t(V), size_t(V)));
+  }
+  // A rejected draft's KV row is not part of the sequence: the next step overwrites it.
+  cache_->set_length(s.slot, s.n_fed);
+}
+
+// MTP module over the positions this step settled (each with the token after it, now known),
+// keeping its cache rows in lockstep, and a draft for every sequence that decodes next.
+void Engine::draft(const model::Batch& batch, const std::vector<Seq*>& members,
+                   const std::vector<int64_t>& row_offset, const std::vector<float>& hidden) {
+  const int64_t H = model_.config().hidden_size, V = model_.config().vocab_size;
+  model::Batch mb;
+  std::vector<float> h_prev;
+  std::vector<Seq*> drafting;
+  for (size_t i = 0; i < members.size(); ++i) {
+    Seq& s = *members[i];
+    if (s.done || !s.spec) continue;
+    const int64_t a = batch.seqs[i].start_pos;
+    const int64_t c = std::min(s.n_fed, int64_t(s.tokens.size()) - 1) - a;
+    if (s.n_mtp != a || c <= 0) {  // out of lockstep (not expected): decode without drafts
+      s.spec = false;
+      continue;
+    }
+    mb.tokens.insert(mb.tokens.end(), s.tokens.begin() + a + 1, s.tokens.begin() + a + 1 + c);
+    mb.seqs.push_back({.slot = s.slot, .start_pos = a, .n_tokens = c});
+    const float* h = hidden.data() + row_offset[i] * H;
+    h_prev.insert(h_prev.end(), h, h + c * H);
+    drafting.push_back(&s);
+  }
+  if (drafting.empty()) return;
+  model::ForwardOptions fo;
+  fo.precision = opts_.precise ? kernels::Precision::F32 : kernels::Precision::BF16;
+  try {
+    model::mtp_draft(model_, *cache_, h_prev.data(), mb, draft_logits_, fo);
+  } catch (const std::exception&) {
+    for (Seq* s : drafting) s->spec = false;  // the draft is an optimisation: decode without it
+    return;
+  }
+  for (size_t i = 0; i < drafting.size(); ++i) {
+    Seq& s = *drafting[i];
+    s.n_mtp += mb.seqs[i].n_tokens;
+    slots_[size_t(s.slot)].mtp_rows = s.n_mtp;
+    // Decoding next (its newest token not yet fed), room for two more positions, no forced
+    // token pending: draft the token after the newest one.
+    if (int64_t(s.tokens.size()) != s.n_fed + 1 || !s.forced.empty() || s.n_fed + 2 > context_)
+      continue;
+    s.sampler.distribution(std::span<const float>(draft_logits_.data() + int64_t(i) * V, size_t(V)),
+                           s.q);
+    s.draft = s.sampler.draw(s.q);
   }
 }
 
@@ -426,6 +546,15 @@ void Engine::sample(Seq& s, std::span<float> logits) {
     id = s.sampler.sample(logits, s.history, want_lp ? &lp : nullptr, std::max(s.req.top_logprobs, 0));
   }
   if (proc) proc->accept(id);
+  push_token(s, id, want_lp ? &lp : nullptr);
+}
+
+// Appends a chosen token: callbacks, text, and every rule that can end the request.
+void Engine::push_token(Seq& s, int32_t id, const SampleLogprobs* lp) {
+  EngineResult& r = s.result;
+  const bool was_thinking = s.thinking;
+  LogitsProcessor* proc = s.req.processor.get();
+  if (proc && was_thinking && !proc->constrains_reasoning()) proc = nullptr;
   s.tokens.push_back(id);
   r.tokens.push_back(id);
   ++r.completion_tokens;
@@ -433,7 +562,7 @@ void Engine::sample(Seq& s, std::span<float> logits) {
   else ++s.answer_tokens;
   if (s.req.sampling.has_penalties()) s.history.add_generated(id);
   if (s.cb.on_token) {
-    TokenEvent ev{.id = id, .reasoning = was_thinking, .logprobs = want_lp ? &lp : nullptr};
+    TokenEvent ev{.id = id, .reasoning = was_thinking, .logprobs = lp};
     s.cb.on_token(ev);
   }
 

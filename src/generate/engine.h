@@ -109,7 +109,10 @@ struct EngineResult {
   int64_t cached_tokens = 0;  // prompt positions whose KV came from the prefix cache
   int64_t completion_tokens = 0;
   int64_t reasoning_tokens = 0;
-  int64_t decode_steps = 0;    // single-token forwards (completion_tokens - 1 unless cut short)
+  int64_t decode_steps = 0;    // decoding forwards (completion_tokens - 1 unless cut short or
+                               // speculative: then fewer)
+  int64_t drafted_tokens = 0;   // speculative decoding: MTP drafts verified
+  int64_t accepted_tokens = 0;  // ... and accepted (each saved one forward)
   bool context_full = false;   // Length because the context was full
   double queue_seconds = 0.0;  // submit → admitted
   double prefill_seconds = 0.0;  // admitted → the prompt's last forward done (or the end)
@@ -162,6 +165,18 @@ struct EngineOptions {
   // unless `precise`; then every product is F32 and a sequence's tokens do not depend on what
   // else shares its batches (tests rely on this). The same for a lone sequence and a batch.
   bool precise = false;
+  // Speculative decoding with the checkpoint's MTP module as the draft model (DeepSeek-V3 §2.2,
+  // §5.4.3): a decoding sequence feeds its newest token together with one token the MTP module
+  // drafted, and an accepted draft yields two tokens from one forward. Exact: greedy output is
+  // token for token the same as without, sampled output has the same distribution (rejection
+  // sampling). Requests with logits processors (JSON mode, forced tools), penalties or logprobs
+  // decode without drafts. Needs num_nextn_predict_layers >= 1.
+  bool speculative = false;
+  // A sequence whose acceptance rate falls below this (after 16 drafts) stops drafting and
+  // stops running the MTP module: verifying a draft that is mostly rejected costs more than it
+  // saves. Break-even is the MTP module's cost relative to a step (small for memory-bound
+  // decoding of a large model, about one for a small compute-bound one).
+  double spec_min_accept = 0.3;
 };
 
 struct EngineStats {
@@ -174,6 +189,7 @@ struct EngineStats {
   int64_t kv_bytes = 0;  // the cache's reserved size
   uint64_t steps = 0;    // forward calls so far
   uint64_t batched_tokens = 0;  // tokens over all forward calls
+  uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding, all requests
 };
 
 class Engine {
@@ -217,14 +233,19 @@ class Engine {
     std::vector<int32_t> tokens;  // the tokens whose KV rows the slot holds (length() of them)
     bool busy = false;
     uint64_t last_use = 0;
+    int64_t mtp_rows = 0;  // leading positions whose MTP-layer rows are valid (speculative)
   };
 
   void loop();
   void admit(std::vector<std::unique_ptr<Seq>>& admitted);
   void step();
-  int take_slot(const std::vector<int32_t>& prompt, int64_t& reused);
+  int take_slot(const std::vector<int32_t>& prompt, int64_t& reused, bool spec);
   void copy_prefix(int src, int dst, int64_t n);
   void sample(Seq& s, std::span<float> logits);
+  void push_token(Seq& s, int32_t id, const SampleLogprobs* lp);
+  void verify_draft(Seq& s, std::span<float> logits, int64_t V);
+  void draft(const model::Batch& batch, const std::vector<Seq*>& members,
+             const std::vector<int64_t>& row_offset, const std::vector<float>& hidden);
   void finish(Seq& s, FinishReason why, std::string error = {});
   void set_flag(bool& flag, bool value);  // under mu_
 
@@ -243,6 +264,8 @@ class Engine {
   // Engine-thread state.
   std::vector<std::unique_ptr<Seq>> active_;
   std::vector<float> logits_;
+  std::vector<float> hidden_, draft_logits_;  // speculative: last hidden states, MTP logits
+  bool spec_ = false;                         // opts_.speculative on a model with MTP
 
   // Shared with submitters.
   mutable std::mutex mu_;
@@ -254,7 +277,7 @@ class Engine {
   bool stop_ = false;
   bool forget_ = false;  // forget_prefixes() was called
   bool paused_ = false;
-  uint64_t steps_ = 0, batched_tokens_ = 0;
+  uint64_t steps_ = 0, batched_tokens_ = 0, drafted_ = 0, accepted_ = 0;
   std::thread thread_;
 };
 

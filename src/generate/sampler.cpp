@@ -122,12 +122,14 @@ int32_t Sampler::sample(std::span<float> logits, const TokenHistory& history,
                         SampleLogprobs* logprobs, int n_top) {
   if (logits.empty()) fail("cannot sample from an empty vocabulary");
   if (params_.has_penalties()) apply_penalties(logits, history, params_);
-  const int32_t id = params_.greedy() ? argmax(logits) : draw(logits);
+  const int32_t id = params_.greedy() ? argmax(logits) : draw_from_logits(logits);
   if (logprobs) compute_logprobs(logits, id, n_top, logprobs);
   return id;
 }
 
-int32_t Sampler::draw(std::span<float> logits) {
+// Steps 4's truncation: cands_ holds the tokens that can be drawn with their unnormalised
+// weights; returns the weights' sum.
+double Sampler::truncate(std::span<const float> logits) {
   const float inv_t = 1.0f / params_.temperature;
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   cands_.clear();
@@ -160,6 +162,11 @@ int32_t Sampler::draw(std::span<float> logits) {
 
   double total = 0.0;
   for (const Cand& c : cands_) total += c.w;
+  return total;
+}
+
+int32_t Sampler::draw_from_logits(std::span<const float> logits) {
+  const double total = truncate(logits);
   const double r = uniform01() * total;
   double cum = 0.0;
   for (const Cand& c : cands_) {
@@ -167,6 +174,75 @@ int32_t Sampler::draw(std::span<float> logits) {
     if (r < cum) return c.id;
   }
   return cands_.back().id;
+}
+
+// ---- speculative decoding ----
+
+double TokenDist::prob(int32_t id) const {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] == id) return p[i];
+  return 0.0;
+}
+
+void Sampler::distribution(std::span<const float> logits, TokenDist& out) {
+  out.ids.clear();
+  out.p.clear();
+  if (params_.greedy()) {
+    out.ids.push_back(argmax(logits));
+    out.p.push_back(1.0);
+    return;
+  }
+  const double total = truncate(logits);
+  out.ids.reserve(cands_.size());
+  out.p.reserve(cands_.size());
+  for (const Cand& c : cands_) {
+    out.ids.push_back(c.id);
+    out.p.push_back(double(c.w) / total);
+  }
+}
+
+int32_t Sampler::draw(const TokenDist& d) {
+  if (d.ids.empty()) fail("cannot sample from an empty distribution");
+  if (d.ids.size() == 1) return d.ids[0];
+  const double r = uniform01();
+  double cum = 0.0;
+  for (size_t i = 0; i < d.ids.size(); ++i) {
+    cum += d.p[i];
+    if (r < cum) return d.ids[i];
+  }
+  return d.ids.back();
+}
+
+int32_t Sampler::verify(const TokenDist& p, const TokenDist& q, int32_t draft, int64_t vocab,
+                        bool& accepted) {
+  if (p.ids.empty()) fail("cannot sample from an empty distribution");
+  accepted = false;
+  if (p.ids.size() == 1) {  // greedy (or a one-token nucleus): no draw, the same as without a draft
+    accepted = p.ids[0] == draft;
+    return p.ids[0];
+  }
+  const double pd = p.prob(draft), qd = q.prob(draft);
+  if (qd > 0.0 && uniform01() * qd < pd) {  // u < p(d) / q(d)
+    accepted = true;
+    return draft;
+  }
+  // Rejected: draw from the residual max(p − q, 0), renormalised. The draft was drawn from q, so
+  // P(token = x) = q(x)·min(1, p(x)/q(x)) + (1 − Σ min(p, q))·residual(x) = p(x).
+  dense_.assign(size_t(vocab), 0.0);
+  for (size_t i = 0; i < q.ids.size(); ++i) dense_[size_t(q.ids[i])] = q.p[i];
+  double total = 0.0;
+  for (size_t i = 0; i < p.ids.size(); ++i) total += std::max(p.p[i] - dense_[size_t(p.ids[i])], 0.0);
+  if (!(total > 0.0)) return draw(p);  // p ≤ q everywhere only when p = q (up to rounding)
+  const double r = uniform01() * total;
+  double cum = 0.0;
+  for (size_t i = 0; i < p.ids.size(); ++i) {
+    const double w = std::max(p.p[i] - dense_[size_t(p.ids[i])], 0.0);
+    cum += w;
+    if (w > 0.0 && r < cum) return p.ids[i];
+  }
+  for (size_t i = p.ids.size(); i-- > 0;)
+    if (p.p[i] > dense_[size_t(p.ids[i])]) return p.ids[i];
+  return p.ids.back();
 }
 
 // Reorders cands_ so that its first k entries are the smallest set of most likely tokens whose

@@ -82,6 +82,14 @@ void apply_penalties(std::span<float> logits, const TokenHistory& history,
 // Greedy choice: argmax, lowest id among equal maxima. NaN logits are never chosen.
 int32_t argmax(std::span<const float> logits);
 
+// A distribution sample() would draw from: the tokens left after truncation and their
+// probabilities (summing to 1). Greedy: the argmax alone.
+struct TokenDist {
+  std::vector<int32_t> ids;
+  std::vector<double> p;
+  double prob(int32_t id) const;  // 0 for a token outside the set
+};
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
@@ -94,19 +102,32 @@ class Sampler {
   int32_t sample(std::span<float> logits, const TokenHistory& history,
                  SampleLogprobs* logprobs = nullptr, int n_top = 0);
 
+  // Speculative decoding (Leviathan et al. 2023; Chen et al. 2023). The caller applies
+  // penalties first, as sample() does. distribution(): what sample() would draw from.
+  void distribution(std::span<const float> logits, TokenDist& out);
+  int32_t draw(const TokenDist& d);
+  // The next token given the target distribution p and a draft drawn from q: the draft is
+  // accepted with probability min(1, p(draft)/q(draft)), else the token comes from
+  // max(p − q, 0) renormalised, so it is distributed exactly as p. Greedy p (one token): that
+  // token, accepted iff it is the draft, with no random draw (output identical to sample()).
+  int32_t verify(const TokenDist& p, const TokenDist& q, int32_t draft, int64_t vocab,
+                 bool& accepted);
+
  private:
   struct Cand {
     float s;  // scaled logit
     float w;  // exp(s - s_max): unnormalised probability
     int32_t id;
   };
-  int32_t draw(std::span<float> logits);
+  double truncate(std::span<const float> logits);
+  int32_t draw_from_logits(std::span<const float> logits);
   size_t nucleus(double target);
   double uniform01();  // [0, 1) from 53 random bits: the same on every platform
 
   SamplingParams params_;
   std::mt19937_64 rng_;
   std::vector<Cand> cands_;  // scratch, reused across calls (vocab-sized)
+  std::vector<double> dense_;  // scratch of verify()
 };
 
 }  // namespace seek::generate

@@ -34,6 +34,8 @@ struct ForwardOptions {
   // long prefill chunks). Auto picks per chunk. Both compute the same function.
   enum class Attention { Auto, Absorbed, Naive } attention = Attention::Auto;
   std::vector<float>* hidden_states = nullptr;  // if set: [L+1, tokens, H] residual stream
+  std::vector<float>* last_hidden = nullptr;    // if set: [tokens, H] last block's output
+                                                // (before the final norm: the MTP's input)
   std::vector<Routing>* routing = nullptr;      // if set: per layer, the router's decisions
 };
 

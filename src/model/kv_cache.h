@@ -3,6 +3,7 @@
 // Slots hold independent sequences (continuous batching); each slot has a fixed capacity.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -14,11 +15,13 @@ class KVCache {
  public:
   using Element = float;  // the stored type of a cache entry
 
-  KVCache(const ModelConfig& cfg, int n_slots, int64_t capacity);
+  // `mtp_layers`: layers for the MTP modules (num_hidden_layers + k) when they draft tokens.
+  KVCache(const ModelConfig& cfg, int n_slots, int64_t capacity, int64_t mtp_layers = 0);
 
   int n_slots() const { return n_slots_; }
   int64_t capacity() const { return capacity_; }
   int64_t width() const { return width_; }  // kv_lora_rank + qk_rope_head_dim
+  int64_t layers() const { return n_layers_; }
   int64_t bytes_per_token() const { return width_ * n_layers_ * int64_t(sizeof(Element)); }
   int64_t length(int slot) const { return lengths_[size_t(slot)]; }
   void set_length(int slot, int64_t n) { lengths_[size_t(slot)] = n; }
@@ -37,9 +40,12 @@ class KVCache {
   int n_slots_;
   int64_t n_layers_, capacity_, width_;
   std::vector<int64_t> lengths_;
-  // Default-initialized (not zeroed): a large allocation comes from fresh mmap pages, so memory
-  // is only committed as positions are written.
-  std::unique_ptr<float[]> data_;
+  // Zeroed by calloc, which takes a large block as fresh mmap pages: memory is only committed
+  // as positions are written, and a row never written reads as zeros (finite), not garbage.
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float[], Free> data_;
 };
 
 }  // namespace seek::model

@@ -29,6 +29,38 @@ void mtp_forward(const ModelConfig& cfg, const MtpWeights& w, int64_t k, const f
                 tape ? &tape->block : nullptr);
 }
 
+void mtp_draft(const Model& m, KVCache& cache, const float* h_prev, const Batch& batch,
+               std::vector<float>& logits, const ForwardOptions& opts) {
+  const ModelConfig& cfg = m.config();
+  if (m.weights().mtp.empty()) fail("speculative decoding: the model has no MTP module");
+  if (cache.layers() <= cfg.num_hidden_layers)
+    fail("speculative decoding: the KV cache has no layer for the MTP module");
+  const MtpWeights& w = m.weights().mtp[0];
+  const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size, V = cfg.vocab_size;
+  std::vector<int64_t> positions;
+  positions.reserve(size_t(T));
+  for (const SeqChunk& sc : batch.seqs) {
+    if (sc.start_pos + sc.n_tokens > cache.capacity())
+      fail("context full: {} positions exceed the KV cache capacity {}", sc.start_pos + sc.n_tokens,
+           cache.capacity());
+    for (int64_t i = 0; i < sc.n_tokens; ++i) positions.push_back(sc.start_pos + i);
+  }
+  if (int64_t(positions.size()) != T) fail("batch: {} tokens but the chunks cover {}", T, positions.size());
+  const RopeTables rope(cfg, positions);
+  std::vector<float> h(size_t(T * H));
+  mtp_forward(cfg, w, 0, h_prev, batch, rope, &cache, opts, h.data());
+  const int64_t n = int64_t(batch.seqs.size());
+  std::vector<float> rows(size_t(n * H));
+  int64_t t = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    t += batch.seqs[size_t(i)].n_tokens;
+    kernels::rmsnorm(h.data() + (t - 1) * H, w.shared_head_norm.data(), rows.data() + i * H, H,
+                     float(cfg.rms_norm_eps));
+  }
+  logits.resize(size_t(n * V));
+  kernels::matmul(rows.data(), n, H, w.shared_head_head, logits.data(), V, opts.precision);
+}
+
 void mtp_backward(const ModelConfig& cfg, const MtpWeights& w, const Batch& batch,
                   const RopeTables& rope, const MtpTape& tape, const float* dh_out,
                   float* dh_prev, MtpGrads& g, float* g_embed) {

@@ -26,6 +26,14 @@ void mtp_forward(const ModelConfig& cfg, const MtpWeights& w, int64_t k, const f
                  const ForwardOptions& opts, float* h_out, Routing* routing = nullptr,
                  MtpTape* tape = nullptr);
 
+// Speculative decoding's draft (inference): module 0 over `batch`, whose tokens are the ones
+// after each position's (t_{i+1}) and `h_prev` [T, H] the main model's last hidden states there
+// (ForwardOptions::last_hidden). Writes the chunk's KV rows into the cache's MTP layer (the cache
+// needs one: KVCache(..., mtp_layers = 1)) and logits [n_seqs, V] at each chunk's last position
+// through shared_head: the distribution of the token two places ahead of that position.
+void mtp_draft(const Model& m, KVCache& cache, const float* h_prev, const Batch& batch,
+               std::vector<float>& logits, const ForwardOptions& opts = {});
+
 // dh_out [T, H] → dh_prev [T, H] (overwritten); embedding gradients are scattered into
 // g_embed [vocab, H] (the shared embedding), the rest into g.
 void mtp_backward(const ModelConfig& cfg, const MtpWeights& w, const Batch& batch,

@@ -103,6 +103,7 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
   }
   for (const SeqChunk& sc : batch.seqs)
     cache.set_length(sc.slot, std::max(cache.length(sc.slot), sc.start_pos + sc.n_tokens));
+  if (opts.last_hidden) opts.last_hidden->assign(h.begin(), h.end());
 
   // logits = lm_head(RMSNorm(h)) for the rows asked for                           [n_out, V]
   std::vector<float> rows(size_t(n_out * H));

@@ -293,5 +293,72 @@ TEST(Sampler, ValidatesParameters) {
   EXPECT_NO_THROW(ok.validate());
 }
 
+TEST(Sampler, DistributionIsWhatSampleDrawsFrom) {
+  SamplingParams sp;
+  sp.temperature = 0.7f;
+  sp.top_k = 4;
+  sp.top_p = 0.9f;
+  Sampler s(sp);
+  const std::vector<float> logits = {1.0f, 3.0f, -1.0f, 2.5f, 0.5f, 2.9f};
+  TokenDist d;
+  s.distribution(logits, d);
+  double sum = 0.0;
+  for (double p : d.p) sum += p;
+  EXPECT_NEAR(sum, 1.0, 1e-12);
+  // top-4 {1, 5, 3, 0}, then the nucleus: what sample() can return, nothing else.
+  std::set<int32_t> can(d.ids.begin(), d.ids.end());
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<float> l = logits;
+    EXPECT_TRUE(can.count(s.sample(l, {}))) << i;
+  }
+  EXPECT_TRUE(can.count(1) && can.count(5));
+  EXPECT_FALSE(can.count(2) || can.count(4));
+  sp.temperature = 0.0f;
+  Sampler g(sp);
+  g.distribution(logits, d);
+  ASSERT_EQ(d.ids.size(), 1u);
+  EXPECT_EQ(d.ids[0], 1);
+}
+
+// Speculative verification: a draft drawn from q, then verify() against p, gives tokens
+// distributed as p, and accepts with probability Σ min(p, q).
+TEST(Sampler, VerifiedDraftsAreDistributedAsTheTarget) {
+  SamplingParams sp;
+  sp.seed = 11;
+  Sampler s(sp);
+  const TokenDist p{{0, 1, 2, 3, 4}, {0.40, 0.25, 0.20, 0.10, 0.05}};
+  const TokenDist q{{0, 1, 2, 3, 5}, {0.10, 0.50, 0.05, 0.30, 0.05}};  // 5 is outside p
+  constexpr int kN = 200000;
+  std::vector<int> seen(6, 0);
+  int accepted = 0;
+  for (int i = 0; i < kN; ++i) {
+    const int32_t d = s.draw(q);
+    bool acc = false;
+    const int32_t id = s.verify(p, q, d, 6, acc);
+    ++seen[size_t(id)];
+    accepted += acc;
+    if (acc) {
+      EXPECT_EQ(id, d);
+    }
+  }
+  for (size_t i = 0; i < p.ids.size(); ++i) {
+    const double pi = p.p[i], sd = std::sqrt(pi * (1 - pi) / kN);
+    EXPECT_NEAR(double(seen[size_t(p.ids[i])]) / kN, pi, 5 * sd) << "token " << p.ids[i];
+  }
+  EXPECT_EQ(seen[5], 0);
+  const double overlap = 0.10 + 0.25 + 0.05 + 0.10;  // Σ min(p, q)
+  EXPECT_NEAR(double(accepted) / kN, overlap, 5 * std::sqrt(overlap * (1 - overlap) / kN));
+}
+
+TEST(Sampler, GreedyVerificationIsTheArgmax) {
+  Sampler s(SamplingParams{});
+  const TokenDist p{{7}, {1.0}}, q{{3}, {1.0}};
+  bool acc = true;
+  EXPECT_EQ(s.verify(p, q, 3, 10, acc), 7);
+  EXPECT_FALSE(acc);
+  EXPECT_EQ(s.verify(p, TokenDist{{7}, {1.0}}, 7, 10, acc), 7);
+  EXPECT_TRUE(acc);
+}
+
 }  // namespace
 }  // namespace seek::generate

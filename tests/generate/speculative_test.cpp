@@ -1,0 +1,252 @@
+// Speculative decoding with the MTP module as the draft: greedy output token for token the same
+// as without drafts, sampled output with the same distribution, acceptance counted.
+//
+// The model: the v3-tiny fixture (vocabulary 1,000, one MTP module) with every block's output
+// projections scaled by `eps`, so the next token depends mostly on the current one (a bigram
+// model plus eps times attention and MoE), and an MTP module that sees only the next token's
+// embedding (eh_proj = [I | 0], enorm = 1) and predicts through the main model's norm and head:
+// its draft is the bigram part of what the main model will say. Small eps: most drafts are
+// accepted; eps = 1: many are rejected. Both paths run through the real transformer.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/io.h"
+#include "core/safetensors.h"
+#include "core/safetensors_writer.h"
+#include "generate/engine.h"
+#include "generate/test_model.h"
+#include "model/config.h"
+#include "model/transformer.h"
+
+namespace seek::generate {
+namespace {
+
+class DraftableModel {
+ public:
+  explicit DraftableModel(float eps) {
+    namespace fs = std::filesystem;
+    dir_ = (fs::temp_directory_path() /
+            fmt::format("seek-spec-model-{}-{}", ::getpid(), int(std::lround(eps * 1000))))
+               .string();
+    fs::create_directories(dir_);
+    const std::string src = test::fixture_path("models/v3-tiny");
+    fs::copy_file(src + "/config.json", dir_ + "/config.json", fs::copy_options::overwrite_existing);
+    const model::ModelConfig cfg = model::ModelConfig::load(src);
+    const int64_t H = cfg.hidden_size;
+    const std::string mtp = "model.layers." + std::to_string(cfg.num_hidden_layers) + ".";
+    const TensorStore store = TensorStore::open(src);
+    std::vector<uint16_t> lm_head, norm;
+    for (const Tensor& t : store.tensors()) {
+      const auto* v = static_cast<const uint16_t*>(t.data);
+      if (t.name == "lm_head.weight") lm_head.assign(v, v + t.numel());
+      if (t.name == "model.norm.weight") norm.assign(v, v + t.numel());
+    }
+    SafetensorsWriter w;
+    std::vector<std::vector<uint16_t>> keep;  // the writer keeps pointers until write()
+    keep.reserve(store.tensors().size());
+    for (const Tensor& t : store.tensors()) {
+      const auto* v = static_cast<const uint16_t*>(t.data);
+      auto ends = [&](const char* s) { return t.name.ends_with(s); };
+      if (t.dtype != DType::BF16) {
+        w.add(t.name, t.dtype, t.shape, t.data, t.nbytes);
+        continue;
+      }
+      std::vector<uint16_t>& x = keep.emplace_back(v, v + t.numel());
+      if (ends("o_proj.weight") || ends("down_proj.weight")) {
+        for (uint16_t& e : x) e = f32_to_bf16(bf16_to_f32(e) * eps);
+      } else if (t.name == mtp + "eh_proj.weight") {  // [H, 2H] = [I | 0]
+        for (int64_t r = 0; r < H; ++r)
+          for (int64_t c = 0; c < 2 * H; ++c) x[size_t(r * 2 * H + c)] = f32_to_bf16(r == c ? 1.0f : 0.0f);
+      } else if (t.name == mtp + "enorm.weight") {
+        for (uint16_t& e : x) e = f32_to_bf16(1.0f);
+      } else if (t.name == mtp + "shared_head.norm.weight") {
+        x = norm;
+      } else if (t.name == mtp + "shared_head.head.weight") {
+        x = lm_head;
+      }
+      w.add(t.name, t.dtype, t.shape, x.data(), x.size() * 2);
+    }
+    w.write(dir_ + "/model.safetensors");
+    model_ = model::Model::load(dir_);
+  }
+  ~DraftableModel() {
+    model_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  const model::Model& model() const { return *model_; }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<model::Model> model_;
+};
+
+EngineOptions opts(bool speculative) {
+  EngineOptions o;
+  o.precise = true;
+  o.context = 256;
+  o.max_seqs = 4;
+  o.cache_slots = 2;
+  o.speculative = speculative;
+  o.spec_min_accept = 0.0;  // keep drafting whatever the acceptance, so both paths run
+  return o;
+}
+
+EngineRequest request(std::vector<int32_t> prompt, int64_t max_tokens, float temperature,
+                      uint64_t seed) {
+  EngineRequest r;
+  r.prompt = std::move(prompt);
+  r.sampling.temperature = temperature;
+  r.sampling.seed = seed;
+  r.max_tokens = max_tokens;
+  r.ignore_eos = true;
+  return r;
+}
+
+std::vector<int32_t> prompt_of(int seed, int n) {
+  std::vector<int32_t> p;
+  for (int i = 0; i < n; ++i) p.push_back(int32_t(2 + (seed * 7919 + i * 104729) % 997));
+  return p;
+}
+
+// Greedy: the same tokens with and without drafts, for single requests and concurrent ones.
+void expect_greedy_identical(float eps, bool expect_most_accepted) {
+  DraftableModel dm(eps);
+  Engine plain(dm.model(), nullptr, opts(false));
+  Engine spec(dm.model(), nullptr, opts(true));
+  int64_t drafted = 0, accepted = 0;
+  for (int k = 0; k < 6; ++k) {
+    const EngineRequest r = request(prompt_of(k, 5 + 7 * k), 60, 0.0f, 0);
+    const EngineResult a = plain.generate(r);
+    const EngineResult b = spec.generate(r);
+    ASSERT_EQ(a.tokens, b.tokens) << "prompt " << k << " eps " << eps;
+    EXPECT_LT(b.decode_steps, a.decode_steps + 1);
+    drafted += b.drafted_tokens;
+    accepted += b.accepted_tokens;
+  }
+  EXPECT_GT(drafted, 0);
+  EXPECT_GT(accepted, 0);
+  EXPECT_LT(accepted, drafted + (expect_most_accepted ? 1 : 0));
+  if (expect_most_accepted) EXPECT_GT(accepted * 2, drafted);
+  else EXPECT_LT(accepted, drafted);  // rejections happened: the rollback path ran
+  const EngineStats st = spec.stats();
+  EXPECT_EQ(int64_t(st.drafted_tokens), drafted);
+  EXPECT_EQ(int64_t(st.accepted_tokens), accepted);
+
+  // Concurrent: drafting and non-drafting sequences (a penalty turns drafts off) share steps.
+  std::vector<EngineRequest> reqs;
+  for (int k = 0; k < 4; ++k) reqs.push_back(request(prompt_of(10 + k, 9 + 5 * k), 40, 0.0f, 0));
+  reqs[3].sampling.repetition_penalty = 1.3f;
+  std::vector<std::future<EngineResult>> fa, fb;
+  for (const EngineRequest& r : reqs) {
+    fa.push_back(std::async(std::launch::async, [&plain, r] { return plain.generate(r); }));
+    fb.push_back(std::async(std::launch::async, [&spec, r] { return spec.generate(r); }));
+  }
+  for (size_t k = 0; k < reqs.size(); ++k) {
+    const EngineResult a = fa[k].get(), b = fb[k].get();
+    EXPECT_EQ(a.tokens, b.tokens) << "concurrent request " << k;
+    if (k == 3) {
+      EXPECT_EQ(b.drafted_tokens, 0);
+    }
+  }
+}
+
+TEST(Speculative, GreedyIsIdenticalWhenDraftsAreMostlyRight) { expect_greedy_identical(0.05f, true); }
+
+TEST(Speculative, GreedyIsIdenticalWhenDraftsAreOftenWrong) { expect_greedy_identical(1.0f, false); }
+
+TEST(Speculative, PrefixReuseKeepsTheDraftCacheInStep) {
+  DraftableModel dm(0.05f);
+  Engine plain(dm.model(), nullptr, opts(false));
+  Engine spec(dm.model(), nullptr, opts(true));
+  // The second prompt extends the first's prompt + output: its prefix comes from the cache.
+  const EngineRequest r1 = request(prompt_of(3, 20), 20, 0.0f, 0);
+  const EngineResult a1 = plain.generate(r1), b1 = spec.generate(r1);
+  ASSERT_EQ(a1.tokens, b1.tokens);
+  std::vector<int32_t> p2 = r1.prompt;
+  p2.insert(p2.end(), b1.tokens.begin(), b1.tokens.end());
+  p2.push_back(7);
+  const EngineRequest r2 = request(p2, 30, 0.0f, 0);
+  const EngineResult a2 = plain.generate(r2), b2 = spec.generate(r2);
+  EXPECT_GT(b2.cached_tokens, 0);
+  EXPECT_EQ(a2.tokens, b2.tokens);
+  EXPECT_GT(b2.accepted_tokens * 2, b2.drafted_tokens);  // drafts as good as on a fresh prompt
+}
+
+TEST(Speculative, SampledTokensKeepTheirDistribution) {
+  // Many seeded requests at temperature 0.5 with and without drafts: the distribution of the
+  // second and third output tokens (the first one drafted and verified, and the next) must
+  // agree. A two-sample chi-square over the tokens seen at least 10 times in the pooled runs,
+  // the rest pooled into one cell; the seeds are fixed, so the outcome is too.
+  DraftableModel dm(0.3f);  // about a third of the drafts accepted
+  EngineOptions o = opts(false);
+  o.max_seqs = 8;
+  Engine plain(dm.model(), nullptr, o);
+  o.speculative = true;
+  Engine spec(dm.model(), nullptr, o);
+  constexpr int kRuns = 400;
+  constexpr float kTemp = 0.5f;  // peaked enough for ~15 cells of 10+ counts
+  const std::vector<int32_t> prompt = prompt_of(1, 12);
+  int64_t drafted = 0, accepted = 0;
+  for (int pos : {1, 2}) {
+    std::map<int32_t, std::pair<int, int>> counts;
+    std::vector<std::future<EngineResult>> fa, fb;
+    for (int k = 0; k < kRuns; ++k) {
+      // Different seeds on the two sides: the same seed would couple their draws.
+      const EngineRequest ra = request(prompt, 3, kTemp, 1000 + uint64_t(k));
+      const EngineRequest rb = request(prompt, 3, kTemp, 50000 + uint64_t(k));
+      fa.push_back(std::async(std::launch::deferred, [&plain, ra] { return plain.generate(ra); }));
+      fb.push_back(std::async(std::launch::deferred, [&spec, rb] { return spec.generate(rb); }));
+    }
+    for (int k = 0; k < kRuns; ++k) {
+      const EngineResult a = fa[size_t(k)].get(), b = fb[size_t(k)].get();
+      ++counts[a.tokens[size_t(pos)]].first;
+      ++counts[b.tokens[size_t(pos)]].second;
+      drafted += b.drafted_tokens;
+      accepted += b.accepted_tokens;
+    }
+    double chi2 = 0.0;
+    int cells = 0;
+    int rest_a = 0, rest_b = 0;
+    auto add = [&](int x, int y) {
+      const double e = (x + y) / 2.0;
+      chi2 += (x - e) * (x - e) / e + (y - e) * (y - e) / e;
+      ++cells;
+    };
+    for (const auto& [id, c] : counts) {
+      if (c.first + c.second >= 10) add(c.first, c.second);
+      else rest_a += c.first, rest_b += c.second;
+    }
+    if (rest_a + rest_b > 0) add(rest_a, rest_b);
+    ASSERT_GE(cells, 3) << "position " << pos;
+    // chi-square with cells − 1 degrees of freedom: mean cells − 1, sd sqrt(2 (cells − 1));
+    // 5 sd above the mean is far beyond chance (p < 1e-5) yet well below a wrong verifier
+    // (accepting every draft gives chi-square 166 on 15 cells here).
+    const double df = cells - 1;
+    EXPECT_LT(chi2, df + 5.0 * std::sqrt(2.0 * df)) << "position " << pos << ", " << cells << " cells";
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_LT(accepted, drafted);
+}
+
+TEST(Speculative, RefusedForAModelWithoutMtp) {
+  EngineOptions o = opts(true);
+  try {
+    Engine e(test::test_model(), nullptr, o);
+    FAIL() << "expected an error";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("MTP"), std::string::npos) << err.what();
+  }
+}
+
+}  // namespace
+}  // namespace seek::generate
