@@ -46,6 +46,7 @@ struct ServeFlags {
   double max_body_mb = 8.0;
   std::string web_dir;
   bool precise = false;
+  bool speculative = false;
   bool content_special_tokens = false;
   std::string test_script;
   bool test_hooks = false;
@@ -92,6 +93,7 @@ int run_serve(const ServeFlags& f) {
   eo.prefill_chunk = f.prefill_chunk;
   eo.max_batch_tokens = f.batch_tokens;
   eo.precise = f.precise;
+  eo.speculative = f.speculative;
 
   // SIGINT / SIGTERM are taken by one waiting thread (sigwait), so every thread started from
   // here on has them blocked and no handler runs in the middle of a request.
@@ -178,6 +180,9 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--web-dir", f->web_dir, "Serve the chat page from this directory (development)");
   cmd->add_flag("--precise", f->precise,
                 "F32 activations (slower; results independent of batching)");
+  cmd->add_flag("--speculative", f->speculative,
+                "Speculative decoding with the model's MTP module as the draft (per sequence, "
+                "inside continuous batching; same outputs)");
   cmd->add_flag("--content-special-tokens", f->content_special_tokens,
                 "Read control-token strings in message contents as tokens (default: plain text, "
                 "so a user cannot forge turns)");

@@ -42,6 +42,9 @@ void add_gen_flags(CLI::App* cmd, GenFlags& f) {
   cmd->add_flag("--hide-thinking", f.hide_thinking, "Do not show the reasoning (<think>) text");
   cmd->add_flag("--precise", f.precise,
                 "F32 activations (default: BF16, which bf16 dot products run faster)");
+  cmd->add_flag("--speculative", f.speculative,
+                "Speculative decoding: the model's MTP module drafts a token that each step verifies "
+                "(same output; faster when drafts are accepted)");
   add_load_flags(cmd, f.load);
 }
 
@@ -54,6 +57,7 @@ generate::EngineOptions make_engine_options(const GenFlags& f) {
   // costs what the conversation uses.
   o.kv_budget_bytes = std::numeric_limits<int64_t>::max();
   o.precise = f.precise;
+  o.speculative = f.speculative;
   return o;
 }
 
@@ -156,8 +160,12 @@ void print_stats(const generate::EngineResult& r, int64_t context_limit, int64_t
   if (prefilled > 0 && r.prefill_seconds > 0)
     prompt += fmt::format(", {:.1f} tok/s", double(prefilled) / r.prefill_seconds);
   std::string gen = fmt::format("generated: {} tokens", r.completion_tokens);
+  // Tokens after the first (which the prompt's forward gives) over the decoding time.
   if (r.decode_steps > 0 && r.decode_seconds > 0)
-    gen += fmt::format(", {:.1f} tok/s", double(r.decode_steps) / r.decode_seconds);
+    gen += fmt::format(", {:.1f} tok/s", double(r.completion_tokens - 1) / r.decode_seconds);
+  if (r.drafted_tokens > 0)
+    gen += fmt::format(", MTP drafts {}/{} accepted ({:.0f}%)", r.accepted_tokens, r.drafted_tokens,
+                       100.0 * double(r.accepted_tokens) / double(r.drafted_tokens));
   std::string line = fmt::format("[{} | {}]\n", prompt, gen);
   if (r.context_full) {
     line += fmt::format("seek: the context limit of {} tokens was reached", context_limit);

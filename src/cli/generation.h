@@ -30,6 +30,7 @@ struct GenFlags {
   bool hide_thinking = false;
   bool ignore_eos = false;
   bool precise = false;
+  bool speculative = false;
   LoadFlags load;
 };
 

@@ -83,6 +83,12 @@ std::string Metrics::render(const Gauges& g) const {
   out += fmt::format("# HELP seek_engine_batched_tokens_total Tokens over all forward calls.\n"
                      "# TYPE seek_engine_batched_tokens_total counter\n"
                      "seek_engine_batched_tokens_total {}\n", g.batched_tokens);
+  out += fmt::format("# HELP seek_spec_drafted_tokens_total MTP draft tokens verified (--speculative).\n"
+                     "# TYPE seek_spec_drafted_tokens_total counter\n"
+                     "seek_spec_drafted_tokens_total {}\n", g.drafted_tokens);
+  out += fmt::format("# HELP seek_spec_accepted_tokens_total MTP draft tokens accepted.\n"
+                     "# TYPE seek_spec_accepted_tokens_total counter\n"
+                     "seek_spec_accepted_tokens_total {}\n", g.accepted_tokens);
   ttft.render(out, "seek_time_to_first_token_seconds", "Request arrival to first generated token.");
   inter_token.render(out, "seek_inter_token_latency_seconds", "Time between consecutive tokens of a stream.");
   duration.render(out, "seek_request_duration_seconds", "Request arrival to the last byte of the answer.");

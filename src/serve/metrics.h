@@ -31,6 +31,7 @@ class Histogram {
 struct Gauges {  // sampled when /metrics is scraped
   int queued = 0, active = 0, slots = 0, max_seqs = 0;
   uint64_t steps = 0, batched_tokens = 0;
+  uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding
 };
 
 class Metrics {

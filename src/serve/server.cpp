@@ -242,7 +242,8 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
 
   h.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
     const generate::EngineStats st = s.engine.stats();
-    Gauges g{st.queued, st.active, st.slots, st.max_seqs, st.steps, st.batched_tokens};
+    Gauges g{st.queued, st.active, st.slots, st.max_seqs, st.steps, st.batched_tokens,
+             st.drafted_tokens, st.accepted_tokens};
     res.set_content(s.metrics.render(g), "text/plain; version=0.0.4");
   });
 

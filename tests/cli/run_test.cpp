@@ -114,6 +114,27 @@ TEST_F(TinyV3, RunStreamsAnAnswerWithStats) {
   EXPECT_FALSE(contains(d.out, "\n"));
 }
 
+TEST_F(TinyV3, SpeculativeDecodingNeedsAnMtpModuleAndChangesNoToken) {
+  Result no = run_seek({"run", dir(), "-p", "Hi", "-n", "4", "--speculative"});
+  EXPECT_NE(no.code, 0);
+  EXPECT_TRUE(contains(no.err, "MTP module")) << no.err;
+
+  TempDir mtp;
+  Result made = run_seek({"make-model", mtp.str(), "--preset", "tiny-v3", "--vocab", "129280",
+                          "--mtp", "1", "--seed", "3", "--tokenizer", kTokenizer});
+  ASSERT_EQ(made.code, 0) << made.err;
+  const std::vector<std::string> args = {"run", mtp.str(), "-p", "Hello!", "-n", "24", "--temp", "0",
+                                         "--precise", "--ignore-eos"};
+  std::vector<std::string> spec = args;
+  spec.push_back("--speculative");
+  Result a = run_seek(args), b = run_seek(spec);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_TRUE(std::regex_search(b.err, std::regex(R"(MTP drafts \d+/\d+ accepted)"))) << b.err;
+  EXPECT_FALSE(contains(a.err, "MTP drafts")) << a.err;
+}
+
 TEST_F(TinyV3, ThinkingGoesToStderrOrNowhere) {
   // A prompt that ends inside <think> (as R1 templates do): the output is reasoning until
   // </think>, which a random model never writes. Not a TTY: plain text on stderr.

@@ -275,7 +275,9 @@ TEST(Ollama, OptionsAndFormat) {
   const std::string content = r.body["message"]["content"];
   ASSERT_FALSE(content.empty());
   EXPECT_EQ(content[0], '{');
-  if (r.body["done_reason"] == "stop") EXPECT_TRUE(json::parse(content, nullptr, false).is_object()) << content;
+  if (r.body["done_reason"] == "stop") {
+    EXPECT_TRUE(json::parse(content, nullptr, false).is_object()) << content;
+  }
 }
 
 TEST(Ollama, Errors) {
