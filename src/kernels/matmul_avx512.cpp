@@ -550,8 +550,10 @@ void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* 
             Precision p) {
   if (p == Precision::BF16 && w.dtype == DType::BF16 && M <= kDotGemvMaxRows)
     return gemv_dot(x, M, ldx, w, y, ldy);
+  // Two rows decide as one does: a speculative draft's verification (two tokens) must round
+  // its first token exactly as one-token decoding (24 KB of x still fits L1 beside the stream).
   if (p == Precision::BF16 && w.dtype == DType::F8_E4M3 && M <= kGemvMaxRows &&
-      M * w.cols <= kFp8DotMaxXCols)
+      (M <= 2 ? w.cols : M * w.cols) <= kFp8DotMaxXCols)
     return gemv_dot_fp8(x, M, ldx, w, y, ldy);
   // With fp32 FMAs, packing costs about as much per weight as 9-16 rows of math, so up to 16
   // rows two GEMV passes over the weights beat the GEMM (measured ~1.7x at M = 9..16). The bf16

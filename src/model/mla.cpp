@@ -59,8 +59,8 @@ void causal_softmax(float* s, int64_t len, int64_t pos, float scale) {
 // Absorbed attention (model.py attn_impl "absorb"): q_nope·k_nope = (q_nope·W_UK_h)·c_kv, so each
 // head's query is moved into the latent space once and scores run directly over cache rows
 // [c_kv | k_pe]; the value projection W_UV_h is applied after the weighted sum of latents.
-void attend_absorbed(const Dims& d, const MlaWeights& w, const float* q, int64_t n, int64_t start,
-                     const float* cache_rows, float scale, float* attn) {
+void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
+                           int64_t start, const float* cache_rows, float scale, float* attn) {
   const int64_t end = start + n;
   std::vector<float> qf(size_t(n * d.nh * d.W));    // [n, nh, W]: [q_nope·W_UK_h | q_pe]
   for (int64_t h = 0; h < d.nh; ++h) {
@@ -81,6 +81,20 @@ void attend_absorbed(const Dims& d, const MlaWeights& w, const float* q, int64_t
     const WeightView w_uv = w.kv_b_proj.slice_rows(h * (d.dh + d.dv) + d.dh, d.dv);  // [d_v, d_c]
     kernels::matmul(lat.data() + h * d.dc, n, d.nh * d.dc, w_uv, attn + h * d.dv, d.nh * d.dv);
   }
+}
+
+// Chunks of decoding size run one query token at a time: a kernel may pick another path (another
+// summation order) for more rows, and speculative decoding verifies a draft in a two-token
+// chunk whose first token must come out bit for bit as in one-token decoding (its greedy output
+// must not change). Larger chunks (prefill) share each pass over the cache.
+constexpr int64_t kPerTokenChunk = 4;
+
+void attend_absorbed(const Dims& d, const MlaWeights& w, const float* q, int64_t n, int64_t start,
+                     const float* cache_rows, float scale, float* attn) {
+  if (n > kPerTokenChunk) return attend_absorbed_chunk(d, w, q, n, start, cache_rows, scale, attn);
+  for (int64_t i = 0; i < n; ++i)
+    attend_absorbed_chunk(d, w, q + i * d.nh * d.qd, 1, start + i, cache_rows, scale,
+                          attn + i * d.nh * d.dv);
 }
 
 // Naive attention (model.py attn_impl "naive"): expand every cached latent to per-head keys
@@ -114,9 +128,10 @@ void attend_naive(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
 constexpr int64_t kParallelSeqTokens = 4;
 
 // Absorbed attention costs ~n·end·(W + d_c) per head; naive pays end·d_c·(d_h + d_v) once to
-// expand the cache, then n·end·(d_h + d_R + d_v). Decode (n = 1) is always absorbed.
+// expand the cache, then n·end·(d_h + d_R + d_v).
 bool use_absorbed(const Dims& d, int64_t n, int64_t end, ForwardOptions::Attention mode) {
   if (mode != ForwardOptions::Attention::Auto) return mode == ForwardOptions::Attention::Absorbed;
+  if (n <= 2) return true;  // decoding, and a speculative draft's verification: as decoding
   const double absorbed = double(n) * double(end) * double(d.W + d.dc);
   const double naive = double(end) * double(d.dc) * double(d.dh + d.dv) +
                        double(n) * double(end) * double(d.qd + d.dv);

@@ -1,11 +1,8 @@
 // Speculative decoding with the MTP module as the draft: greedy output token for token the same
 // as without drafts, sampled output with the same distribution, acceptance counted.
 //
-// The model: the v3-tiny fixture (vocabulary 1,000, one MTP module) with every block's output
-// projections scaled by `eps`, so the next token depends mostly on the current one (a bigram
-// model plus eps times attention and MoE), and an MTP module that sees only the next token's
-// embedding (eh_proj = [I | 0], enorm = 1) and predicts through the main model's norm and head:
-// its draft is the bigram part of what the main model will say. Small eps: most drafts are
+// The model: the v3-tiny fixture made draftable (tools/draftable_model.h): a bigram model plus
+// eps times the real blocks, whose MTP module drafts the bigram part. Small eps: most drafts are
 // accepted; eps = 1: many are rejected. Both paths run through the real transformer.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -18,14 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "core/dtype.h"
-#include "core/io.h"
-#include "core/safetensors.h"
-#include "core/safetensors_writer.h"
 #include "generate/engine.h"
 #include "generate/test_model.h"
 #include "model/config.h"
 #include "model/transformer.h"
+#include "tools/draftable_model.h"
 
 namespace seek::generate {
 namespace {
@@ -33,49 +27,10 @@ namespace {
 class DraftableModel {
  public:
   explicit DraftableModel(float eps) {
-    namespace fs = std::filesystem;
-    dir_ = (fs::temp_directory_path() /
+    dir_ = (std::filesystem::temp_directory_path() /
             fmt::format("seek-spec-model-{}-{}", ::getpid(), int(std::lround(eps * 1000))))
                .string();
-    fs::create_directories(dir_);
-    const std::string src = test::fixture_path("models/v3-tiny");
-    fs::copy_file(src + "/config.json", dir_ + "/config.json", fs::copy_options::overwrite_existing);
-    const model::ModelConfig cfg = model::ModelConfig::load(src);
-    const int64_t H = cfg.hidden_size;
-    const std::string mtp = "model.layers." + std::to_string(cfg.num_hidden_layers) + ".";
-    const TensorStore store = TensorStore::open(src);
-    std::vector<uint16_t> lm_head, norm;
-    for (const Tensor& t : store.tensors()) {
-      const auto* v = static_cast<const uint16_t*>(t.data);
-      if (t.name == "lm_head.weight") lm_head.assign(v, v + t.numel());
-      if (t.name == "model.norm.weight") norm.assign(v, v + t.numel());
-    }
-    SafetensorsWriter w;
-    std::vector<std::vector<uint16_t>> keep;  // the writer keeps pointers until write()
-    keep.reserve(store.tensors().size());
-    for (const Tensor& t : store.tensors()) {
-      const auto* v = static_cast<const uint16_t*>(t.data);
-      auto ends = [&](const char* s) { return t.name.ends_with(s); };
-      if (t.dtype != DType::BF16) {
-        w.add(t.name, t.dtype, t.shape, t.data, t.nbytes);
-        continue;
-      }
-      std::vector<uint16_t>& x = keep.emplace_back(v, v + t.numel());
-      if (ends("o_proj.weight") || ends("down_proj.weight")) {
-        for (uint16_t& e : x) e = f32_to_bf16(bf16_to_f32(e) * eps);
-      } else if (t.name == mtp + "eh_proj.weight") {  // [H, 2H] = [I | 0]
-        for (int64_t r = 0; r < H; ++r)
-          for (int64_t c = 0; c < 2 * H; ++c) x[size_t(r * 2 * H + c)] = f32_to_bf16(r == c ? 1.0f : 0.0f);
-      } else if (t.name == mtp + "enorm.weight") {
-        for (uint16_t& e : x) e = f32_to_bf16(1.0f);
-      } else if (t.name == mtp + "shared_head.norm.weight") {
-        x = norm;
-      } else if (t.name == mtp + "shared_head.head.weight") {
-        x = lm_head;
-      }
-      w.add(t.name, t.dtype, t.shape, x.data(), x.size() * 2);
-    }
-    w.write(dir_ + "/model.safetensors");
+    tools::write_draftable_model(test::fixture_path("models/v3-tiny"), dir_, eps);
     model_ = model::Model::load(dir_);
   }
   ~DraftableModel() {
@@ -90,9 +45,9 @@ class DraftableModel {
   std::unique_ptr<model::Model> model_;
 };
 
-EngineOptions opts(bool speculative) {
+EngineOptions opts(bool speculative, bool precise = true) {
   EngineOptions o;
-  o.precise = true;
+  o.precise = precise;
   o.context = 256;
   o.max_seqs = 4;
   o.cache_slots = 2;
@@ -119,10 +74,10 @@ std::vector<int32_t> prompt_of(int seed, int n) {
 }
 
 // Greedy: the same tokens with and without drafts, for single requests and concurrent ones.
-void expect_greedy_identical(float eps, bool expect_most_accepted) {
+void expect_greedy_identical(float eps, bool expect_most_accepted, bool precise = true) {
   DraftableModel dm(eps);
-  Engine plain(dm.model(), nullptr, opts(false));
-  Engine spec(dm.model(), nullptr, opts(true));
+  Engine plain(dm.model(), nullptr, opts(false, precise));
+  Engine spec(dm.model(), nullptr, opts(true, precise));
   int64_t drafted = 0, accepted = 0;
   for (int k = 0; k < 6; ++k) {
     const EngineRequest r = request(prompt_of(k, 5 + 7 * k), 60, 0.0f, 0);
@@ -163,6 +118,10 @@ void expect_greedy_identical(float eps, bool expect_most_accepted) {
 TEST(Speculative, GreedyIsIdenticalWhenDraftsAreMostlyRight) { expect_greedy_identical(0.05f, true); }
 
 TEST(Speculative, GreedyIsIdenticalWhenDraftsAreOftenWrong) { expect_greedy_identical(1.0f, false); }
+
+// BF16 activations (the default): a two-token verification chunk rounds its first token as a
+// one-token step does, so the output is still the same bit for bit.
+TEST(Speculative, GreedyIsIdenticalWithBf16Activations) { expect_greedy_identical(0.05f, true, false); }
 
 TEST(Speculative, PrefixReuseKeepsTheDraftCacheInStep) {
   DraftableModel dm(0.05f);

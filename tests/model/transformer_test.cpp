@@ -7,6 +7,8 @@
 
 #include "core/error.h"
 #include "model/mtp.h"
+#include "model/params.h"
+#include "test_configs.h"
 
 using namespace seek;
 using namespace seek::model;
@@ -59,6 +61,36 @@ TEST(Transformer, WholeSequencesWithoutACacheMatchTheCachePathBitForBit) {
     mtp_forward(cfg, w.mtp[0], 0, a.data(), batch, rope, &cache, fo, ma.data());
     mtp_forward(cfg, w.mtp[0], 0, b.data(), batch, rope, nullptr, fo, mb.data());
     EXPECT_EQ(ma, mb);
+  }
+}
+
+// Speculative decoding verifies a draft in a two-token chunk; its first token must come out bit
+// for bit as in a one-token decoding step (greedy output unchanged), with BF16 activations too.
+// Sixteen heads: the chunk's absorbed attention has 32 query rows, which some kernels take down
+// another path than 16.
+TEST(Transformer, ATwoTokenChunkComputesItsFirstTokenAsAOneTokenStep) {
+  for (ModelConfig cfg : {test::tiny_v3(64), test::tiny_v2(64)}) {
+    cfg.num_attention_heads = 16;
+    cfg.max_position_embeddings = 64;
+    const Params p = Params::init(cfg, 0.3, 3);
+    auto m = Model::borrow(cfg, p.weights());
+    for (auto prec : {kernels::Precision::BF16, kernels::Precision::F32}) {
+      KVCache cache(cfg, 1, 32);
+      ForwardOptions fo;
+      fo.precision = prec;
+      std::vector<float> logits, one, two, h1, h2;
+      std::vector<int32_t> prompt;
+      for (int i = 0; i < 12; ++i) prompt.push_back(int32_t((5 * i + 1) % cfg.vocab_size));
+      forward(*m, cache, Batch{prompt, {{0, 0, 12, false}}}, logits, fo);
+      fo.last_hidden = &h1;
+      forward(*m, cache, Batch{{7}, {{0, 12, 1, false}}}, one, fo);
+      fo.last_hidden = &h2;
+      forward(*m, cache, Batch{{7, 9}, {{0, 12, 2, true}}}, two, fo);
+      two.resize(one.size());
+      h2.resize(h1.size());
+      EXPECT_EQ(one, two) << cfg.model_type << " precision " << int(prec);
+      EXPECT_EQ(h1, h2) << cfg.model_type << " precision " << int(prec);
+    }
   }
 }
 

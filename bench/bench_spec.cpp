@@ -1,0 +1,180 @@
+// Speculative decoding with the MTP module (issue: inference beyond the reference).
+//   bench_spec MODEL_DIR [--eps 0.1] [--threads 2] [--gen 96] [--rounds 3] [--work DIR]
+// MODEL_DIR: a BF16 checkpoint with an MTP module (`seek make-model --preset v2-lite --layers 4
+// --mtp 1 DIR` gives a memory-bound one). A random checkpoint's MTP module drafts nothing useful,
+// so the bench first writes its draftable copy (tools/draftable_model.h: same tensors, same
+// bytes per step, an MTP module that drafts the bigram part of the main model; --eps sets how
+// often it is right) and measures on that:
+//   - the costs of one decoding step (c1), of verifying a draft (the same step with two tokens,
+//     c2) and of drafting (the MTP module and its head, m), medians over interleaved repeats;
+//   - batch-1 greedy decoding through the engine without and with --speculative, interleaved
+//     rounds: tokens/s of each, their ratio, the acceptance rate α, and the ratio the costs
+//     predict, (1 + α)·c1 / (c2 + m);
+//   - the projection for DeepSeek-V3's geometry at the report's 85-90% acceptance, from the
+//     measured verification overhead c2/c1 and V3's MTP-to-main weight bytes per token.
+#include <CLI/CLI.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "generate/engine.h"
+#include "model/kv_cache.h"
+#include "model/mtp.h"
+#include "model/transformer.h"
+#include "roofline.h"
+#include "tools/draftable_model.h"
+#include "tools/make_model.h"
+
+using namespace seek;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Weight bytes one token reads in the main model and in MTP module 0, from the geometry alone
+// (FP8 linear layers as the V3 release stores them: 1 byte a weight plus block scales; BF16
+// embeddings, head and eh_proj).
+struct TokenBytes {
+  double main = 0, mtp = 0;
+};
+TokenBytes v3_token_bytes(const model::ModelConfig& c) {
+  const double H = double(c.hidden_size), nh = double(c.num_attention_heads);
+  const double qk = double(c.qk_nope_head_dim + c.qk_rope_head_dim);
+  const double attn = H * double(c.q_lora_rank) + double(c.q_lora_rank) * nh * qk +
+                      H * double(c.kv_lora_rank + c.qk_rope_head_dim) +
+                      double(c.kv_lora_rank) * nh * double(c.qk_nope_head_dim + c.v_head_dim) +
+                      nh * double(c.v_head_dim) * H;
+  const double dense = 3.0 * H * double(c.intermediate_size);
+  const double moe = 3.0 * H * double(c.moe_intermediate_size) *
+                         double(c.num_experts_per_tok + c.n_shared_experts) +
+                     2.0 * H * double(c.n_routed_experts);  // + the BF16 router
+  const double head = 2.0 * double(c.vocab_size) * H;
+  const double k_dense = double(c.first_k_dense_replace);
+  TokenBytes b;
+  b.main = k_dense * (attn + dense) + (double(c.num_hidden_layers) - k_dense) * (attn + moe) + head;
+  b.mtp = attn + moe + 2.0 * 2.0 * H * H + head;  // its block, eh_proj [H, 2H], shared head
+  return b;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir, work;
+  int threads = 2, gen = 96, rounds = 3;
+  float eps = 0.1f;
+  CLI::App app{"bench_spec: MTP speculative decoding, speed-up and acceptance at batch 1"};
+  app.add_option("MODEL_DIR", dir, "BF16 model directory with an MTP module")->required();
+  app.add_option("--eps", eps, "Draftable copy: scale of the blocks' outputs (smaller: more accepted)")
+      ->capture_default_str();
+  app.add_option("--threads", threads, "OpenMP threads")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--gen", gen, "Tokens per generation")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--rounds", rounds, "Interleaved rounds (median)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--work", work, "Where the draftable copy goes (default: MODEL_DIR-draftable-EPS)");
+  CLI11_PARSE(app, argc, argv);
+  omp_set_num_threads(threads);
+  try {
+    namespace fs = std::filesystem;
+    if (work.empty()) work = fmt::format("{}-draftable-{}", fs::path(dir).lexically_normal().string(), eps);
+    if (!fs::exists(fs::path(work) / "model.safetensors")) {
+      std::printf("writing the draftable copy to %s\n", work.c_str());
+      tools::write_draftable_model(dir, work, eps);
+    }
+    auto m = model::Model::load(work);
+    const model::ModelConfig& cfg = m->config();
+    const model::ModelStats st = model::model_stats(*m);
+    std::printf("model            %s (%lld layers, eps %.3g): %.1f MB weights read per token\n",
+                work.c_str(), (long long)cfg.num_hidden_layers, eps, st.weight_bytes_per_token / 1e6);
+
+    // ---- step costs ----
+    const int64_t prompt = 32;
+    model::KVCache cache(cfg, 1, prompt + 16, 1);
+    std::vector<int32_t> ids(static_cast<size_t>(prompt));
+    for (int64_t i = 0; i < prompt; ++i) ids[size_t(i)] = int32_t(3 + i * 7919 % (cfg.vocab_size - 3));
+    model::ForwardOptions fo;
+    fo.precision = kernels::Precision::BF16;
+    std::vector<float> logits, hidden, draft_logits;
+    fo.last_hidden = &hidden;
+    model::forward(*m, cache, model::Batch{ids, {{0, 0, prompt, false}}}, logits, fo);
+    const std::vector<float> h_last(hidden.end() - cfg.hidden_size, hidden.end());
+    auto timed = [](auto&& f) {
+      const double t = bench::now_s();
+      f();
+      return bench::now_s() - t;
+    };
+    std::vector<double> c1s, c2s, ms;
+    for (int r = 0; r < 12; ++r) {
+      c1s.push_back(timed([&] {
+        model::forward(*m, cache, model::Batch{{5}, {{0, prompt, 1, false}}}, logits, fo);
+      }));
+      c2s.push_back(timed([&] {
+        model::forward(*m, cache, model::Batch{{5, 6}, {{0, prompt, 2, true}}}, logits, fo);
+      }));
+      ms.push_back(timed([&] {
+        model::mtp_draft(*m, cache, h_last.data(), model::Batch{{5}, {{0, prompt - 1, 1, false}}},
+                         draft_logits, fo);
+      }));
+    }
+    const double c1 = median(c1s), c2 = median(c2s), mc = median(ms);
+    std::printf("step costs       one token %.2f ms, verify (two tokens) %.2f ms = %.2f x, draft %.2f ms = %.2f x\n",
+                c1 * 1e3, c2 * 1e3, c2 / c1, mc * 1e3, mc / c1);
+
+    // ---- the engine, batch 1, interleaved ----
+    generate::EngineOptions eo;
+    eo.max_seqs = 1;
+    eo.cache_slots = 0;
+    eo.context = prompt + gen + 8;
+    generate::Engine plain(*m, nullptr, eo);
+    eo.speculative = true;
+    eo.spec_min_accept = 0.0;  // measure what drafting does at this acceptance, whatever it is
+    generate::Engine spec(*m, nullptr, eo);
+    generate::EngineRequest req;
+    req.prompt = ids;
+    req.sampling.temperature = 0.0f;
+    req.max_tokens = gen;
+    req.ignore_eos = true;
+    std::vector<double> tps_plain, tps_spec, ratios;
+    int64_t drafted = 0, accepted = 0;
+    int same = 0;
+    for (int r = 0; r < rounds + 1; ++r) {  // round 0 warms pages and caches, unmeasured
+      const generate::EngineResult a = plain.generate(req);
+      const generate::EngineResult b = spec.generate(req);
+      if (r == 0) continue;
+      tps_plain.push_back(double(a.completion_tokens - 1) / a.decode_seconds);
+      tps_spec.push_back(double(b.completion_tokens - 1) / b.decode_seconds);
+      ratios.push_back(tps_spec.back() / tps_plain.back());
+      drafted += b.drafted_tokens;
+      accepted += b.accepted_tokens;
+      same += a.tokens == b.tokens;
+      std::printf("round %d          plain %.2f tok/s, speculative %.2f tok/s (x%.2f), %lld/%lld drafts accepted\n",
+                  r, tps_plain.back(), tps_spec.back(), ratios.back(), (long long)b.accepted_tokens,
+                  (long long)b.drafted_tokens);
+    }
+    const double alpha = drafted ? double(accepted) / double(drafted) : 0.0;
+    std::printf("decode           plain %.2f tok/s, speculative %.2f tok/s: x%.2f (median of %d); acceptance %.1f%%; "
+                "same tokens in %d/%d rounds\n",
+                median(tps_plain), median(tps_spec), median(ratios), rounds, 100 * alpha, same, rounds);
+    std::printf("predicted        (1 + a) c1 / (c2 + m) = x%.2f\n", (1 + alpha) * c1 / (c2 + mc));
+
+    // ---- projection for V3 ----
+    const TokenBytes v3 = v3_token_bytes(tools::preset("v3"));
+    const double draft_share = v3.mtp / v3.main;
+    std::printf("V3 projection    main %.1f GB/token, MTP %.2f GB/token (%.1f%%); with the verify overhead "
+                "measured here (x%.2f):\n",
+                v3.main / 1e9, v3.mtp / 1e9, 100 * draft_share, c2 / c1);
+    for (double a : {0.85, 0.90})
+      std::printf("                 acceptance %.0f%%: x%.2f tokens/s\n", 100 * a,
+                  (1 + a) / (c2 / c1 + draft_share));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_spec: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
