@@ -133,20 +133,25 @@ int main(int argc, char** argv) {
     eo.context = prompt + gen + 8;
     generate::Engine plain(*m, nullptr, eo);
     eo.speculative = true;
-    eo.spec_min_accept = 0.0;  // measure what drafting does at this acceptance, whatever it is
+    eo.spec_adaptive = false;  // measure what drafting does at this acceptance, whatever it is
     generate::Engine spec(*m, nullptr, eo);
+    eo.spec_adaptive = true;  // the default: drafting stops where it does not pay
+    generate::Engine adaptive(*m, nullptr, eo);
     generate::EngineRequest req;
     req.prompt = ids;
     req.sampling.temperature = 0.0f;
     req.max_tokens = gen;
     req.ignore_eos = true;
-    std::vector<double> tps_plain, tps_spec, ratios;
+    std::vector<double> tps_plain, tps_spec, ratios, adaptive_ratios;
     int64_t drafted = 0, accepted = 0;
     int same = 0;
     for (int r = 0; r < rounds + 1; ++r) {  // round 0 warms pages and caches, unmeasured
       const generate::EngineResult a = plain.generate(req);
       const generate::EngineResult b = spec.generate(req);
+      const generate::EngineResult c = adaptive.generate(req);
       if (r == 0) continue;
+      adaptive_ratios.push_back(double(c.completion_tokens - 1) / c.decode_seconds / 
+                                (double(a.completion_tokens - 1) / a.decode_seconds));
       tps_plain.push_back(double(a.completion_tokens - 1) / a.decode_seconds);
       tps_spec.push_back(double(b.completion_tokens - 1) / b.decode_seconds);
       ratios.push_back(tps_spec.back() / tps_plain.back());
@@ -162,6 +167,8 @@ int main(int argc, char** argv) {
                 "same tokens in %d/%d rounds\n",
                 median(tps_plain), median(tps_spec), median(ratios), rounds, 100 * alpha, same, rounds);
     std::printf("predicted        (1 + a) c1 / (c2 + m) = x%.2f\n", (1 + alpha) * c1 / (c2 + mc));
+    std::printf("adaptive         x%.2f of plain (drafting stops where the measured costs say it does not pay)\n",
+                median(adaptive_ratios));
 
     // ---- projection for V3 ----
     const TokenBytes v3 = v3_token_bytes(tools::preset("v3"));

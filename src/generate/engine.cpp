@@ -402,6 +402,7 @@ void Engine::step() {
   model::ForwardOptions fo;
   fo.precision = opts_.precise ? kernels::Precision::F32 : kernels::Precision::BF16;
   if (spec_) fo.last_hidden = &hidden_;
+  const auto t_forward = Clock::now();
   try {
     model::forward(model_, *cache_, batch, logits_, fo);
   } catch (const std::exception& e) {
@@ -417,6 +418,11 @@ void Engine::step() {
     ++steps_;
     batched_tokens_ += batch.tokens.size();
   }
+  // Speculative decoding's costs, from steps of one decoding sequence alone (the regime where
+  // drafting pays): a step without a draft (c1) and with one (c2).
+  if (spec_ && members.size() == 1 && n_decode == 1)
+    (batch.seqs[0].all_logits ? cost_verify_ : cost_step_)
+        .add(seconds_between(t_forward, Clock::now()));
 
   const int64_t V = model_.config().vocab_size;
   std::vector<int64_t> row_offset(members.size());  // each member's first row of hidden_
@@ -464,7 +470,7 @@ void Engine::verify_draft(Seq& s, std::span<float> logits, int64_t V) {
   ++r.drafted_tokens;
   if (accepted) ++r.accepted_tokens;
   s.accept_rate += ((accepted ? 1.0 : 0.0) - s.accept_rate) / 16.0;
-  if (r.drafted_tokens >= 16 && s.accept_rate < opts_.spec_min_accept) s.spec = false;
+  if (opts_.spec_adaptive && r.drafted_tokens >= 16 && !worth_drafting(s.accept_rate)) s.spec = false;
   {
     std::lock_guard lk(mu_);
     ++drafted_;
@@ -506,24 +512,37 @@ void Engine::draft(const model::Batch& batch, const std::vector<Seq*>& members,
   if (drafting.empty()) return;
   model::ForwardOptions fo;
   fo.precision = opts_.precise ? kernels::Precision::F32 : kernels::Precision::BF16;
+  const auto t0 = Clock::now();
   try {
     model::mtp_draft(model_, *cache_, h_prev.data(), mb, draft_logits_, fo);
   } catch (const std::exception&) {
     for (Seq* s : drafting) s->spec = false;  // the draft is an optimisation: decode without it
     return;
   }
+  if (drafting.size() == 1 && mb.tokens.size() <= 2) cost_draft_.add(seconds_between(t0, Clock::now()));
   for (size_t i = 0; i < drafting.size(); ++i) {
     Seq& s = *drafting[i];
     s.n_mtp += mb.seqs[i].n_tokens;
     slots_[size_t(s.slot)].mtp_rows = s.n_mtp;
     // Decoding next (its newest token not yet fed), room for two more positions, no forced
     // token pending: draft the token after the newest one.
-    if (int64_t(s.tokens.size()) != s.n_fed + 1 || !s.forced.empty() || s.n_fed + 2 > context_)
+    // The first steps of the engine decode without drafts, to measure a plain step's cost.
+    if (int64_t(s.tokens.size()) != s.n_fed + 1 || !s.forced.empty() || s.n_fed + 2 > context_ ||
+        (opts_.spec_adaptive && cost_step_.n < 3))
       continue;
     s.sampler.distribution(std::span<const float>(draft_logits_.data() + int64_t(i) * V, size_t(V)),
                            s.q);
     s.draft = s.sampler.draw(s.q);
   }
+}
+
+// A draft accepted with probability a gives 1 + a tokens for a verifying step and a draft
+// (c2 + m) where a plain step (c1) gives one. Measured costs decide when there are any (steps of
+// one sequence alone); otherwise the configured acceptance floor does.
+bool Engine::worth_drafting(double accept_rate) const {
+  if (accept_rate < opts_.spec_min_accept) return false;
+  if (cost_step_.n < 3 || cost_verify_.n < 3 || cost_draft_.n < 3) return true;
+  return (1.0 + accept_rate) * cost_step_.mean > cost_verify_.mean + cost_draft_.mean;
 }
 
 void Engine::sample(Seq& s, std::span<float> logits) {

@@ -20,6 +20,7 @@
 // sequence, max_seqs = 1, its slot's prefix cache carrying a chat from turn to turn) and
 // bench/tests. The engine holds no model math and no HTTP: it schedules, samples and streams.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -172,11 +173,12 @@ struct EngineOptions {
   // sampling). Requests with logits processors (JSON mode, forced tools), penalties or logprobs
   // decode without drafts. Needs num_nextn_predict_layers >= 1.
   bool speculative = false;
-  // A sequence whose acceptance rate falls below this (after 16 drafts) stops drafting and
-  // stops running the MTP module: verifying a draft that is mostly rejected costs more than it
-  // saves. Break-even is the MTP module's cost relative to a step (small for memory-bound
-  // decoding of a large model, about one for a small compute-bound one).
+  // After 16 drafts, a sequence stops drafting (and stops running the MTP module) when its
+  // acceptance rate a no longer pays: (1 + a)·c1 <= c2 + m with the engine's measured costs of
+  // a plain step c1, a verifying step c2 and a draft m (from steps of one sequence alone; for
+  // MoE models c2 also reads the second token's experts), or a < spec_min_accept.
   double spec_min_accept = 0.3;
+  bool spec_adaptive = true;  // false: every eligible sequence drafts always (tests, benchmarks)
 };
 
 struct EngineStats {
@@ -244,6 +246,7 @@ class Engine {
   void sample(Seq& s, std::span<float> logits);
   void push_token(Seq& s, int32_t id, const SampleLogprobs* lp);
   void verify_draft(Seq& s, std::span<float> logits, int64_t V);
+  bool worth_drafting(double accept_rate) const;
   void draft(const model::Batch& batch, const std::vector<Seq*>& members,
              const std::vector<int64_t>& row_offset, const std::vector<float>& hidden);
   void finish(Seq& s, FinishReason why, std::string error = {});
@@ -266,6 +269,12 @@ class Engine {
   std::vector<float> logits_;
   std::vector<float> hidden_, draft_logits_;  // speculative: last hidden states, MTP logits
   bool spec_ = false;                         // opts_.speculative on a model with MTP
+  struct Cost {  // running mean of a duration (seconds) over about the last 16 samples
+    double mean = 0.0;
+    int64_t n = 0;
+    void add(double x) { mean = n++ == 0 ? x : mean + (x - mean) / double(std::min<int64_t>(n, 16)); }
+  };
+  Cost cost_step_, cost_verify_, cost_draft_;  // speculative: c1, c2, m (one sequence alone)
 
   // Shared with submitters.
   mutable std::mutex mu_;

@@ -52,7 +52,7 @@ EngineOptions opts(bool speculative, bool precise = true) {
   o.max_seqs = 4;
   o.cache_slots = 2;
   o.speculative = speculative;
-  o.spec_min_accept = 0.0;  // keep drafting whatever the acceptance, so both paths run
+  o.spec_adaptive = false;  // keep drafting whatever the acceptance, so both paths run
   return o;
 }
 
@@ -195,6 +195,19 @@ TEST(Speculative, SampledTokensKeepTheirDistribution) {
   }
   EXPECT_GT(accepted, 0);
   EXPECT_LT(accepted, drafted);
+}
+
+TEST(Speculative, ASequenceWhoseDraftsAreRejectedStopsDrafting) {
+  DraftableModel dm(1.0f);  // few drafts accepted: far below the acceptance floor
+  EngineOptions o = opts(true);
+  o.spec_adaptive = true;
+  Engine spec(dm.model(), nullptr, o);
+  Engine plain(dm.model(), nullptr, opts(false));
+  const EngineRequest r = request(prompt_of(2, 9), 80, 0.0f, 0);
+  const EngineResult a = plain.generate(r), b = spec.generate(r);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(b.drafted_tokens, 16) << "stops after the first 16 drafts";
+  EXPECT_LT(b.accepted_tokens, 5);
 }
 
 TEST(Speculative, RefusedForAModelWithoutMtp) {
