@@ -408,6 +408,7 @@ void Engine::step() {
   } catch (const std::exception& e) {
     for (Seq* s : members) {
       slots_[size_t(s->slot)].tokens.clear();  // the rows may be half written
+      slots_[size_t(s->slot)].mtp_rows = 0;
       cache_->clear(s->slot);
       finish(*s, FinishReason::Error, e.what());
     }
