@@ -62,7 +62,7 @@ struct Engine::Seq {
   int32_t draft = -1;
   TokenDist q;
   int64_t n_mtp = 0;
-  double accept_rate = 1.0;  // running mean over about the last 16 drafts
+  double accept_rate = 1.0;  // mean over the first 16 drafts, then over about the last 16
   bool done = false;
   EngineResult result;
 
@@ -470,7 +470,8 @@ void Engine::verify_draft(Seq& s, std::span<float> logits, int64_t V) {
   const int32_t id = s.sampler.verify(p, s.q, d, V, accepted);
   ++r.drafted_tokens;
   if (accepted) ++r.accepted_tokens;
-  s.accept_rate += ((accepted ? 1.0 : 0.0) - s.accept_rate) / 16.0;
+  // The mean over the first 16 drafts, then a running mean over about the last 16.
+  s.accept_rate += ((accepted ? 1.0 : 0.0) - s.accept_rate) / double(std::min<int64_t>(r.drafted_tokens, 16));
   if (opts_.spec_adaptive && r.drafted_tokens >= 16 && !worth_drafting(s.accept_rate)) s.spec = false;
   {
     std::lock_guard lk(mu_);
