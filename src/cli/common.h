@@ -10,10 +10,7 @@
 #include <string_view>
 
 #include "model/transformer.h"
-
-namespace seek::tokenizer {
-class Tokenizer;
-}
+#include "tokenizer/fwd.h"
 
 namespace seek::cli {
 

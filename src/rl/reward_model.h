@@ -26,13 +26,9 @@
 #include "model/config.h"
 #include "model/params.h"
 #include "rl/reward.h"
+#include "tokenizer/fwd.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
-
-namespace seek::tokenizer {
-class ChatTemplate;
-class Tokenizer;
-}  // namespace seek::tokenizer
 
 namespace seek::rl {
 
