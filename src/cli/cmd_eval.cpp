@@ -10,13 +10,7 @@ Command add_eval(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "eval", "Accuracy on Countdown (held-out problems) or a JSONL task file, checked by a "
               "reward, with its 95% confidence interval");
-  add_task_flags(cmd, *f, "evaluate");
-  cmd->add_option("--temperature,--temp", f->temperature, "Sampling temperature; 0 = greedy")
-      ->capture_default_str();
-  cmd->add_option("-n,--max-tokens", f->max_tokens,
-                  "Completion budget per problem (every generated token, thinking included)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_task_flags(cmd, *f, "evaluate", "-n,--max-tokens");
   cmd->add_option("--out", f->out, "Write one JSON record per problem (prompt, completion, reward, "
                                    "correct, reason, ...) to this JSONL file");
 

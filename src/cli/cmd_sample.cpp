@@ -19,14 +19,8 @@ Command add_sample(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "sample", "Rejection sampling: K completions per problem, the correct and well-formed ones "
                 "written as SFT records (JSONL)");
-  add_task_flags(cmd, *f, "sample");
+  add_task_flags(cmd, *f, "sample", "--max-tokens");
   cmd->add_option("-n,--samples", *samples, "Completions per problem (K)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--temperature,--temp", f->temperature, "Sampling temperature")
-      ->capture_default_str();
-  cmd->add_option("--max-tokens", f->max_tokens,
-                  "Completion budget (every generated token, thinking included)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--out", f->out, "The SFT file, written atomically (default: stdout)");

@@ -6,21 +6,9 @@
 namespace seek::cli {
 
 Command add_sft(CLI::App& app) {
-  struct Flags {
-    std::string config, out;
-    bool resume = false, quiet = false;
-    int64_t stop_after = -1;
-    int threads = 0;
-  };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<TrainFlags>();
   CLI::App* cmd = app.add_subcommand("sft", "Fine-tune a checkpoint on chat records (loss on the assistant's turns)");
-  cmd->add_option("-c,--config", f->config, "SFT config (JSON with // comments; see configs/sft-example.json)")->required();
-  cmd->add_flag("--resume", f->resume, "Continue the run in the config's out directory from its latest checkpoint");
-  cmd->add_option("--out", f->out, "Run directory (overrides the config's \"out\")");
-  cmd->add_option("--stop-after", f->stop_after, "Stop and checkpoint after this many steps (resume later with --resume)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::PositiveNumber);
-  cmd->add_flag("-q,--quiet", f->quiet, "No progress output");
+  add_train_flags(cmd, *f, "SFT config (JSON with // comments; see configs/sft-example.json)");
   cmd->footer(
       "Records, one per line: {\"messages\": [{\"role\": \"system\"|\"user\"|\"assistant\", \"content\": ...,\n"
       "\"reasoning_content\": ... (assistant, optional: trained as <think>...</think>)}]}, rendered with\n"
@@ -28,14 +16,8 @@ Command add_sft(CLI::App& app) {
       "OUT/step-N, OUT/final (with \"patience\": the best-validation checkpoint). Then:\n"
       "  seek run OUT/final \"Your prompt\"");
   return {cmd, [f] {
-            train::TrainConfig c = train::TrainConfig::load(f->config, train::TrainConfig::Kind::Sft);
-            if (!f->out.empty()) c.out = f->out;
-            if (f->threads > 0) c.threads = f->threads;
-            train::RunOptions o;
-            o.resume = f->resume;
-            o.stop_after = f->stop_after;
-            o.progress = !f->quiet;
-            train::run_sft(c, o);
+            train::run_sft(f->load<train::TrainConfig>(train::TrainConfig::Kind::Sft),
+                           f->options<train::RunOptions>());
             return 0;
           }};
 }

@@ -48,6 +48,19 @@ void add_load_flags(CLI::App* cmd, LoadFlags& f) {
       ->check(CLI::NonNegativeNumber);
 }
 
+void add_train_flags(CLI::App* cmd, TrainFlags& f, const std::string& config_help, bool with_out) {
+  cmd->add_option("-c,--config", f.config, config_help)->required();
+  cmd->add_flag("--resume", f.resume,
+                "Continue the run in the config's out directory from its latest checkpoint");
+  if (with_out) cmd->add_option("--out", f.out, "Run directory (overrides the config's \"out\")");
+  cmd->add_option("--stop-after", f.stop_after,
+                  "Stop and checkpoint after this many steps (resume later with --resume)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-t,--threads", f.threads, "Threads (default: the config's, else all cores)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("-q,--quiet", f.quiet, "No progress output");
+}
+
 void apply_threads(const LoadFlags& f) {
   if (f.threads > 0) omp_set_num_threads(f.threads);
 }

@@ -10,10 +10,7 @@
 #include <string_view>
 
 #include "model/transformer.h"
-
-namespace seek::tokenizer {
-class Tokenizer;
-}
+#include "tokenizer/fwd.h"
 
 namespace seek::cli {
 
@@ -77,6 +74,35 @@ class ProgressBar {
   int last_ = -1;
   bool drawn_ = false;
 };
+
+// ---- the training commands (train, sft, rm, grpo) ----
+struct TrainFlags {
+  std::string config, out;
+  bool resume = false, quiet = false;
+  int64_t stop_after = -1;
+  int threads = 0;
+
+  // The --config file, with --out and --threads over its "out" and "threads".
+  template <typename Config, typename... Args>
+  Config load(Args... args) const {
+    Config c = Config::load(config, args...);
+    if (!out.empty()) c.out = out;
+    if (threads > 0) c.threads = threads;
+    return c;
+  }
+  // The trainer's run options (train::RunOptions, rl::GrpoRunOptions) from the flags.
+  template <typename Options>
+  Options options() const {
+    Options o;
+    o.resume = resume;
+    o.stop_after = stop_after;
+    o.progress = !quiet;
+    return o;
+  }
+};
+// -c/--config (required, described by `config_help`), --resume, --out (when `with_out`),
+// --stop-after, -t/--threads and -q/--quiet.
+void add_train_flags(CLI::App* cmd, TrainFlags& f, const std::string& config_help, bool with_out = true);
 
 // ---- formatting ----
 std::string human_bytes(double bytes);  // "1.23 GB" (decimal units, like download sizes)

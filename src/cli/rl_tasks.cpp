@@ -11,7 +11,7 @@
 
 namespace seek::cli {
 
-void add_task_flags(CLI::App* cmd, TaskFlags& f, const char* what) {
+void add_task_flags(CLI::App* cmd, TaskFlags& f, const char* what, const std::string& max_tokens_flag) {
   cmd->add_option("-m,--model", f.model_dir,
                   "Model directory (config.json, *.safetensors, tokenizer.json with a chat template)")
       ->required();
@@ -29,6 +29,12 @@ void add_task_flags(CLI::App* cmd, TaskFlags& f, const char* what) {
                   "Seed of the Countdown problems and of sampling (request i uses seed + i)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temperature,--temp", f.temperature, "Sampling temperature; 0 = greedy")
+      ->capture_default_str();
+  cmd->add_option(max_tokens_flag, f.max_tokens,
+                  "Completion budget per problem (every generated token, thinking included)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--top-p", f.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   cmd->add_option("--top-k", f.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
   cmd->add_option("-c,--ctx", f.ctx,

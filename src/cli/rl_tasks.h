@@ -28,9 +28,10 @@ struct TaskFlags {
   LoadFlags load;
 };
 
-// Every flag but the count of samples and the completion budget (the commands spell those
-// differently: eval's -n is the budget, sample's -n the samples per problem).
-void add_task_flags(CLI::App* cmd, TaskFlags& f, const char* what);
+// Every flag but --out and sample's count of samples. The completion budget is
+// `max_tokens_flag`: the commands spell it differently (eval's -n is the budget, sample's -n
+// the samples per problem).
+void add_task_flags(CLI::App* cmd, TaskFlags& f, const char* what, const std::string& max_tokens_flag);
 
 // The tasks, with Countdown drawn from `split` (eval: the held-out problems; sample: training).
 std::vector<rl::EvalTask> load_task_list(const TaskFlags& f, rl::CountdownSplit split,

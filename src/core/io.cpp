@@ -129,6 +129,19 @@ bool is_type(const nlohmann::json& v) {
 }
 }  // namespace
 
+const char* json_kind(const nlohmann::json& v, bool integers) {
+  using nlohmann::json;
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    case json::value_t::number_float: return "a number";
+    default: return integers ? "an integer" : "a number";
+  }
+}
+
 template <typename T>
 T json_get(const nlohmann::json& j, const char* key, const std::string& source) {
   if (!j.is_object() || !j.contains(key) || j[key].is_null()) fail("{}: missing field \"{}\"", source, key);

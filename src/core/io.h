@@ -22,6 +22,11 @@ T json_get(const nlohmann::json& j, const char* key, const std::string& source);
 template <typename T>
 T json_get_or(const nlohmann::json& j, const char* key, T fallback, const std::string& source);
 
+// What a JSON value is, for errors that say what a field holds instead: "null", "a boolean",
+// "a number", "a string", "an array", "an object"; with `integers`, an integer is "an integer"
+// (and only a float "a number").
+const char* json_kind(const nlohmann::json& v, bool integers = false);
+
 bool valid_utf8(std::string_view s);
 
 }  // namespace seek

@@ -40,10 +40,7 @@
 #include "generate/text_pipeline.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
-
-namespace seek::tokenizer {
-class Tokenizer;
-}
+#include "tokenizer/fwd.h"
 
 namespace seek::generate {
 

@@ -9,15 +9,12 @@
 
 #include "generate/reasoning.h"
 #include "generate/stop.h"
+#include "tokenizer/fwd.h"
 #include "tokenizer/stream_decoder.h"
 
 namespace seek::model {
 struct ModelConfig;
 }
-namespace seek::tokenizer {
-class Tokenizer;
-}
-
 namespace seek::generate {
 
 enum class FinishReason {

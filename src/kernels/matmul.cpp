@@ -27,6 +27,14 @@ bool prepare(int64_t M, const WeightView& w, float* y, int64_t ldy, int64_t out_
 
 }  // namespace
 
+void round_bf16_rows(const float*& x, int64_t& ldx, int64_t M, int64_t K, Scratch& scratch) {
+  float* xr = scratch.get<float>(size_t(M * K));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k) xr[m * K + k] = round_bf16(x[m * ldx + k]);
+  x = xr;
+  ldx = K;
+}
+
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
             Precision p) {
   if (!prepare(M, w, y, ldy, w.rows)) return;

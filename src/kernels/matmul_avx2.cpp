@@ -268,13 +268,7 @@ void gemm(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
           Precision p) {
   const int64_t N = w.rows, K = w.cols, panels = (N + kNR - 1) / kNR;
   thread_local Scratch xs;
-  if (p == Precision::BF16) {
-    float* xr = xs.get<float>(size_t(M * K));
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t k = 0; k < K; ++k) xr[m * K + k] = round_bf16(x[m * ldx + k]);
-    x = xr;
-    ldx = K;
-  }
+  if (p == Precision::BF16) round_bf16_rows(x, ldx, M, K, xs);
   const int64_t maxkc = std::min(kKc, K);
   parallel_run(threads_for(M * N * K, N * K * int64_t(dtype_size(DT))), [&](int t, int nt) {
     int64_t p0 = 0, p1 = panels, m0 = 0, m1 = M;

@@ -316,13 +316,8 @@ void gemm_f32(const float* x, int64_t M, int64_t ldx, const WeightView& w, float
               Precision p) {
   const int64_t N = w.rows, K = w.cols, panels = (N + kNR - 1) / kNR;
   thread_local Scratch xs;
-  if (p == Precision::BF16) {  // F32/F16 weights: bf16 activations, exact fp32 products
-    float* xr = xs.get<float>(size_t(M * K));
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t k = 0; k < K; ++k) xr[m * K + k] = round_bf16(x[m * ldx + k]);
-    x = xr;
-    ldx = K;
-  }
+  // F32/F16 weights: bf16 activations, exact fp32 products.
+  if (p == Precision::BF16) round_bf16_rows(x, ldx, M, K, xs);
   const int64_t maxkc = std::min(kKcF32, K);
   parallel_run(threads_for(M * N * K, N * K * int64_t(dtype_size(DT))), [&](int t, int nt) {
     const Work wk = split_work(panels, M, t, nt);

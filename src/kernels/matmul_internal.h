@@ -83,4 +83,11 @@ class Scratch {
   size_t cap_ = 0;
 };
 
+// Precision::BF16's activations for the kernels that read them many times (the GEMMs): x [M, K]
+// with row stride ldx, rounded once into `scratch`; x and ldx then point at the copy (stride K).
+// Defined in matmul.cpp, for the baseline ISA, as an out-of-line function: an inline loop
+// compiled into several variants' files could be merged by the linker into one that needs an
+// ISA the machine lacks. It is O(M·K) against the product's O(M·N·K).
+void round_bf16_rows(const float*& x, int64_t& ldx, int64_t M, int64_t K, Scratch& scratch);
+
 }  // namespace seek::kernels

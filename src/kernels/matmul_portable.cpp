@@ -64,13 +64,7 @@ void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* 
             Precision p) {
   const int64_t N = w.rows, K = w.cols;
   thread_local Scratch xs;
-  if (p == Precision::BF16) {
-    float* xr = xs.get<float>(size_t(M * K));
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t k = 0; k < K; ++k) xr[m * K + k] = round_bf16(x[m * ldx + k]);
-    x = xr;
-    ldx = K;
-  }
+  if (p == Precision::BF16) round_bf16_rows(x, ldx, M, K, xs);
   parallel_run(threads_for(M * N * K, N * K * int64_t(dtype_size(w.dtype))), [&](int t, int nt) {
     const auto [n0, n1] = split_range(N, t, nt, 16);
     thread_local Scratch rs;

@@ -57,17 +57,8 @@ struct Item {
   char op = 0;
 };
 
-int precedence(char op) { return op == '+' || op == '-' ? 1 : 2; }
-
-// Parentheses only where the grammar needs them: a looser operation below, or an operation of
-// the same level right of - or / (a - (b + c), a / (b * c)). a * (b / c) needs none: the values
-// are exact rationals, so (a * b) / c is the same number.
 Item join(const Item& a, char op, const Item& b, Rational value) {
-  const bool paren_a = a.op && precedence(a.op) < precedence(op);
-  const bool paren_b = b.op && (precedence(b.op) < precedence(op) ||
-                                (precedence(b.op) == precedence(op) && (op == '-' || op == '/')));
-  auto wrap = [](const Item& x, bool p) { return p ? "(" + x.text + ")" : x.text; };
-  return {value, fmt::format("{} {} {}", wrap(a, paren_a), op, wrap(b, paren_b)), op};
+  return {value, join_expression(a.text, a.op, op, b.text, b.op), op};
 }
 
 // Depth-first over "join two items into one"; with `naturals`, only non-negative integer

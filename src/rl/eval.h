@@ -23,11 +23,7 @@
 #include "generate/engine.h"
 #include "rl/countdown.h"
 #include "rl/reward.h"
-
-namespace seek::tokenizer {
-class ChatTemplate;
-class Tokenizer;
-}  // namespace seek::tokenizer
+#include "tokenizer/fwd.h"
 
 namespace seek::rl {
 

@@ -157,4 +157,12 @@ std::optional<Rational> div(Rational a, Rational b) {
 
 ExprResult evaluate_expression(std::string_view text) { return Parser(text).run(); }
 
+std::string join_expression(const std::string& a, char a_op, char op, const std::string& b, char b_op) {
+  auto precedence = [](char o) { return o == '+' || o == '-' ? 1 : 2; };
+  const bool paren_a = a_op && precedence(a_op) < precedence(op);
+  const bool paren_b = b_op && (precedence(b_op) < precedence(op) ||
+                                (precedence(b_op) == precedence(op) && (op == '-' || op == '/')));
+  return fmt::format("{} {} {}", paren_a ? "(" + a + ")" : a, op, paren_b ? "(" + b + ")" : b);
+}
+
 }  // namespace seek::rl

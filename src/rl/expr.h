@@ -51,4 +51,11 @@ struct ExprResult {
 // Never throws: anything a model can write gives ok or an error message.
 ExprResult evaluate_expression(std::string_view text);
 
+// The text "a op b" of this grammar with parentheses only where it needs them: around a side
+// whose top operation (a_op, b_op; 0 for a literal) binds looser than `op`, and around a right
+// side of the same level after - or / (a - (b + c), a / (b * c)). a * (b / c) needs none: the
+// values are exact rationals, so (a * b) / c is the same number. The Countdown solver and the
+// tiny-R1 traces write their answers with it.
+std::string join_expression(const std::string& a, char a_op, char op, const std::string& b, char b_op);
+
 }  // namespace seek::rl

@@ -1,6 +1,5 @@
 #include "rl/grpo_trainer.h"
 
-#include <omp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -94,12 +93,6 @@ namespace {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-train::SaveDType init_dtype(const model::ModelConfig& mc) {
-  return mc.quantization_config ? train::SaveDType::FP8
-         : mc.torch_dtype == "float32" ? train::SaveDType::F32
-                                       : train::SaveDType::BF16;
 }
 
 // One step's sequences packed for the model: prompt + completion each.
@@ -224,13 +217,7 @@ void truncate_metrics(const std::string& path, int64_t step) {
 }  // namespace
 
 GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
-  if (c.threads > 0) omp_set_num_threads(c.threads);
-  const bool latest_exists = fs::exists(c.out + "/latest");
-  if (!opts.resume && latest_exists)
-    fail("{} already holds a GRPO run (it has checkpoints); pass --resume to continue it or "
-         "choose another \"out\"", c.out);
-  if (opts.resume && !latest_exists)
-    fail("--resume: {} has no checkpoint to resume (no {}/latest)", c.out, c.out);
+  c.start(c.out, opts.resume, "GRPO");
   if (!file_exists(c.init + "/config.json"))
     fail("{}: \"init\" {} is not a model directory (no config.json)", c.source, c.init);
   if (c.task != "countdown" && !file_exists(c.task))
@@ -258,7 +245,7 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
   } else {
     terms = RewardTerms::from_config(c.reward);
   }
-  const train::SaveDType save_dtype = init_dtype(mc);
+  const train::SaveDType save_dtype = train::model_save_dtype(mc);
 
   train::TrainState st;
   model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string())

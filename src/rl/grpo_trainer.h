@@ -28,6 +28,7 @@
 #include "rl/grpo.h"
 #include "rl/reward.h"
 #include "train/optimizer.h"
+#include "train/run_settings.h"
 
 namespace seek::rl {
 
@@ -45,7 +46,7 @@ namespace seek::rl {
 //              "save_every": 50, "keep_checkpoints": 2, "threads": 0, "log_every": 1,
 //              "eval_every": 50 (0: never), "eval_n": 100},
 //    "out": DIR}
-struct GrpoConfig {
+struct GrpoConfig : train::RunSettings {  // "train": the fields every trainer shares
   std::string init, task, out;
   nlohmann::json reward = nlohmann::json::array();  // normalized: [{"name", "weight", ...}]
   int64_t group_size = 16, prompts_per_step = 4, steps = 100, mu = 1;
@@ -53,11 +54,7 @@ struct GrpoConfig {
   AdvantageOptions advantage;
   float temperature = 1.0f, top_p = 1.0f;
   int64_t max_tokens = 256;
-  train::Schedule schedule;
-  train::AdamWConfig adamw;
-  uint64_t seed = 1;
-  int64_t save_every = 50, keep = 2, log_every = 1, eval_every = 50, eval_n = 100;
-  int threads = 0;
+  int64_t eval_n = 100;
   std::string source;  // the file it came from
   std::string text;    // its contents (saved with every checkpoint)
 

@@ -1,63 +1,35 @@
 // `seek grpo`'s config file and its rewards (grpo_trainer.h).
 #include <cmath>
-#include <filesystem>
 #include <set>
 
 #include "core/error.h"
 #include "core/io.h"
+#include "core/json_config.h"
 #include "rl/grpo_trainer.h"
 #include "rl/rewards.h"
 
 namespace seek::rl {
 
-namespace fs = std::filesystem;
-
-namespace {
-
-void check_keys(const nlohmann::json& j, const std::set<std::string>& allowed,
-                const std::string& where) {
-  if (!j.is_object()) fail("{} must be an object", where);
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!allowed.count(it.key())) fail("{}: unknown field \"{}\"", where, it.key());
-}
-
-template <typename T>
-void get(const nlohmann::json& j, const char* key, T& out, const std::string& where) {
-  if (!j.contains(key)) return;
-  const nlohmann::json& v = j.at(key);
-  // nlohmann converts between numbers and bools silently; a config is clearer strict.
-  bool ok = true;
-  if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
-  else if constexpr (std::is_integral_v<T>) ok = v.is_number_integer();
-  else if constexpr (std::is_floating_point_v<T>) ok = v.is_number();
-  else if constexpr (std::is_same_v<T, std::string>) ok = v.is_string();
-  if (!ok) fail("{}: field \"{}\" has the wrong type ({})", where, key, v.dump());
-  out = v.get<T>();
-}
-
-void positive(int64_t v, const char* key, const std::string& where) {
-  if (v <= 0) fail("{}: \"{}\" must be positive, got {}", where, key, v);
-}
-
-}  // namespace
+using json_config::check_keys;
+using json_config::get;
+using json_config::positive;
 
 GrpoConfig GrpoConfig::parse(const std::string& text, const std::string& source) {
   GrpoConfig c;
   c.source = source;
   c.text = text;
-  // GRPO fine-tunes a policy that already answers: small steps, no decay, constant rate.
+  // GRPO fine-tunes a policy that already answers: small steps, no decay, constant rate; a
+  // step costs a batch of rollouts, so it is logged, evaluated and saved more often.
   c.schedule.kind = "constant";
   c.schedule.lr = 1e-5;
+  c.schedule.min_lr = c.schedule.lr * 0.1;
   c.schedule.warmup = 0;
   c.adamw.beta2 = 0.99;
   c.adamw.weight_decay = 0.0;
-  if (!valid_utf8(text)) fail("{}: not valid UTF-8", source);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: invalid JSON: {}", source, e.what());
-  }
+  c.log_every = 1;
+  c.eval_every = 50;
+  c.save_every = 50;
+  const nlohmann::json j = json_config::parse(text, source);
   check_keys(j, {"init", "task", "reward", "grpo", "train", "out"}, source);
   get(j, "init", c.init, source);
   if (c.init.empty()) fail("{}: missing \"init\" (the model directory to train)", source);
@@ -67,10 +39,7 @@ GrpoConfig GrpoConfig::parse(const std::string& text, const std::string& source)
   get(j, "out", c.out, source);
   if (c.out.empty()) fail("{}: missing \"out\" (the run directory)", source);
 
-  const fs::path base = fs::path(source).parent_path();
-  auto resolve = [&](const std::string& p) {
-    return fs::path(p).is_absolute() ? p : (base / p).lexically_normal().string();
-  };
+  auto resolve = [&](const std::string& p) { return json_config::resolve(source, p); };
   c.init = resolve(c.init);
   c.out = resolve(c.out);
   if (c.task != "countdown") c.task = resolve(c.task);
@@ -158,41 +127,19 @@ GrpoConfig GrpoConfig::parse(const std::string& text, const std::string& source)
 
   if (j.contains("train")) {
     const auto& t = j["train"];
-    check_keys(t, {"lr", "weight_decay", "beta1", "beta2", "grad_clip", "warmup", "schedule",
-                   "seed", "save_every", "keep_checkpoints", "threads", "log_every", "eval_every",
-                   "eval_n"}, ts);
-    get(t, "lr", c.schedule.lr, ts);
-    get(t, "weight_decay", c.adamw.weight_decay, ts);
-    get(t, "beta1", c.adamw.beta1, ts);
-    get(t, "beta2", c.adamw.beta2, ts);
-    get(t, "grad_clip", c.adamw.grad_clip, ts);
-    get(t, "warmup", c.schedule.warmup, ts);
-    get(t, "schedule", c.schedule.kind, ts);
-    get(t, "seed", c.seed, ts);
-    get(t, "save_every", c.save_every, ts);
-    get(t, "keep_checkpoints", c.keep, ts);
-    get(t, "threads", c.threads, ts);
-    get(t, "log_every", c.log_every, ts);
-    get(t, "eval_every", c.eval_every, ts);
+    // The schedule's "min_lr" (lr / 10) and "wsd_decay" are not GRPO's to set.
+    std::set<std::string> keys = train::RunSettings::keys();
+    keys.erase("min_lr");
+    keys.erase("wsd_decay");
+    keys.insert("eval_n");
+    check_keys(t, keys, ts);
+    c.read(t, ts);
     get(t, "eval_n", c.eval_n, ts);
   }
-  c.schedule.min_lr = c.schedule.lr * 0.1;
   c.schedule.total = c.steps;
-  if (!(c.schedule.lr > 0.0) || !std::isfinite(c.schedule.lr))
-    fail("{}: \"lr\" must be positive, got {}", ts, c.schedule.lr);
-  if (c.schedule.kind != "cosine" && c.schedule.kind != "wsd" && c.schedule.kind != "constant")
-    fail("{}: \"schedule\" must be constant, cosine or wsd, got \"{}\"", ts, c.schedule.kind);
-  if (c.adamw.beta1 < 0 || c.adamw.beta1 >= 1) fail("{}: \"beta1\" must be in [0, 1)", ts);
-  if (c.adamw.beta2 < 0 || c.adamw.beta2 >= 1) fail("{}: \"beta2\" must be in [0, 1)", ts);
-  if (c.adamw.weight_decay < 0) fail("{}: \"weight_decay\" must be >= 0", ts);
-  if (c.adamw.grad_clip < 0) fail("{}: \"grad_clip\" must be >= 0 (0: no clipping)", ts);
-  if (c.schedule.warmup < 0) fail("{}: \"warmup\" must be >= 0", ts);
-  if (c.keep < 0) fail("{}: \"keep_checkpoints\" must be >= 0 (0: keep all)", ts);
-  if (c.threads < 0) fail("{}: \"threads\" must be >= 0 (0: all cores)", ts);
+  c.check(ts);
   if (c.eval_every < 0) fail("{}: \"eval_every\" must be >= 0 (0: never)", ts);
-  for (auto [v, k] : {std::pair{c.save_every, "save_every"}, {c.log_every, "log_every"},
-                      {c.eval_n, "eval_n"}})
-    positive(v, k, ts);
+  positive(c.eval_n, "eval_n", ts);
   return c;
 }
 

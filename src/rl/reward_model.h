@@ -26,13 +26,10 @@
 #include "model/config.h"
 #include "model/params.h"
 #include "rl/reward.h"
+#include "tokenizer/fwd.h"
 #include "train/optimizer.h"
+#include "train/run_settings.h"
 #include "train/trainer.h"
-
-namespace seek::tokenizer {
-class ChatTemplate;
-class Tokenizer;
-}  // namespace seek::tokenizer
 
 namespace seek::rl {
 
@@ -131,19 +128,11 @@ class RewardModelReward : public Reward {
 //  "out": DIR}
 // Without "val", every 10th pair of "pairs" is held out. Relative paths are relative to the
 // config file; unknown keys are errors naming the file and field.
-struct RmConfig {
+struct RmConfig : train::ModelRunSettings {  // the "train" fields shared with `seek train`
   std::string init, pairs, val, out, source;
   bool skip_bad = false;  // over-long or malformed pairs: skipped and counted instead of an error
-  int64_t batch_size = 8, grad_accum = 1, steps = 0, max_len = 0;
+  int64_t steps = 0, max_len = 0;
   double epochs = 0.0;  // steps = ceil(epochs · train pairs / (batch_size · grad_accum))
-  train::Schedule schedule;
-  train::AdamWConfig adamw;
-  double bias_update_speed = 0.001, balance_alpha = 0.0, init_std = 0.02;
-  bool recompute = false;
-  uint64_t seed = 1;
-  int64_t log_every = 10, eval_every = 100, save_every = 250, keep = 2;
-  int threads = 0;
-  std::string save_dtype;  // resolved by parse: the init's dtype unless given
 
   static RmConfig parse(const std::string& text, const std::string& source);
   static RmConfig load(const std::string& path);

@@ -3,7 +3,6 @@
 // atomic checkpoints, exact resume); what differs is the batch (pairs, both sides as sequences
 // of one TokenBatch), the objective (a HiddenObjective over the final-normed states) and a
 // second parameter group, the score head, clipped together with the model.
-#include <omp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "core/json_config.h"
 #include "core/safetensors.h"
 #include "model/transformer.h"
 #include "rl/reward_model.h"
@@ -30,36 +30,13 @@ namespace fs = std::filesystem;
 
 // ---- config ----
 
-namespace {
-
-void check_keys(const nlohmann::json& j, const std::set<std::string>& allowed,
-                const std::string& where) {
-  if (!j.is_object()) fail("{} must be an object", where);
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!allowed.count(it.key())) fail("{}: unknown field \"{}\"", where, it.key());
-}
-
-template <typename T>
-void get(const nlohmann::json& j, const char* key, T& out, const std::string& where) {
-  if (!j.contains(key)) return;
-  try {
-    out = j.at(key).get<T>();
-  } catch (const std::exception&) {
-    fail("{}: field \"{}\" has the wrong type ({})", where, key, j.at(key).dump());
-  }
-}
-
-}  // namespace
+using json_config::check_keys;
+using json_config::get;
 
 RmConfig RmConfig::parse(const std::string& text, const std::string& source) {
   RmConfig c;
   c.source = source;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: invalid JSON: {}", source, e.what());
-  }
+  const nlohmann::json j = json_config::parse(text, source);
   check_keys(j, {"init", "data", "train", "out"}, source);
   get(j, "init", c.init, source);
   if (c.init.empty()) fail("{}: missing \"init\" (the model directory to train a reward head on)", source);
@@ -73,59 +50,24 @@ RmConfig RmConfig::parse(const std::string& text, const std::string& source) {
   bool has_steps = false;
   if (j.contains("train")) {
     const auto& t = j["train"];
-    check_keys(t, {"batch_size", "grad_accum", "steps", "epochs", "max_len", "lr", "min_lr", "warmup",
-                   "schedule", "wsd_decay", "weight_decay", "beta1", "beta2", "grad_clip",
-                   "bias_update_speed", "balance_alpha", "recompute", "init_std", "seed", "log_every",
-                   "eval_every", "save_every", "keep_checkpoints", "threads", "save_dtype"}, ts);
+    std::set<std::string> keys = train::ModelRunSettings::keys();
+    keys.insert({"steps", "epochs", "max_len"});
+    check_keys(t, keys, ts);
     has_steps = t.contains("steps");
     if (has_steps && t.contains("epochs")) fail("{}: give \"steps\" or \"epochs\", not both", ts);
-    get(t, "batch_size", c.batch_size, ts);
-    get(t, "grad_accum", c.grad_accum, ts);
+    c.read(t, ts);
     get(t, "steps", c.steps, ts);
     get(t, "epochs", c.epochs, ts);
     get(t, "max_len", c.max_len, ts);
-    get(t, "lr", c.schedule.lr, ts);
-    c.schedule.min_lr = c.schedule.lr * 0.1;
-    get(t, "min_lr", c.schedule.min_lr, ts);
-    get(t, "warmup", c.schedule.warmup, ts);
-    get(t, "schedule", c.schedule.kind, ts);
-    get(t, "wsd_decay", c.schedule.decay_fraction, ts);
-    get(t, "weight_decay", c.adamw.weight_decay, ts);
-    get(t, "beta1", c.adamw.beta1, ts);
-    get(t, "beta2", c.adamw.beta2, ts);
-    get(t, "grad_clip", c.adamw.grad_clip, ts);
-    get(t, "bias_update_speed", c.bias_update_speed, ts);
-    get(t, "balance_alpha", c.balance_alpha, ts);
-    get(t, "recompute", c.recompute, ts);
-    get(t, "init_std", c.init_std, ts);
-    get(t, "seed", c.seed, ts);
-    get(t, "log_every", c.log_every, ts);
-    get(t, "eval_every", c.eval_every, ts);
-    get(t, "save_every", c.save_every, ts);
-    get(t, "keep_checkpoints", c.keep, ts);
-    get(t, "threads", c.threads, ts);
-    get(t, "save_dtype", c.save_dtype, ts);
   }
   if (!has_steps && c.epochs == 0.0) c.epochs = 1.0;
   get(j, "out", c.out, source);
   if (c.out.empty()) fail("{}: missing \"out\" (the run directory)", source);
-  for (auto [v, k] : {std::pair{c.batch_size, "batch_size"}, {c.grad_accum, "grad_accum"},
-                      {c.log_every, "log_every"}, {c.eval_every, "eval_every"}, {c.save_every, "save_every"}})
-    if (v <= 0) fail("{}: \"{}\" must be positive, got {}", ts, k, v);
+  c.check(ts);
   if (has_steps && c.steps <= 0) fail("{}: \"steps\" must be positive, got {}", ts, c.steps);
   if (!has_steps && !(c.epochs > 0 && std::isfinite(c.epochs))) fail("{}: \"epochs\" must be positive", ts);
   if (c.max_len < 0) fail("{}: \"max_len\" must be positive (or left out: the model's context)", ts);
-  if (c.schedule.lr <= 0 || !std::isfinite(c.schedule.lr)) fail("{}: \"lr\" must be positive", ts);
-  if (c.schedule.kind != "cosine" && c.schedule.kind != "wsd" && c.schedule.kind != "constant")
-    fail("{}: \"schedule\" must be cosine, wsd or constant, got \"{}\"", ts, c.schedule.kind);
-  if (c.adamw.beta1 < 0 || c.adamw.beta1 >= 1 || c.adamw.beta2 < 0 || c.adamw.beta2 >= 1)
-    fail("{}: beta1 and beta2 must be in [0, 1)", ts);
-  if (c.bias_update_speed < 0 || !std::isfinite(c.bias_update_speed))
-    fail("{}: \"bias_update_speed\" must be >= 0 (0 freezes the routers' biases)", ts);
-  const fs::path base = fs::path(source).parent_path();
-  auto resolve = [&](const std::string& p) {
-    return p.empty() || fs::path(p).is_absolute() ? p : (base / p).lexically_normal().string();
-  };
+  auto resolve = [&](const std::string& p) { return json_config::resolve(source, p); };
   c.init = resolve(c.init);
   c.pairs = resolve(c.pairs);
   c.val = resolve(c.val);
@@ -137,11 +79,7 @@ RmConfig RmConfig::parse(const std::string& text, const std::string& source) {
     fail("{}: \"max_len\" {} exceeds the model's max_position_embeddings {}", ts, c.max_len,
          mc.max_position_embeddings);
   if (c.max_len == 0) c.max_len = mc.max_position_embeddings;
-  if (c.save_dtype.empty())
-    c.save_dtype = mc.quantization_config ? "fp8" : mc.torch_dtype == "float32" ? "f32" : "bf16";
-  train::SaveDType sd;
-  if (!train::parse_save_dtype(c.save_dtype, &sd))
-    fail("{}: \"save_dtype\" must be f32, bf16 or fp8, got \"{}\"", ts, c.save_dtype);
+  c.resolve_save_dtype(&mc, ts);
   return c;
 }
 
@@ -275,11 +213,7 @@ double now_s() {
 }  // namespace
 
 std::string run_reward_model_training(const RmConfig& c, const train::RunOptions& opts) {
-  if (c.threads > 0) omp_set_num_threads(c.threads);
-  const bool latest_exists = fs::exists(c.out + "/latest");
-  if (!opts.resume && latest_exists)
-    fail("{} already holds a run (it has checkpoints); pass --resume to continue it or choose another \"out\"", c.out);
-  if (opts.resume && !latest_exists) fail("--resume: {} has no checkpoint to resume (no {}/latest)", c.out, c.out);
+  c.start(c.out, opts.resume, "reward model");
   fs::create_directories(c.out);
   const model::ModelConfig mc = model::ModelConfig::load(c.init);
   const int64_t H = mc.hidden_size;

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "rl/eval.h"
+#include "rl/expr.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "train/bpe_trainer.h"
@@ -28,15 +29,9 @@ struct Val {
   char op = 0;  // top operation; 0 for a given number
 };
 
-int precedence(char op) { return op == '+' || op == '-' ? 1 : 2; }
-
-// The answer's text: parentheses only where the grammar needs them (as solve_countdown prints).
+// The answer's text, as solve_countdown writes it.
 Val join(const Val& a, char op, const Val& b, int64_t v) {
-  const bool pa = a.op && precedence(a.op) < precedence(op);
-  const bool pb = b.op && (precedence(b.op) < precedence(op) ||
-                           (precedence(b.op) == precedence(op) && (op == '-' || op == '/')));
-  auto wrap = [](const Val& x, bool p) { return p ? "(" + x.text + ")" : x.text; };
-  return {v, fmt::format("{} {} {}", wrap(a, pa), op, wrap(b, pb)), op};
+  return {v, join_expression(a.text, a.op, op, b.text, b.op), op};
 }
 
 // The operations the search tries on a pair, larger value first, in its fixed order; each gives

@@ -30,11 +30,8 @@
 #include <vector>
 
 #include "rl/countdown.h"
+#include "tokenizer/fwd.h"
 #include "train/bpe_trainer.h"
-
-namespace seek::tokenizer {
-class Tokenizer;
-}
 
 namespace seek::rl {
 

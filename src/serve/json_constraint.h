@@ -12,10 +12,7 @@
 #include <vector>
 
 #include "generate/engine.h"
-
-namespace seek::tokenizer {
-class Tokenizer;
-}
+#include "tokenizer/fwd.h"
 
 namespace seek::serve {
 

@@ -415,31 +415,12 @@ std::string ollama_time(std::chrono::system_clock::time_point t) {
 OllamaHandler ollama_route(ServerState& s, std::string endpoint, OllamaHandler fn) {
   return [&s, endpoint = std::move(endpoint), fn = std::move(fn)](const httplib::Request& req,
                                                                    httplib::Response& res) {
-    int status = 0;
-    std::string message;
-    try {
-      if (s.draining.load()) throw ApiError(503, "the server is shutting down", "service_unavailable_error");
-      if (req.body.size() > s.opts.max_body_bytes)
-        throw ApiError(413, fmt::format("the request body exceeds {} bytes", s.opts.max_body_bytes),
-                       "invalid_request_error");
-      fn(req, res);
-      return;
-    } catch (const ApiError& e) {
-      // Ollama has no 422; a full queue is its "server busy" 503.
-      status = e.status == 422 ? 400 : e.status == 429 ? 503 : e.status;
-      message = e.what();
-    } catch (const json::exception& e) {
-      status = 400;
-      message = fmt::format("invalid request: {}", e.what());
-    } catch (const std::bad_alloc&) {
-      status = 503;
-      message = "out of memory";
-    } catch (const std::exception& e) {
-      status = 500;
-      message = e.what();
-    }
+    const std::optional<ApiError> e = run_route(s, req, [&] { fn(req, res); });
+    if (!e) return;
+    // Ollama has no 422; a full queue is its "server busy" 503.
+    const int status = e->status == 422 ? 400 : e->status == 429 ? 503 : e->status;
     s.metrics.request(endpoint, status);
-    send_json(res, status, {{"error", message}});
+    send_json(res, status, {{"error", e->what()}});
     if (status == 503) res.set_header("Retry-After", "1");
   };
 }

@@ -11,17 +11,7 @@ using nlohmann::json;
 
 namespace {
 
-const char* json_type(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    case json::value_t::number_float: return "a number";
-    default: return "an integer";
-  }
-}
+const char* json_type(const json& v) { return json_kind(v, /*integers=*/true); }
 
 // A field that is absent or null is "not given".
 const json* field(const json& body, const char* name) {

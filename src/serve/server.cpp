@@ -40,6 +40,27 @@ void send_json(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
+std::optional<ApiError> run_route(ServerState& s, const httplib::Request& req,
+                                  const std::function<void()>& handler) {
+  try {
+    if (s.draining.load())
+      throw ApiError(503, "the server is shutting down", "service_unavailable_error", {}, "shutting_down");
+    if (req.body.size() > s.opts.max_body_bytes)
+      throw ApiError(413, fmt::format("the request body exceeds {} bytes", s.opts.max_body_bytes),
+                     "invalid_request_error");
+    handler();
+    return std::nullopt;
+  } catch (const ApiError& e) {
+    return e;
+  } catch (const json::exception& e) {
+    return ApiError(400, fmt::format("invalid request: {}", e.what()), "invalid_request_error");
+  } catch (const std::bad_alloc&) {
+    return ApiError(503, "out of memory", "service_unavailable_error");
+  } catch (const std::exception& e) {
+    return ApiError(500, e.what(), "server_error");
+  }
+}
+
 std::vector<int32_t> ServerState::eos_ids() const {
   std::vector<int32_t> ids;
   for (int64_t id : engine.model().config().eos_token_ids) ids.push_back(int32_t(id));
@@ -156,34 +177,11 @@ Server::Server(generate::Engine& engine, const tokenizer::Tokenizer& tok,
   // Wraps a handler: ApiError and everything else become JSON errors.
   auto api = [&s](const std::string& endpoint, auto fn) {
     return [&s, endpoint, fn](const httplib::Request& req, httplib::Response& res) {
-      int status = 0;
-      json body;
-      try {
-        if (s.draining.load())
-          throw ApiError(503, "the server is shutting down", "service_unavailable_error", {},
-                         "shutting_down");
-        // The connection cut a chunked body off near the limit; this is the exact check.
-        if (req.body.size() > s.opts.max_body_bytes)
-          throw ApiError(413, fmt::format("the request body exceeds {} bytes", s.opts.max_body_bytes),
-                         "invalid_request_error");
-        fn(req, res);
-        return;
-      } catch (const ApiError& e) {
-        status = e.status;
-        body = e.body();
-      } catch (const json::exception& e) {
-        status = 400;
-        body = error_body(400, fmt::format("invalid request: {}", e.what()), "invalid_request_error");
-      } catch (const std::bad_alloc&) {
-        status = 503;
-        body = error_body(503, "out of memory", "service_unavailable_error");
-      } catch (const std::exception& e) {
-        status = 500;
-        body = error_body(500, e.what(), "server_error");
-      }
-      s.metrics.request(endpoint, status);
-      send_json(res, status, body);
-      if (status == 429) res.set_header("Retry-After", "1");
+      const std::optional<ApiError> e = run_route(s, req, [&] { fn(req, res); });
+      if (!e) return;
+      s.metrics.request(endpoint, e->status);
+      send_json(res, e->status, e->body());
+      if (e->status == 429) res.set_header("Retry-After", "1");
     };
   };
 

@@ -1,10 +1,13 @@
 // Private to src/serve: the state the route handlers share. Not installed, not for other modules.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
+#include "serve/api_error.h"
 #include "serve/http.h"
 #include "serve/http_server.h"
 #include "serve/json_constraint.h"
@@ -53,5 +56,12 @@ void handle_completion(ServerState& s, const httplib::Request& req, httplib::Res
 // The request body as JSON: 400 when it does not parse.
 nlohmann::json parse_body(const httplib::Request& req);
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+
+// What every API route (DeepSeek's and Ollama's) does around its handler: 503 while the server
+// drains, 413 for a body over the limit (the connection cut a chunked body off near it; this is
+// the exact check), then `handler`. Returns the error to answer with, each API in its own shape:
+// an ApiError as thrown, a JSON error as 400, out of memory as 503, anything else as 500.
+std::optional<ApiError> run_route(ServerState& s, const httplib::Request& req,
+                                  const std::function<void()>& handler);
 
 }  // namespace seek::serve

@@ -84,6 +84,16 @@ bool parse_save_dtype(const std::string& s, SaveDType* out) {
   return true;
 }
 
+const char* save_dtype_name(SaveDType d) {
+  return d == SaveDType::FP8 ? "fp8" : d == SaveDType::BF16 ? "bf16" : "f32";
+}
+
+SaveDType model_save_dtype(const model::ModelConfig& mc) {
+  return mc.quantization_config ? SaveDType::FP8
+         : mc.torch_dtype == "float32" ? SaveDType::F32
+                                       : SaveDType::BF16;
+}
+
 namespace {
 std::function<void(const std::string&, const char*)> g_save_hook;
 }  // namespace

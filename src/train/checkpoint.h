@@ -29,6 +29,10 @@ enum class SaveDType { F32, BF16, FP8 };
 
 // "f32" | "bf16" | "fp8" (the names the training config uses); false if none.
 bool parse_save_dtype(const std::string& s, SaveDType* out);
+const char* save_dtype_name(SaveDType d);
+// The dtype a model's own checkpoint has: FP8 for the block-quantized release, F32 for a float32
+// one, else BF16. A fine-tuned model is saved in it unless the config says otherwise.
+SaveDType model_save_dtype(const model::ModelConfig& mc);
 
 struct TrainState {
   int64_t step = 0;     // optimizer steps done

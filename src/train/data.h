@@ -13,10 +13,7 @@
 #include <vector>
 
 #include "model/transformer.h"
-
-namespace seek::tokenizer {
-class Tokenizer;
-}
+#include "tokenizer/fwd.h"
 
 namespace seek::train {
 

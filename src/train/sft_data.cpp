@@ -16,17 +16,6 @@ using nlohmann::json;
 
 namespace {
 
-const char* kind_of(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    default: return "a number";
-  }
-}
-
 // Stands in for assistant turn k while the template renders: control characters and a tag no
 // chat text is expected to hold (one that does is caught: every marker must appear once).
 std::string marker(size_t k) { return fmt::format("\x1eseek-sft-{}\x1f", k); }
@@ -35,19 +24,20 @@ constexpr std::string_view kMarkerHead = "\x1eseek-sft-";
 }  // namespace
 
 json check_record(const json& record) {
-  if (!record.is_object()) fail("a record must be a JSON object with \"messages\", got {}", kind_of(record));
+  if (!record.is_object())
+    fail("a record must be a JSON object with \"messages\", got {}", json_kind(record));
   if (!record.contains("messages")) fail("missing \"messages\"");
   const json& ms = record["messages"];
-  if (!ms.is_array()) fail("\"messages\" must be an array, got {}", kind_of(ms));
+  if (!ms.is_array()) fail("\"messages\" must be an array, got {}", json_kind(ms));
   if (ms.empty()) fail("\"messages\" is empty");
   json out = json::array();
   bool assistant = false;
   for (size_t i = 0; i < ms.size(); ++i) {
     const json& m = ms[i];
     const std::string at = fmt::format("messages[{}]", i);
-    if (!m.is_object()) fail("{} must be an object, got {}", at, kind_of(m));
+    if (!m.is_object()) fail("{} must be an object, got {}", at, json_kind(m));
     if (!m.contains("role")) fail("{}: missing \"role\"", at);
-    if (!m["role"].is_string()) fail("{}: \"role\" must be a string, got {}", at, kind_of(m["role"]));
+    if (!m["role"].is_string()) fail("{}: \"role\" must be a string, got {}", at, json_kind(m["role"]));
     const std::string role = m["role"];
     if (role != "system" && role != "user" && role != "assistant")
       fail("{}: unknown role \"{}\" (system, user or assistant)", at, role);
@@ -59,7 +49,7 @@ json check_record(const json& record) {
       if (k != "content" && k != "reasoning_content") fail("{}: unknown field \"{}\"", at, k);
       if (k == "reasoning_content" && role != "assistant")
         fail("{}: \"reasoning_content\" belongs to an assistant message, not a {} one", at, role);
-      if (!it.value().is_string()) fail("{}: \"{}\" must be a string, got {}", at, k, kind_of(it.value()));
+      if (!it.value().is_string()) fail("{}: \"{}\" must be a string, got {}", at, k, json_kind(it.value()));
       o[k] = it.value();
     }
     assistant = assistant || role == "assistant";

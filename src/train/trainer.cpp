@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "core/json_config.h"
 #include "model/params.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
@@ -29,42 +30,16 @@ namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------- config
 
-namespace {
-
-void check_keys(const nlohmann::json& j, const std::set<std::string>& allowed, const std::string& where) {
-  if (!j.is_object()) fail("{} must be an object", where);
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!allowed.count(it.key())) fail("{}: unknown field \"{}\"", where, it.key());
-}
-
-template <typename T>
-void get(const nlohmann::json& j, const char* key, T& out, const std::string& where) {
-  if (!j.contains(key)) return;
-  try {
-    out = j.at(key).get<T>();
-  } catch (const std::exception&) {
-    fail("{}: field \"{}\" has the wrong type ({})", where, key, j.at(key).dump());
-  }
-}
-
-void positive(int64_t v, const char* key, const std::string& where) {
-  if (v <= 0) fail("{}: \"{}\" must be positive, got {}", where, key, v);
-}
-
-}  // namespace
+using json_config::check_keys;
+using json_config::get;
+using json_config::positive;
 
 TrainConfig TrainConfig::parse(const std::string& text, const std::string& source, Kind kind) {
   TrainConfig c;
   c.kind = kind;
   c.source = source;
   const bool sft = kind == Kind::Sft;
-  if (!valid_utf8(text)) fail("{}: not valid UTF-8", source);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: invalid JSON: {}", source, e.what());
-  }
+  const nlohmann::json j = json_config::parse(text, source);
   check_keys(j, {"init", "model", "data", "train", "out"}, source);
   get(j, "init", c.init, source);
   if (sft && c.init.empty()) fail("{}: missing \"init\" (the model directory to fine-tune)", source);
@@ -104,11 +79,8 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
   if (!sft && c.files.empty() && c.tokens.empty()) c.files = {"@debian-docs"};
   if (j.contains("train")) {
     const auto& t = j["train"];
-    std::set<std::string> keys = {"seq_len", "batch_size", "grad_accum", "steps", "lr", "min_lr", "warmup", "schedule",
-                   "wsd_decay", "weight_decay", "beta1", "beta2", "grad_clip", "mtp_lambda",
-                   "bias_update_speed", "balance_alpha", "recompute", "init_std", "seed", "log_every",
-                   "eval_every", "eval_batches", "save_every", "keep_checkpoints", "threads",
-                   "save_dtype"};
+    std::set<std::string> keys = ModelRunSettings::keys();
+    keys.insert({"seq_len", "steps", "mtp_lambda", "eval_batches"});
     if (sft) keys.insert({"epochs", "patience"});
     check_keys(t, keys, ts);
     if (sft) {
@@ -119,59 +91,30 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
       get(t, "patience", c.patience, ts);
       if (c.patience < 0) fail("{}: \"patience\" must be >= 0 (0: off), got {}", ts, c.patience);
     }
-    get(t, "save_dtype", c.save_dtype, ts);
+    c.read(t, ts);
     get(t, "seq_len", c.seq_len, ts);
-    get(t, "batch_size", c.batch_size, ts);
-    get(t, "grad_accum", c.grad_accum, ts);
     get(t, "steps", c.steps, ts);
-    get(t, "lr", c.schedule.lr, ts);
-    c.schedule.min_lr = c.schedule.lr * 0.1;
-    get(t, "min_lr", c.schedule.min_lr, ts);
-    get(t, "warmup", c.schedule.warmup, ts);
-    get(t, "schedule", c.schedule.kind, ts);
-    get(t, "wsd_decay", c.schedule.decay_fraction, ts);
-    get(t, "weight_decay", c.adamw.weight_decay, ts);
-    get(t, "beta1", c.adamw.beta1, ts);
-    get(t, "beta2", c.adamw.beta2, ts);
-    get(t, "grad_clip", c.adamw.grad_clip, ts);
     get(t, "mtp_lambda", c.mtp_lambda, ts);
-    get(t, "bias_update_speed", c.bias_update_speed, ts);
-    get(t, "balance_alpha", c.balance_alpha, ts);
-    get(t, "recompute", c.recompute, ts);
-    get(t, "init_std", c.init_std, ts);
-    get(t, "seed", c.seed, ts);
-    get(t, "log_every", c.log_every, ts);
-    get(t, "eval_every", c.eval_every, ts);
     get(t, "eval_batches", c.eval_batches, ts);
-    get(t, "save_every", c.save_every, ts);
-    get(t, "keep_checkpoints", c.keep, ts);
-    get(t, "threads", c.threads, ts);
   }
   c.schedule.total = c.steps;
   get(j, "out", c.out, source);
   if (c.out.empty()) fail("{}: missing \"out\" (the run directory)", source);
-  for (auto [v, k] : {std::pair{c.seq_len, "seq_len"}, {c.batch_size, "batch_size"}, {c.grad_accum, "grad_accum"},
-                      {c.steps, "steps"}, {c.log_every, "log_every"}, {c.eval_every, "eval_every"},
-                      {c.eval_batches, "eval_batches"}, {c.save_every, "save_every"}})
+  for (auto [v, k] : {std::pair{c.seq_len, "seq_len"}, {c.steps, "steps"}, {c.eval_batches, "eval_batches"}})
     positive(v, k, ts);
-  if (c.schedule.lr <= 0 || !std::isfinite(c.schedule.lr)) fail("{}: \"lr\" must be positive", ts);
-  if (c.schedule.kind != "cosine" && c.schedule.kind != "wsd" && c.schedule.kind != "constant")
-    fail("{}: \"schedule\" must be cosine, wsd or constant, got \"{}\"", ts, c.schedule.kind);
-  if (c.adamw.beta1 < 0 || c.adamw.beta1 >= 1 || c.adamw.beta2 < 0 || c.adamw.beta2 >= 1)
-    fail("{}: beta1 and beta2 must be in [0, 1)", ts);
-  if (c.bias_update_speed < 0 || !std::isfinite(c.bias_update_speed))
-    fail("{}: \"bias_update_speed\" must be >= 0 (0 freezes the routers' biases)", ts);
+  c.check(ts);
   if (c.vocab_size < 300) fail("{}: \"vocab_size\" must be at least 300 (256 bytes + added tokens)", ds);
   if (c.vocab_size > 65536) fail("{}: \"vocab_size\" above 65536 is not supported", ds);
   positive(c.doc_bytes, "doc_bytes", ds);
   // Resolve relative paths against the config file's directory.
-  const fs::path base = fs::path(source).parent_path();
-  auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() || p.starts_with("@") ? p : (base / p).lexically_normal().string(); };
+  auto resolve = [&](const std::string& p) {
+    return p.starts_with("@") ? p : json_config::resolve(source, p);  // "@debian-docs" stays
+  };
   for (std::string& f : c.files) f = resolve(f);
-  if (!c.tokens.empty()) c.tokens = resolve(c.tokens);
-  if (!c.init.empty()) c.init = resolve(c.init);
+  c.tokens = resolve(c.tokens);
+  c.init = resolve(c.init);
   for (std::string& f : c.sft_files) f = resolve(f);
-  if (!c.sft_val.empty()) c.sft_val = resolve(c.sft_val);
+  c.sft_val = resolve(c.sft_val);
   if (sft && !j.contains("train")) c.epochs = 1;
   if (c.patience > 0 && c.sft_val.empty())
     fail("{}: \"patience\" needs validation records (data: \"val\")", ts);
@@ -181,11 +124,7 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
   if (c.init.empty() && !c.tokens.empty() && !c.model.contains("vocab_size"))
     fail("{}: \"model\" needs \"vocab_size\" with a token file (no \"init\" checkpoint gives it)", source);
   const model::ModelConfig mc = init_model_config(c, c.vocab_size);
-  if (c.save_dtype.empty())
-    c.save_dtype = c.init.empty() ? "f32" : mc.quantization_config ? "fp8" : mc.torch_dtype == "float32" ? "f32" : "bf16";
-  SaveDType sd;
-  if (!parse_save_dtype(c.save_dtype, &sd))
-    fail("{}: \"save_dtype\" must be f32, bf16 or fp8, got \"{}\"", ts, c.save_dtype);
+  c.resolve_save_dtype(c.init.empty() ? nullptr : &mc, ts);
   if (mc.num_nextn_predict_layers > 0 && c.seq_len < mc.num_nextn_predict_layers + 2)
     fail("{}: seq_len {} is too short for {} MTP modules", ts, c.seq_len, mc.num_nextn_predict_layers);
   if (c.seq_len > mc.max_position_embeddings)
@@ -314,11 +253,7 @@ nlohmann::json moe_json(const model::StepResult& r) {
 }  // namespace
 
 void prepare_out(const TrainConfig& c, const RunOptions& opts) {
-  if (c.threads > 0) omp_set_num_threads(c.threads);
-  const bool latest_exists = fs::exists(c.out + "/latest");
-  if (!opts.resume && latest_exists)
-    fail("{} already holds a training run (it has checkpoints); pass --resume to continue it or choose another \"out\"", c.out);
-  if (opts.resume && !latest_exists) fail("--resume: {} has no checkpoint to resume (no {}/latest)", c.out, c.out);
+  c.start(c.out, opts.resume, "training");
   fs::create_directories(c.out);
 }
 

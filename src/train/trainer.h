@@ -13,6 +13,7 @@
 #include "model/transformer.h"
 #include "train/data.h"
 #include "train/optimizer.h"
+#include "train/run_settings.h"
 
 namespace seek::train {
 
@@ -42,7 +43,7 @@ namespace seek::train {
 // OUT/final is then the best-validation checkpoint; needs "val"). batch_size × seq_len is the
 // token budget of one micro-batch of packed samples (sft_data.h).
 // Relative paths are relative to the config file's directory.
-struct TrainConfig {
+struct TrainConfig : ModelRunSettings {  // the "train" fields the trainers share (run_settings.h)
   enum class Kind { Pretrain, Sft };
   Kind kind = Kind::Pretrain;
   nlohmann::json model;
@@ -51,15 +52,9 @@ struct TrainConfig {
   std::string tokens;       // raw token file ("" = tokenize `files`)
   bool sequential = false;  // data order
   int64_t vocab_size = 2048, val_every = 20, doc_bytes = 4096;
-  int64_t seq_len = 128, batch_size = 8, grad_accum = 1, steps = 500;
-  Schedule schedule;
-  AdamWConfig adamw;
-  double mtp_lambda = 0.3, bias_update_speed = 0.001, balance_alpha = 0.0, init_std = 0.02;
-  bool recompute = false;
-  uint64_t seed = 1;
-  int64_t log_every = 10, eval_every = 100, eval_batches = 8, save_every = 250, keep = 2;
-  int threads = 0;
-  std::string save_dtype;   // "f32" | "bf16" | "fp8"; resolved by parse (never empty after it)
+  int64_t seq_len = 128, steps = 500;
+  double mtp_lambda = 0.3;
+  int64_t eval_batches = 8;
   std::string out;
   std::string source;  // the file it came from
   // Kind::Sft only.
