@@ -8,17 +8,48 @@
 
 namespace seek {
 
-enum class DType : uint8_t { F32, BF16, F16, F8_E4M3, I32, I64 };
+// Q8_0, Q4_0, Q4_K and Q6_K are GGML's block-quantized types, byte for byte as llama.cpp stores
+// them in GGUF files: a row of a matrix is a run of blocks of dtype_block() elements, each
+// dtype_block_bytes() bytes (block_q8_0: f16 d, 32 x int8; block_q4_0: f16 d, 16 bytes of
+// nibbles; block_q4_K: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles;
+// block_q6_K: 128 bytes low nibbles, 64 bytes high 2 bits, 16 x int8 scales, f16 d). A view of
+// such a matrix starts and ends rows and column slices on block boundaries.
+enum class DType : uint8_t { F32, BF16, F16, F8_E4M3, I32, I64, Q8_0, Q4_0, Q4_K, Q6_K };
 
-inline size_t dtype_size(DType t) {
+// Elements per block: 1 for the scalar types, 32 (Q8_0, Q4_0) or 256 (Q4_K, Q6_K).
+inline int64_t dtype_block(DType t) {
+  switch (t) {
+    case DType::Q8_0: case DType::Q4_0: return 32;
+    case DType::Q4_K: case DType::Q6_K: return 256;
+    default: return 1;
+  }
+}
+
+inline bool dtype_is_blocked(DType t) { return dtype_block(t) > 1; }
+
+// Bytes per block (for the scalar types: per element).
+inline size_t dtype_block_bytes(DType t) {
   switch (t) {
     case DType::F32: case DType::I32: return 4;
     case DType::BF16: case DType::F16: return 2;
     case DType::F8_E4M3: return 1;
     case DType::I64: return 8;
+    case DType::Q8_0: return 34;
+    case DType::Q4_0: return 18;
+    case DType::Q4_K: return 144;
+    case DType::Q6_K: return 210;
   }
   return 0;
 }
+
+// Bytes of n consecutive elements (n a multiple of dtype_block(t)).
+inline int64_t dtype_bytes(DType t, int64_t n) {
+  return n / dtype_block(t) * int64_t(dtype_block_bytes(t));
+}
+
+
+// Bytes per element of the scalar types; 0 for the block types (use dtype_bytes()).
+inline size_t dtype_size(DType t) { return dtype_is_blocked(t) ? 0 : dtype_block_bytes(t); }
 
 inline std::string_view dtype_name(DType t) {
   switch (t) {
@@ -28,6 +59,10 @@ inline std::string_view dtype_name(DType t) {
     case DType::F8_E4M3: return "F8_E4M3";
     case DType::I32: return "I32";
     case DType::I64: return "I64";
+    case DType::Q8_0: return "Q8_0";
+    case DType::Q4_0: return "Q4_0";
+    case DType::Q4_K: return "Q4_K";
+    case DType::Q6_K: return "Q6_K";
   }
   return "?";
 }

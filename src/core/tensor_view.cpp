@@ -4,7 +4,7 @@ namespace seek {
 
 WeightView WeightView::slice_rows(int64_t r0, int64_t n) const {
   WeightView v = *this;
-  v.data = static_cast<const uint8_t*>(data) + r0 * ld * int64_t(dtype_size(dtype));
+  v.data = static_cast<const uint8_t*>(data) + r0 * dtype_bytes(dtype, ld);
   v.rows = n;
   v.row0 = row0 + r0;
   return v;
@@ -12,7 +12,7 @@ WeightView WeightView::slice_rows(int64_t r0, int64_t n) const {
 
 WeightView WeightView::slice_cols(int64_t c0, int64_t n) const {
   WeightView v = *this;
-  v.data = static_cast<const uint8_t*>(data) + c0 * int64_t(dtype_size(dtype));
+  v.data = static_cast<const uint8_t*>(data) + dtype_bytes(dtype, c0);
   v.cols = n;
   v.col0 = col0 + c0;
   return v;

@@ -9,6 +9,7 @@ namespace seek {
 // A row-major matrix W [rows, cols] in its stored dtype, e.g. a linear weight [out, in]
 // (HF layout, y = x · Wᵀ). `ld` is the row stride in elements (>= cols), so a view can be a
 // sub-block of a larger matrix (one head's rows of kv_b_proj, the c_kv columns of a KV cache).
+// For the block types (Q8_0, Q4_0, Q4_K, Q6_K) `ld` and column slices are whole blocks.
 // FP8 weights carry `scale_inv` [ceil(full_rows/128), scale_ld] (F32): W[i,j] = q[i,j] ·
 // scale_inv[(row0+i)/128, (col0+j)/128], where row0/col0 locate this view in the full tensor.
 struct WeightView {
