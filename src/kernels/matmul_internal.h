@@ -9,6 +9,7 @@
 
 #include "core/threads.h"
 #include "kernels/matmul.h"
+#include "kernels/quant.h"
 
 // Register-blocked kernels keep their accumulators in small arrays (acc[MR][2], ...). GCC only
 // turns those into registers if the loops over them are unrolled before its scalar-replacement
@@ -18,7 +19,8 @@
 
 namespace seek::kernels {
 
-// Each ISA variant implements the full public contract of matmul / matmul_t (threading included).
+// Each ISA variant implements the full public contract of matmul / matmul_t (threading included),
+// and matmul_quant: y = x · Wᵀ for block-quantized W, with x already quantized (quant.h).
 // `portable` is plain C++ the compiler vectorizes for the x86-64-v2 baseline.
 #define SEEK_MATMUL_VARIANT(ns)                                                                 \
   namespace ns {                                                                                \
@@ -26,6 +28,7 @@ namespace seek::kernels {
               int64_t ldy, Precision p);                                                        \
   void matmul_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,        \
                 int64_t ldy);                                                                   \
+  void matmul_quant(const QuantizedActs& x, const WeightView& w, float* y, int64_t ldy);       \
   }
 SEEK_MATMUL_VARIANT(portable)
 SEEK_MATMUL_VARIANT(avx2)

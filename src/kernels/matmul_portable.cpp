@@ -94,4 +94,16 @@ void matmul_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, float
   });
 }
 
+// Block-quantized weights: quant_dot, the reference itself, threaded over output rows.
+void matmul_quant(const QuantizedActs& x, const WeightView& w, float* y, int64_t ldy) {
+  const int64_t M = x.M, N = w.rows;
+  const int64_t row_bytes = dtype_bytes(w.dtype, w.ld);
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  parallel_run(threads_for(M * N * w.cols, N * dtype_bytes(w.dtype, w.cols)), [&](int t, int nt) {
+    const auto [n0, n1] = split_range(N, t, nt, 16);
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t m = 0; m < M; ++m) y[m * ldy + n] = quant_dot(w.dtype, base + n * row_bytes, x, m);
+  });
+}
+
 }  // namespace seek::kernels::portable

@@ -1,13 +1,24 @@
 // The scalar references of matmul and matmul_t: the definition every SIMD variant is tested
 // against.
 #include "kernels/matmul.h"
+#include "kernels/quant.h"
 
 namespace seek::kernels {
 
 namespace ref {
 
+// Block-quantized weights: the activations quantized per block, quant_dot per output (quant.h).
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
             Precision p) {
+  if (dtype_is_blocked(w.dtype)) {
+    QuantizedActs xq;
+    quantize_acts(w.dtype, x, M, ldx, w.cols, xq);
+    const uint8_t* base = static_cast<const uint8_t*>(w.data);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < w.rows; ++n)
+        y[m * ldy + n] = quant_dot(w.dtype, base + n * dtype_bytes(w.dtype, w.ld), xq, m);
+    return;
+  }
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < w.rows; ++n) {
       float acc = 0.0f;
