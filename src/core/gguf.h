@@ -98,6 +98,9 @@ GgufHeader parse_gguf(const uint8_t* bytes, size_t size, std::string_view file);
 bool ggml_type_to_dtype(uint32_t ggml_type, DType* out);
 uint32_t dtype_to_ggml_type(DType t);  // throws for dtypes GGUF has no id for (F8_E4M3, I32, I64)
 
+// PATH is a regular file starting with the GGUF magic (how model paths are told from directories).
+bool is_gguf_file(const std::string& path);
+
 // An opened GGUF file: mapped read-only (Mmap) or read into anonymous memory (Read).
 class GgufFile {
  public:

@@ -43,6 +43,17 @@ void read_all(int fd, uint8_t* dst, uint64_t n, const std::string& path, const P
 
 }  // namespace
 
+bool is_gguf_file(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char magic[4] = {};
+  const bool ok = ::pread(fd, magic, 4, 0) == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+  ::close(fd);
+  return ok;
+}
+
 GgufFile GgufFile::open(const std::string& path, LoadMode mode, const ProgressFn& progress) {
   auto impl = std::make_shared<Impl>();
   impl->path = path;

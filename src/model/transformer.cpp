@@ -1,7 +1,9 @@
 #include "model/transformer.h"
 
 #include "core/error.h"
+#include "core/gguf.h"
 #include "kernels/ops.h"
+#include "model/gguf_import.h"
 #include "model/mla.h"
 #include "model/moe.h"
 
@@ -12,8 +14,14 @@ using kernels::Precision;
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
   auto m = std::unique_ptr<Model>(new Model());
   m->dir_ = dir;
-  m->config_ = ModelConfig::load(dir);
-  m->store_ = TensorStore::open(dir, opts.mode, opts.progress);
+  if (is_gguf_file(dir)) {  // a llama.cpp deepseek2 file: config and tensors under HF names
+    GgufModel g = import_gguf(dir, opts.mode, opts.progress);
+    m->config_ = std::move(g.config);
+    m->store_ = std::move(g.store);
+  } else {
+    m->config_ = ModelConfig::load(dir);
+    m->store_ = TensorStore::open(dir, opts.mode, opts.progress);
+  }
   m->weights_ = bind_weights(m->config_, m->store_);
   return m;
 }
