@@ -197,6 +197,10 @@ void add_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
     u32("expert_group_used_count", c.topk_group);
   }
   u32("rope.dimension_count", c.qk_rope_head_dim);
+  // BOS / EOS belong to the tokenizer in GGUF; the config's go first, a tokenizer's replace them.
+  w.set("tokenizer.ggml.bos_token_id", GgufValue::u32(uint32_t(c.bos_token_id)));
+  if (!c.eos_token_ids.empty())
+    w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(uint32_t(c.eos_token_ids[0])));
   if (c.rope_scaling && c.rope_scaling->type == "yarn") {
     const RopeScaling& y = *c.rope_scaling;
     if (y.mscale != y.mscale_all_dim)

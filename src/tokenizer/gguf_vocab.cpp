@@ -24,12 +24,13 @@ const char* const kDeepseekV3Pre = R"json({"type": "Sequence", "pretokenizers": 
 
 // DeepSeek-LLM / V2 (llama.cpp's "deepseek-llm"): its tokenizer.json splits, in this order,
 // each Isolated, then ByteLevel without its own regex. (No V2 tokenizer is among the fixtures:
-// these are the regexes llama.cpp's llama-vocab.cpp lists for this pre-tokenizer.)
+// these are the regexes llama.cpp's llama-vocab.cpp lists for this pre-tokenizer. The code points
+// that Unicode normalization would replace by a canonical equivalent are written as escapes.)
 json deepseek_llm_pre() {
   static const char* const kRegexes[] = {
       "[\r\n]",
       "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-"
-      "ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-"
+      "ὗὙὛὝὟ-\u1F7Dᾀ-ᾴᾶ-ᾼ\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-"
       "ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
       "\\s?[!-/:-~！-／：-～‘-‟　-。]+",
       "\\s+$",
@@ -108,8 +109,9 @@ Tokenizer tokenizer_from_gguf(const GgufHeader& h, const std::string& source) {
   if (auto t = token_of("tokenizer.ggml.bos_token_id")) config["bos_token"] = *t;
   if (auto t = token_of("tokenizer.ggml.eos_token_id")) config["eos_token"] = *t;
   if (auto t = token_of("tokenizer.ggml.padding_token_id")) config["pad_token"] = *t;
-  // llama.cpp's defaults for gpt2-type vocabularies: BOS added, EOS not.
-  config["add_bos_token"] = id_or(h, "tokenizer.ggml.add_bos_token", 1, source) != 0;
+  // llama.cpp's defaults for gpt2-type vocabularies: BOS added (if there is one), EOS not.
+  config["add_bos_token"] =
+      id_or(h, "tokenizer.ggml.add_bos_token", config.contains("bos_token") ? 1 : 0, source) != 0;
   config["add_eos_token"] = id_or(h, "tokenizer.ggml.add_eos_token", 0, source) != 0;
   return Tokenizer::from_json_text(tj.dump(), config.dump(), source);
 }
