@@ -35,17 +35,16 @@ Command add_export(CLI::App& app) {
             std::string name = std::filesystem::path(o->dir).filename().string();
             if (name.empty()) name = std::filesystem::path(o->dir).parent_path().filename().string();
             model::add_model_to_gguf(*m, dtype, name, w);
-            const bool has_tokenizer =
-                is_gguf_file(o->dir) ? GgufFile::open(o->dir).find("tokenizer.ggml.tokens") != nullptr
-                                     : file_exists(o->dir + "/tokenizer.json");
-            if (has_tokenizer && !is_gguf_file(o->dir))
+            if (is_gguf_file(o->dir)) {  // a .gguf source: its tokenizer metadata as it is
+              const GgufFile src = GgufFile::open(o->dir);
+              for (const auto& [key, value] : src.header().metadata)
+                if (key.starts_with("tokenizer.")) w.set(key, value);
+            } else if (file_exists(o->dir + "/tokenizer.json")) {
               tokenizer::add_tokenizer_to_gguf(o->dir, m->config().vocab_size, w);
-            else if (!has_tokenizer)
+            } else {
               write_stderr(fmt::format("seek: warning: {} has no tokenizer.json; the GGUF file has "
                                        "no tokenizer (seek logits still works on it)\n", o->dir));
-            else
-              fail("seek export: re-exporting a .gguf file's tokenizer is not supported; export "
-                   "the model directory");
+            }
             std::unique_ptr<ProgressBar> bar;
             ProgressFn progress;
             if (stderr_is_tty()) {

@@ -202,6 +202,8 @@ Tensor make_tensor(std::string name, DType dtype, std::vector<int64_t> shape, co
 GgufModel import_gguf(const std::string& path, LoadMode mode, const ProgressFn& progress) {
   GgufFile f = GgufFile::open(path, mode, progress);
   const GgufHeader& h = f.header();
+  if (const GgufValue* n = h.find("split.count"); n && n->is_integer() && n->i > 1)
+    fail("{}: one of {} split GGUF files; merge them first (llama-gguf-split --merge)", path, n->i);
   GgufModel out;
   out.config = gguf_model_config(h, path);
   const ModelConfig& c = out.config;

@@ -65,6 +65,15 @@ TEST(ExportGgufCommand, InfoTokenizeAndLogitsWorkOnTheFile) {
   const std::string a = slurp(out / "a.f32"), b = slurp(out / "b.f32");
   ASSERT_EQ(a.size(), b.size());
   ASSERT_EQ(a.size(), 4u * 1000 * 4);
+
+  // A .gguf file exports again (its tokenizer metadata carried over) to the same logits.
+  const std::string again = out / "again.gguf";
+  Result x = run_seek({"export", "--gguf", gguf, again, "--type", "f32"});
+  ASSERT_EQ(x.code, 0) << x.err;
+  Result l3 = run_seek({"logits", again, "--ids", "1,5,9,200", "-o", out / "c.f32"});
+  ASSERT_EQ(l3.code, 0) << l3.err;
+  EXPECT_EQ(slurp(out / "c.f32"), b);
+  EXPECT_EQ(run_seek({"tokenize", again}, "Hello world <｜User｜>").out, t1.out);
 }
 
 TEST(ExportGgufCommand, Errors) {
