@@ -4,6 +4,7 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/gguf.h"
 #include "core/io.h"
 
 namespace seek::cli {
@@ -18,7 +19,9 @@ struct DtypeUse {
 nlohmann::json info_json(const std::string& dir, const model::Model& m) {
   const model::ModelConfig& c = m.config();
   const model::ModelStats st = model::model_stats(m);
-  const nlohmann::json raw = parse_json(read_file(dir + "/config.json"), dir + "/config.json");
+  // A GGUF file has no config.json: the architectures are what the config would write.
+  const nlohmann::json raw = is_gguf_file(dir) ? c.to_json()
+                                               : parse_json(read_file(dir + "/config.json"), dir + "/config.json");
 
   int64_t moe_layers = 0;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) moe_layers += c.is_moe_layer(l) ? 1 : 0;

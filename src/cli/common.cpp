@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/gguf.h"
 #include "core/io.h"
 #include "tokenizer/tokenizer.h"
 
@@ -67,10 +68,11 @@ void apply_threads(const LoadFlags& f) {
 
 void check_model_dir(const std::string& dir) {
   std::error_code ec;
+  if (is_gguf_file(dir)) return;  // a llama.cpp deepseek2 file
   if (!fs::exists(dir, ec)) fail("model directory {} does not exist", dir);
   if (!fs::is_directory(dir, ec)) fail("{} is not a directory", dir);
   if (!fs::exists(fs::path(dir) / "config.json", ec))
-    fail("{} has no config.json (expected a Hugging Face model directory)", dir);
+    fail("{} has no config.json (expected a Hugging Face model directory or a .gguf file)", dir);
 }
 
 ProgressBar::ProgressBar(std::string label) : label_(std::move(label)) {}
@@ -121,6 +123,8 @@ std::unique_ptr<model::Model> load_model(const std::string& dir, const LoadFlags
 
 std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& dir) {
   std::error_code ec;
+  if (is_gguf_file(dir))  // tokenizer.ggml.* metadata
+    return std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::load(dir));
   if (!fs::is_directory(dir, ec)) fail("model directory {} does not exist", dir);
   if (!fs::exists(fs::path(dir) / "tokenizer.json", ec))
     fail("{} has no tokenizer.json: copy tokenizer.json and tokenizer_config.json from the "

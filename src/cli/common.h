@@ -28,6 +28,7 @@ Command add_tokenize(CLI::App& app);
 Command add_template(CLI::App& app);
 Command add_logits(CLI::App& app);
 Command add_make_model(CLI::App& app);
+Command add_export(CLI::App& app);
 // Written by the owners of those modules:
 Command add_serve(CLI::App& app);  // cmd_serve.cpp
 Command add_train(CLI::App& app);  // cmd_train.cpp
@@ -54,7 +55,7 @@ struct LoadFlags {
 void add_load_flags(CLI::App* cmd, LoadFlags& flags);
 void apply_threads(const LoadFlags& flags);
 
-// Throws a clear seek::Error when `dir` is not a directory or has no config.json.
+// Throws a clear seek::Error when `dir` is neither a GGUF file nor a directory with config.json.
 void check_model_dir(const std::string& dir);
 // Loads weights, drawing a progress bar on stderr (TTY only) for models above ~256 MB.
 std::unique_ptr<model::Model> load_model(const std::string& dir, const LoadFlags& flags);

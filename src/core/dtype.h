@@ -99,6 +99,9 @@ inline float f16_to_f32(uint16_t h) {
   return std::bit_cast<float>(sign | ((exp + 112) << 23) | (man << 13));
 }
 
+// binary32 -> binary16, round to nearest even; overflow to inf, NaN stays NaN (quiet).
+uint16_t f32_to_f16(float f);
+
 // float8_e4m3fn: 1 sign, 4 exponent (bias 7), 3 mantissa; exponent 0 is subnormal (m/8 * 2^-6);
 // no infinities, 0x7f / 0xff are NaN; largest finite 448.
 inline float fp8_e4m3_to_f32(uint8_t q) {

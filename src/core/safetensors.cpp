@@ -207,8 +207,26 @@ struct TensorStore::Impl {
   std::vector<Tensor> tensors;
   std::map<std::string, size_t, std::less<>> by_name;  // -> index into tensors
   std::vector<Region> regions;
+  std::vector<std::shared_ptr<const void>> owners;  // adopt()
   uint64_t total_bytes = 0;
 };
+
+TensorStore TensorStore::adopt(std::string dir, LoadMode mode, std::vector<Tensor> tensors,
+                               std::vector<std::shared_ptr<const void>> owners) {
+  TensorStore store;
+  Impl& m = *store.impl_;
+  m.dir = std::move(dir);
+  m.mode = mode;
+  m.owners = std::move(owners);
+  m.tensors = std::move(tensors);
+  for (size_t i = 0; i < m.tensors.size(); ++i) {
+    const Tensor& t = m.tensors[i];
+    if (!m.by_name.emplace(t.name, i).second) fail("{}: tensor \"{}\" appears twice", m.dir, t.name);
+    m.total_bytes += t.nbytes;
+    if (std::find(m.files.begin(), m.files.end(), t.file) == m.files.end()) m.files.push_back(t.file);
+  }
+  return store;
+}
 
 TensorStore TensorStore::open(const std::string& dir, LoadMode mode, const ProgressFn& progress) {
   Sources src = find_sources(dir);

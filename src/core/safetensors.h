@@ -79,6 +79,11 @@ class TensorStore {
   // file in Mmap mode).
   static TensorStore open(const std::string& dir, LoadMode mode = LoadMode::Read,
                           const ProgressFn& progress = {});
+  // A store over tensors whose bytes live elsewhere (a mapped GGUF file, buffers built while
+  // importing one); `owners` keep that memory alive as long as the store. `dir` is what dir()
+  // reports and each tensor's `file` names its source in errors. A repeated name is an error.
+  static TensorStore adopt(std::string dir, LoadMode mode, std::vector<Tensor> tensors,
+                           std::vector<std::shared_ptr<const void>> owners);
   TensorStore();
   TensorStore(TensorStore&&) noexcept;
   TensorStore& operator=(TensorStore&&) noexcept;

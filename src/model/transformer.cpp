@@ -1,7 +1,9 @@
 #include "model/transformer.h"
 
 #include "core/error.h"
+#include "core/gguf.h"
 #include "kernels/ops.h"
+#include "model/gguf_import.h"
 #include "model/mla.h"
 #include "model/moe.h"
 
@@ -12,8 +14,14 @@ using kernels::Precision;
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
   auto m = std::unique_ptr<Model>(new Model());
   m->dir_ = dir;
-  m->config_ = ModelConfig::load(dir);
-  m->store_ = TensorStore::open(dir, opts.mode, opts.progress);
+  if (is_gguf_file(dir)) {  // a llama.cpp deepseek2 file: config and tensors under HF names
+    GgufModel g = import_gguf(dir, opts.mode, opts.progress);
+    m->config_ = std::move(g.config);
+    m->store_ = std::move(g.store);
+  } else {
+    m->config_ = ModelConfig::load(dir);
+    m->store_ = TensorStore::open(dir, opts.mode, opts.progress);
+  }
   m->weights_ = bind_weights(m->config_, m->store_);
   return m;
 }
@@ -119,7 +127,7 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
 
 namespace {
 int64_t view_bytes(const WeightView& v) {
-  int64_t b = v.rows * v.cols * int64_t(dtype_size(v.dtype));
+  int64_t b = v.rows * dtype_bytes(v.dtype, v.cols);  // whole blocks per row for GGML types
   if (v.scale_inv) b += ((v.rows + 127) / 128) * v.scale_ld * 4;
   return b;
 }
@@ -143,7 +151,7 @@ ModelStats model_stats(const Model& m) {
   const int64_t H = c.hidden_size;
   // Per decoded token: one embedding row, every attention and dense weight, the router,
   // shared experts and k routed experts per MoE layer, the final norm and the head.
-  int64_t bytes = H * int64_t(dtype_size(w.embed_tokens.dtype)) + view_bytes(w.lm_head);
+  int64_t bytes = dtype_bytes(w.embed_tokens.dtype, H) + view_bytes(w.lm_head);
   int64_t params = w.embed_tokens.rows * H + (c.tie_word_embeddings ? 0 : w.lm_head.rows * H);
   for (const LayerWeights& l : w.layers) {
     const MlaWeights& a = l.attn;

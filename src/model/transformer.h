@@ -29,6 +29,8 @@ struct LoadOptions {
 
 class Model {
  public:
+  // `dir` is a Hugging Face model directory (config.json + safetensors) or a llama.cpp
+  // deepseek2 .gguf file (model/gguf_import.h).
   static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {});
   // A model over float32 weights owned elsewhere (model::Params::weights()), so an engine
   // decodes the policy being trained (GRPO rollouts) without a copy. The memory must outlive the

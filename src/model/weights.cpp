@@ -35,6 +35,8 @@ class Binder {
     v.data = t.data;
     switch (t.dtype) {
       case DType::F32: case DType::BF16: case DType::F16: break;
+      // GGML block types from GGUF files: the kernels read the blocks (ld in elements).
+      case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K: break;
       case DType::F8_E4M3: {
         const std::string sname = name + "_scale_inv";
         const int64_t sr = (out + 127) / 128, sc = (in + 127) / 128;

@@ -1,7 +1,9 @@
 #include "tokenizer/chat_template.h"
 
 #include "core/error.h"
+#include "core/gguf.h"
 #include "core/io.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace seek::tokenizer {
 namespace {
@@ -31,6 +33,21 @@ std::string pick_template(const json& v, const std::string& source) {
 }  // namespace
 
 ChatTemplate ChatTemplate::load(const std::string& model_dir) {
+  if (is_gguf_file(model_dir)) {  // tokenizer.chat_template, special tokens from the vocabulary
+    const GgufFile f = GgufFile::open(model_dir);
+    const GgufHeader& h = f.header();
+    ChatTemplate t = from_source(chat_template_from_gguf(h, model_dir), "", "");
+    t.special_tokens_.clear();
+    const GgufValue* tokens = h.find("tokenizer.ggml.tokens");
+    for (const auto& [key, id_key] : {std::pair{"bos_token", "tokenizer.ggml.bos_token_id"},
+                                      std::pair{"eos_token", "tokenizer.ggml.eos_token_id"},
+                                      std::pair{"pad_token", "tokenizer.ggml.padding_token_id"}}) {
+      const GgufValue* id = h.find(id_key);
+      if (tokens && id && id->is_integer() && id->i >= 0 && size_t(id->i) < tokens->strs.size())
+        t.special_tokens_[key] = tokens->strs[size_t(id->i)];
+    }
+    return t;
+  }
   const std::string config_path = model_dir + "/tokenizer_config.json";
   const json config = parse_json(read_file(config_path), config_path);
   std::string source;

@@ -19,6 +19,7 @@ class ChatTemplate {
  public:
   // Reads MODEL_DIR/tokenizer_config.json. The template is "chat_template" there (a string, or a
   // list of {name, template} from which "default" is taken), else MODEL_DIR/chat_template.jinja.
+  // A .gguf file's template is its tokenizer.chat_template.
   static ChatTemplate load(const std::string& model_dir);
   static ChatTemplate from_source(std::string jinja_source, std::string bos_token, std::string eos_token);
 

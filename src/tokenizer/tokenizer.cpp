@@ -1,13 +1,17 @@
 #include "tokenizer/tokenizer.h"
 
 #include "core/error.h"
+#include "core/gguf.h"
 #include "core/io.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
 
 namespace seek::tokenizer {
 
 Tokenizer Tokenizer::load(const std::string& model_dir) {
+  if (is_gguf_file(model_dir))
+    return tokenizer_from_gguf(GgufFile::open(model_dir).header(), model_dir);
   const std::string json_path = model_dir + "/tokenizer.json";
   const std::string config_path = model_dir + "/tokenizer_config.json";
   std::string config = file_exists(config_path) ? read_file(config_path) : std::string();

@@ -42,7 +42,8 @@ struct EncodeOptions {
 
 class Tokenizer {
  public:
-  // Reads MODEL_DIR/tokenizer.json and, if present, MODEL_DIR/tokenizer_config.json.
+  // Reads MODEL_DIR/tokenizer.json and, if present, MODEL_DIR/tokenizer_config.json; or, when
+  // MODEL_DIR is a .gguf file, its tokenizer.ggml.* metadata (tokenizer/gguf_vocab.h).
   static Tokenizer load(const std::string& model_dir);
   // `tokenizer_config_json` may be empty (no config). `source` names the input in errors.
   static Tokenizer from_json_text(const std::string& tokenizer_json,

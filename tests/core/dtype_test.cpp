@@ -155,3 +155,27 @@ TEST(DType, NamesSizesParse) {
 
 }  // namespace
 }  // namespace seek
+
+namespace seek {
+namespace {
+
+TEST(F16, RoundTripsEveryCodeAndRoundsToNearestEven) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = f16_to_f32(uint16_t(h));
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(f16_to_f32(f32_to_f16(f))));
+      continue;
+    }
+    ASSERT_EQ(f32_to_f16(f), h) << h;
+  }
+  EXPECT_EQ(f32_to_f16(1.0f + 0x1p-11f), 0x3c00);           // tie: to even (1.0)
+  EXPECT_EQ(f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);       // tie: to even (up)
+  EXPECT_EQ(f32_to_f16(65519.0f), 0x7bff);                   // largest finite
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);                   // rounds to inf
+  EXPECT_EQ(f32_to_f16(0x1p-25f), 0x0000);                   // half the smallest subnormal: even
+  EXPECT_EQ(f32_to_f16(0x1.8p-25f), 0x0001);
+  EXPECT_EQ(f32_to_f16(-0.0f), 0x8000);
+}
+
+}  // namespace
+}  // namespace seek

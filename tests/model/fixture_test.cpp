@@ -3,14 +3,19 @@
 // attention forms and in prefill vs token-by-token decode.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <map>
 #include <numeric>
 #include <set>
 
+#include "core/gguf.h"
 #include "core/io.h"
+#include "model/gguf_export.h"
 #include "model/moe.h"
 #include "model/transformer.h"
 
@@ -53,9 +58,25 @@ class ModelFixture : public ::testing::TestWithParam<std::string> {
     auto it = cache.find(name);
     if (it != cache.end()) return it->second;
     Fixture f;
-    f.dir = kFixtures + name;
+    // "NAME@gguf": the fixture exported to a llama.cpp GGUF file (F32 matrices, so FP8 weights
+    // keep their exact values) and loaded from there; the references are the directory's.
+    const bool gguf = name.ends_with("@gguf");
+    const std::string base = gguf ? name.substr(0, name.size() - 5) : name;
+    f.dir = kFixtures + base;
     f.ref = parse_json(read_file(f.dir + "/reference.json"), "reference.json");
-    f.model = Model::load(f.dir);
+    if (gguf) {
+      const std::string path =
+          (std::filesystem::temp_directory_path() /
+           (base + "." + std::to_string(::getpid()) + ".fixture.gguf")).string();
+      const auto source = Model::load(f.dir);  // read while w.write() runs
+      GgufWriter w;
+      add_model_to_gguf(*source, DType::F32, base, w);
+      w.write(path);
+      f.model = Model::load(path);
+      std::filesystem::remove(path);  // the store holds the mapping (or the bytes)
+    } else {
+      f.model = Model::load(f.dir);
+    }
     f.prompt = f.ref["prompt"]["token_ids"].get<std::vector<int32_t>>();
     f.V = f.model->config().vocab_size;
     return cache.emplace(name, std::move(f)).first->second;
@@ -221,10 +242,12 @@ TEST_P(ModelFixture, Bf16PrefillIsClose) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelFixture,
-                         ::testing::Values("v3-tiny", "v3-tiny-fp8", "v2-lite-tiny"),
+                         ::testing::Values("v3-tiny", "v3-tiny-fp8", "v2-lite-tiny", "v3-tiny@gguf",
+                                           "v3-tiny-fp8@gguf", "v2-lite-tiny@gguf"),
                          [](const auto& info) {
                            std::string s = info.param;
                            std::replace(s.begin(), s.end(), '-', '_');
+                           std::replace(s.begin(), s.end(), '@', '_');
                            return s;
                          });
 

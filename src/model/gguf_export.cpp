@@ -1,0 +1,227 @@
+#include "model/gguf_export.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/ops.h"
+#include "model/gguf_names.h"
+#include "model/tensors.h"
+
+namespace seek::model {
+namespace {
+
+// llama_ftype of a file whose matrices are all `t`.
+uint32_t file_type(DType t) {
+  switch (t) {
+    case DType::F32: return 0;
+    case DType::F16: return 1;
+    case DType::BF16: return 32;
+    default: fail("seek export: --type {} is not supported (f32, f16 or bf16)", dtype_name(t));
+  }
+}
+
+void store_f32(float x, DType t, uint8_t* dst) {
+  if (t == DType::F32) {
+    std::memcpy(dst, &x, 4);
+    return;
+  }
+  uint16_t h = t == DType::BF16 ? f32_to_bf16(x) : f32_to_f16(x);
+  std::memcpy(dst, &h, 2);
+}
+
+// The stored tensor `name` of the model as a WeightView [rows, cols] (FP8 with its scales).
+WeightView view_of(const TensorStore& s, const std::string& name, int64_t rows, int64_t cols) {
+  const Tensor& t = s.get(name);
+  WeightView v;
+  v.dtype = t.dtype;
+  v.rows = rows;
+  v.cols = cols;
+  v.ld = cols;
+  v.data = t.data;
+  if (t.dtype == DType::F8_E4M3) {
+    const Tensor& si = s.get(name + "_scale_inv");
+    v.scale_inv = static_cast<const float*>(si.data);
+    v.scale_ld = (cols + 127) / 128;
+  }
+  return v;
+}
+
+// Row r of v, widened to float32.
+std::vector<float> row_of(const WeightView& v, int64_t r) {
+  std::vector<float> out(size_t(v.cols));
+  kernels::dequantize_row(v, r, out.data());
+  return out;
+}
+
+class Exporter {
+ public:
+  Exporter(const Model& m, DType dtype, GgufWriter& w)
+      : c_(m.config()), s_(m.weights_store()), dtype_(dtype), w_(w) {}
+
+  // A matrix [rows, cols] written as `t` (ne = {cols, rows}).
+  void matrix(const std::string& gguf, const std::string& hf, int64_t rows, int64_t cols, DType t) {
+    const TensorStore* s = &s_;
+    w_.add_tensor(gguf, t, {cols, rows}, [s, hf, rows, cols, t](uint8_t* dst) {
+      const WeightView v = view_of(*s, hf, rows, cols);
+      const size_t es = dtype_size(t);
+      for (int64_t r = 0; r < rows; ++r) {
+        const std::vector<float> x = row_of(v, r);
+        for (int64_t j = 0; j < cols; ++j) store_f32(x[size_t(j)], t, dst + size_t(r * cols + j) * es);
+      }
+    });
+  }
+
+  // Norm gains and the router bias: F32 vectors.
+  void vector(const std::string& gguf, const std::string& hf, int64_t n) {
+    const TensorStore* s = &s_;
+    w_.add_tensor(gguf, DType::F32, {n}, [s, hf, n](uint8_t* dst) {
+      std::vector<float> x(static_cast<size_t>(n));
+      if (!copy_as_f32(s->get(hf), x.data())) fail("seek export: {} is not a float vector", hf);
+      std::memcpy(dst, x.data(), size_t(n) * 4);
+    });
+  }
+
+  // Routed experts e = 0..E-1 of one projection stacked into [E, rows, cols].
+  void experts(const std::string& gguf, int64_t layer, const std::string& proj, int64_t rows,
+               int64_t cols) {
+    const TensorStore* s = &s_;
+    const DType t = dtype_;
+    const int64_t E = c_.n_routed_experts;
+    w_.add_tensor(gguf, t, {cols, rows, E}, [s, layer, proj, rows, cols, E, t](uint8_t* dst) {
+      const size_t es = dtype_size(t);
+      for (int64_t e = 0; e < E; ++e) {
+        const std::string hf = "model.layers." + std::to_string(layer) + ".mlp.experts." +
+                               std::to_string(e) + "." + proj;
+        const WeightView v = view_of(*s, hf, rows, cols);
+        for (int64_t r = 0; r < rows; ++r) {
+          const std::vector<float> x = row_of(v, r);
+          uint8_t* o = dst + size_t((e * rows + r) * cols) * es;
+          for (int64_t j = 0; j < cols; ++j) store_f32(x[size_t(j)], t, o + size_t(j) * es);
+        }
+      }
+    });
+  }
+
+  // kv_b_proj [nh·(d_nope + d_v), d_c] -> attn_k_b [nh, d_c, d_nope] (each head's k rows
+  // transposed) and attn_v_b [nh, d_v, d_c].
+  void kv_b(const std::string& blk, const std::string& hf) {
+    const TensorStore* s = &s_;
+    const DType t = dtype_;
+    const int64_t nh = c_.num_attention_heads, dc = c_.kv_lora_rank, dn = c_.qk_nope_head_dim,
+                  dv = c_.v_head_dim;
+    w_.add_tensor(blk + "attn_k_b.weight", t, {dn, dc, nh}, [=](uint8_t* dst) {
+      const WeightView v = view_of(*s, hf, nh * (dn + dv), dc);
+      const size_t es = dtype_size(t);
+      for (int64_t h = 0; h < nh; ++h)
+        for (int64_t i = 0; i < dn; ++i) {
+          const std::vector<float> x = row_of(v, h * (dn + dv) + i);
+          for (int64_t col = 0; col < dc; ++col)
+            store_f32(x[size_t(col)], t, dst + size_t((h * dc + col) * dn + i) * es);
+        }
+    });
+    w_.add_tensor(blk + "attn_v_b.weight", t, {dc, dv, nh}, [=](uint8_t* dst) {
+      const WeightView v = view_of(*s, hf, nh * (dn + dv), dc);
+      const size_t es = dtype_size(t);
+      for (int64_t h = 0; h < nh; ++h)
+        for (int64_t j = 0; j < dv; ++j) {
+          const std::vector<float> x = row_of(v, h * (dn + dv) + dn + j);
+          for (int64_t col = 0; col < dc; ++col)
+            store_f32(x[size_t(col)], t, dst + size_t((h * dv + j) * dc + col) * es);
+        }
+    });
+  }
+
+  void all() {
+    for (const TensorSpec& s : model_tensors(c_)) {
+      if (s.mtp) continue;
+      const std::string blk = "blk." + std::to_string(s.layer) + ".";
+      if (s.expert > 0) continue;
+      if (s.expert == 0) {
+        const std::string proj = s.name.substr(s.name.rfind('.', s.name.size() - 8) + 1);
+        for (const GgufLayerName& n : kGgufExpertNames)
+          if (proj == n.hf) experts(blk + n.gguf, s.layer, proj, s.shape[0], s.shape[1]);
+        continue;
+      }
+      if (s.name.ends_with("self_attn.kv_b_proj.weight")) {
+        kv_b(blk, s.name);
+        continue;
+      }
+      const std::optional<std::string> g = gguf_name_of(s.name);
+      if (!g) fail("seek export: no GGUF name for tensor {}", s.name);
+      if (s.shape.size() == 1) vector(*g, s.name, s.shape[0]);
+      else matrix(*g, s.name, s.shape[0], s.shape[1],
+                  s.role == TensorRole::Router ? DType::F32 : dtype_);
+    }
+  }
+
+ private:
+  const ModelConfig& c_;
+  const TensorStore& s_;
+  DType dtype_;
+  GgufWriter& w_;
+};
+
+}  // namespace
+
+void add_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
+  const std::string a = "deepseek2.";
+  auto u32 = [&](const std::string& k, int64_t v) { w.set(a + k, GgufValue::u32(uint32_t(v))); };
+  auto f32 = [&](const std::string& k, double v) { w.set(a + k, GgufValue::f32(float(v))); };
+  u32("block_count", c.num_hidden_layers);
+  u32("context_length", c.max_position_embeddings);
+  u32("embedding_length", c.hidden_size);
+  u32("feed_forward_length", c.intermediate_size);
+  u32("attention.head_count", c.num_attention_heads);
+  u32("attention.head_count_kv", 1);  // MLA as MQA over the latent (convert_hf_to_gguf.py)
+  f32("rope.freq_base", c.rope_theta);
+  f32("attention.layer_norm_rms_epsilon", c.rms_norm_eps);
+  if (c.n_routed_experts > 0) {
+    u32("expert_used_count", c.num_experts_per_tok);
+    u32("expert_count", c.n_routed_experts);
+  }
+  u32("leading_dense_block_count", c.n_routed_experts > 0 ? c.first_k_dense_replace : c.num_hidden_layers);
+  u32("vocab_size", c.vocab_size);
+  if (c.q_lora_rank > 0) u32("attention.q_lora_rank", c.q_lora_rank);
+  u32("attention.kv_lora_rank", c.kv_lora_rank);
+  u32("attention.key_length", c.kv_lora_rank + c.qk_rope_head_dim);
+  u32("attention.value_length", c.kv_lora_rank);
+  u32("attention.key_length_mla", c.qk_head_dim());
+  u32("attention.value_length_mla", c.v_head_dim);
+  u32("expert_feed_forward_length", c.n_routed_experts > 0 ? c.moe_intermediate_size : c.intermediate_size);
+  u32("expert_shared_count", c.n_shared_experts);
+  f32("expert_weights_scale", c.routed_scaling_factor);
+  w.set(a + "expert_weights_norm", GgufValue::boolean(c.norm_topk_prob));
+  u32("expert_gating_func", c.scoring_func == ScoringFunc::Sigmoid ? 2 : 1);
+  if (c.n_group > 1) {
+    u32("expert_group_count", c.n_group);
+    u32("expert_group_used_count", c.topk_group);
+  }
+  u32("rope.dimension_count", c.qk_rope_head_dim);
+  // BOS / EOS belong to the tokenizer in GGUF; the config's go first, a tokenizer's replace them.
+  w.set("tokenizer.ggml.bos_token_id", GgufValue::u32(uint32_t(c.bos_token_id)));
+  if (!c.eos_token_ids.empty())
+    w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(uint32_t(c.eos_token_ids[0])));
+  if (c.rope_scaling && c.rope_scaling->type == "yarn") {
+    const RopeScaling& y = *c.rope_scaling;
+    if (y.mscale != y.mscale_all_dim)
+      fail("seek export: rope_scaling mscale {} != mscale_all_dim {}: llama.cpp's deepseek2 "
+           "assumes they are equal", y.mscale, y.mscale_all_dim);
+    w.set(a + "rope.scaling.type", GgufValue::str("yarn"));
+    f32("rope.scaling.factor", y.factor);
+    u32("rope.scaling.original_context_length", y.original_max_position_embeddings);
+    f32("rope.scaling.yarn_log_multiplier", 0.1 * y.mscale_all_dim);
+    f32("rope.scaling.yarn_beta_fast", y.beta_fast);
+    f32("rope.scaling.yarn_beta_slow", y.beta_slow);
+  }
+}
+
+void add_model_to_gguf(const Model& m, DType dtype, const std::string& name, GgufWriter& w) {
+  w.set("general.architecture", GgufValue::str("deepseek2"));
+  w.set("general.type", GgufValue::str("model"));
+  if (!name.empty()) w.set("general.name", GgufValue::str(name));
+  w.set("general.file_type", GgufValue::u32(file_type(dtype)));
+  add_config_to_gguf(m.config(), w);
+  Exporter(m, dtype, w).all();
+}
+
+}  // namespace seek::model

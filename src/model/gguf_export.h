@@ -1,0 +1,23 @@
+// A Seek model as a llama.cpp deepseek2 GGUF: the metadata convert_hf_to_gguf.py writes for
+// DeepSeek-V2/V3 and the tensors under llama.cpp's names (model/gguf_names.h), routed experts
+// stacked [n_expert, rows, cols], kv_b_proj split per head into attn_k_b [nh, d_c, d_nope]
+// (transposed: the absorbed form current llama.cpp requires) and attn_v_b [nh, d_v, d_c].
+// Matrices are written as `dtype` (F32, F16 or BF16; FP8 weights are dequantized first), norm
+// gains, the router and its bias as F32, as the converter does. MTP modules are not written
+// (llama.cpp's converter skips them too). The tokenizer is added by the caller
+// (tokenizer/gguf_vocab.h), which then writes the file.
+#pragma once
+#include <string>
+
+#include "core/gguf.h"
+#include "model/transformer.h"
+
+namespace seek::model {
+
+void add_config_to_gguf(const ModelConfig& c, GgufWriter& w);
+
+// Metadata and tensors of `m`; the tensors are read from m's store while w.write() runs, so `m`
+// must outlive that. `name` goes to general.name.
+void add_model_to_gguf(const Model& m, DType dtype, const std::string& name, GgufWriter& w);
+
+}  // namespace seek::model
