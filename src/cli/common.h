@@ -29,6 +29,7 @@ Command add_template(CLI::App& app);
 Command add_logits(CLI::App& app);
 Command add_make_model(CLI::App& app);
 Command add_export(CLI::App& app);
+Command add_quantize(CLI::App& app);
 // Written by the owners of those modules:
 Command add_serve(CLI::App& app);  // cmd_serve.cpp
 Command add_train(CLI::App& app);  // cmd_train.cpp

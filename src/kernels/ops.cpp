@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/quant.h"
+
 namespace seek::kernels {
 
 void rmsnorm(const float* x, const float* g, float* y, int64_t n, float eps) {
@@ -98,6 +100,9 @@ void dequantize_row(const WeightView& w, int64_t r, float* out) {
       for (int64_t j = 0; j < w.cols; ++j) out[j] = bf16_to_f32(p[j]);
       return;
     }
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
+      return dequantize_row(w.dtype, static_cast<const uint8_t*>(w.data) + dtype_bytes(w.dtype, off),
+                            out, w.cols);
     default:
       for (int64_t j = 0; j < w.cols; ++j) out[j] = w.at(r, j);
   }

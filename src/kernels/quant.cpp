@@ -307,20 +307,6 @@ void unpack_q4_K(const uint8_t* b, uint8_t* q) {
 
 }  // namespace
 
-uint16_t f32_to_f16(float f) {
-  const uint32_t u = std::bit_cast<uint32_t>(f);
-  const uint16_t sign = uint16_t((u >> 16) & 0x8000);
-  const uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return sign | 0x7e00;    // NaN stays NaN (quiet)
-  if (a >= 0x477ff000u) return sign | 0x7c00;   // >= 65520 rounds to infinity
-  if (a < 0x38800000u)                          // below 2^-14: a subnormal half, in units 2^-24
-    return sign | uint16_t(std::nearbyint(std::bit_cast<float>(a) * 16777216.0f));
-  // Normal: rebias the exponent (127 -> 15), round 23 mantissa bits to 10 (a carry may bump the
-  // exponent, as it should).
-  const uint32_t r = a + 0xfffu + ((a >> 13) & 1u) - (112u << 23);
-  return sign | uint16_t(r >> 13);
-}
-
 void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
   check_n(t, n, "dequantize_row");
   const uint8_t* b = static_cast<const uint8_t*>(src);

@@ -63,7 +63,4 @@ inline void q4k_scale_min(const uint8_t* s, int j, uint8_t* sc, uint8_t* m) {
   }
 }
 
-// IEEE binary16 from binary32, round to nearest even (what F16C's vcvtps2ph and ggml store).
-uint16_t f32_to_f16(float f);
-
 }  // namespace seek::kernels

@@ -4,29 +4,49 @@
 
 #include "core/error.h"
 #include "kernels/ops.h"
+#include "kernels/quant.h"
 #include "model/gguf_names.h"
 #include "model/tensors.h"
 
 namespace seek::model {
 namespace {
 
-// llama_ftype of a file whose matrices are all `t`.
+// llama_ftype of a file whose matrices are (mostly) `t`.
 uint32_t file_type(DType t) {
   switch (t) {
     case DType::F32: return 0;
     case DType::F16: return 1;
+    case DType::Q4_0: return 2;
+    case DType::Q8_0: return 7;
+    case DType::Q4_K: return 14;  // LLAMA_FTYPE_MOSTLY_Q4_K_S: every matrix Q4_K where it fits
+    case DType::Q6_K: return 18;
     case DType::BF16: return 32;
-    default: fail("seek export: --type {} is not supported (f32, f16 or bf16)", dtype_name(t));
+    default:
+      fail("seek export: --type {} is not supported (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)",
+           dtype_name(t));
   }
 }
 
-void store_f32(float x, DType t, uint8_t* dst) {
-  if (t == DType::F32) {
-    std::memcpy(dst, &x, 4);
-    return;
+// The type a matrix with rows of `cols` values is stored in when the file's type is `t`: a block
+// type needs whole blocks per row; where they do not fit, as llama.cpp's quantizer falls back,
+// Q8_0 (blocks of 32), else F16.
+DType matrix_type(DType t, int64_t cols) {
+  if (!dtype_is_blocked(t) || cols % dtype_block(t) == 0) return t;
+  return cols % dtype_block(DType::Q8_0) == 0 ? DType::Q8_0 : DType::F16;
+}
+
+// n values of x stored as `t` at dst (dtype_bytes(t, n) bytes).
+void store_row(const float* x, int64_t n, DType t, uint8_t* dst) {
+  if (dtype_is_blocked(t)) return kernels::quantize_row(t, x, dst, n);
+  const size_t es = dtype_size(t);
+  for (int64_t j = 0; j < n; ++j, dst += es) {
+    if (t == DType::F32) {
+      std::memcpy(dst, &x[j], 4);
+      continue;
+    }
+    const uint16_t h = t == DType::BF16 ? f32_to_bf16(x[j]) : f32_to_f16(x[j]);
+    std::memcpy(dst, &h, 2);
   }
-  uint16_t h = t == DType::BF16 ? f32_to_bf16(x) : f32_to_f16(x);
-  std::memcpy(dst, &h, 2);
 }
 
 // The stored tensor `name` of the model as a WeightView [rows, cols] (FP8 with its scales).
@@ -58,16 +78,14 @@ class Exporter {
   Exporter(const Model& m, DType dtype, GgufWriter& w)
       : c_(m.config()), s_(m.weights_store()), dtype_(dtype), w_(w) {}
 
-  // A matrix [rows, cols] written as `t` (ne = {cols, rows}).
+  // A matrix [rows, cols] written as matrix_type(t, cols) (ne = {cols, rows}).
   void matrix(const std::string& gguf, const std::string& hf, int64_t rows, int64_t cols, DType t) {
     const TensorStore* s = &s_;
+    t = matrix_type(t, cols);
     w_.add_tensor(gguf, t, {cols, rows}, [s, hf, rows, cols, t](uint8_t* dst) {
       const WeightView v = view_of(*s, hf, rows, cols);
-      const size_t es = dtype_size(t);
-      for (int64_t r = 0; r < rows; ++r) {
-        const std::vector<float> x = row_of(v, r);
-        for (int64_t j = 0; j < cols; ++j) store_f32(x[size_t(j)], t, dst + size_t(r * cols + j) * es);
-      }
+      for (int64_t r = 0; r < rows; ++r)
+        store_row(row_of(v, r).data(), cols, t, dst + r * dtype_bytes(t, cols));
     });
   }
 
@@ -85,19 +103,15 @@ class Exporter {
   void experts(const std::string& gguf, int64_t layer, const std::string& proj, int64_t rows,
                int64_t cols) {
     const TensorStore* s = &s_;
-    const DType t = dtype_;
+    const DType t = matrix_type(dtype_, cols);
     const int64_t E = c_.n_routed_experts;
     w_.add_tensor(gguf, t, {cols, rows, E}, [s, layer, proj, rows, cols, E, t](uint8_t* dst) {
-      const size_t es = dtype_size(t);
       for (int64_t e = 0; e < E; ++e) {
         const std::string hf = "model.layers." + std::to_string(layer) + ".mlp.experts." +
                                std::to_string(e) + "." + proj;
         const WeightView v = view_of(*s, hf, rows, cols);
-        for (int64_t r = 0; r < rows; ++r) {
-          const std::vector<float> x = row_of(v, r);
-          uint8_t* o = dst + size_t((e * rows + r) * cols) * es;
-          for (int64_t j = 0; j < cols; ++j) store_f32(x[size_t(j)], t, o + size_t(j) * es);
-        }
+        for (int64_t r = 0; r < rows; ++r)
+          store_row(row_of(v, r).data(), cols, t, dst + (e * rows + r) * dtype_bytes(t, cols));
       }
     });
   }
@@ -106,28 +120,27 @@ class Exporter {
   // transposed) and attn_v_b [nh, d_v, d_c].
   void kv_b(const std::string& blk, const std::string& hf) {
     const TensorStore* s = &s_;
-    const DType t = dtype_;
     const int64_t nh = c_.num_attention_heads, dc = c_.kv_lora_rank, dn = c_.qk_nope_head_dim,
                   dv = c_.v_head_dim;
-    w_.add_tensor(blk + "attn_k_b.weight", t, {dn, dc, nh}, [=](uint8_t* dst) {
+    const DType tk = matrix_type(dtype_, dn), tv = matrix_type(dtype_, dc);
+    w_.add_tensor(blk + "attn_k_b.weight", tk, {dn, dc, nh}, [=](uint8_t* dst) {
       const WeightView v = view_of(*s, hf, nh * (dn + dv), dc);
-      const size_t es = dtype_size(t);
-      for (int64_t h = 0; h < nh; ++h)
+      std::vector<float> kt(size_t(dc * dn));  // one head's k rows, transposed: [d_c, d_nope]
+      for (int64_t h = 0; h < nh; ++h) {
         for (int64_t i = 0; i < dn; ++i) {
           const std::vector<float> x = row_of(v, h * (dn + dv) + i);
-          for (int64_t col = 0; col < dc; ++col)
-            store_f32(x[size_t(col)], t, dst + size_t((h * dc + col) * dn + i) * es);
+          for (int64_t col = 0; col < dc; ++col) kt[size_t(col * dn + i)] = x[size_t(col)];
         }
+        for (int64_t col = 0; col < dc; ++col)
+          store_row(kt.data() + col * dn, dn, tk, dst + (h * dc + col) * dtype_bytes(tk, dn));
+      }
     });
-    w_.add_tensor(blk + "attn_v_b.weight", t, {dc, dv, nh}, [=](uint8_t* dst) {
+    w_.add_tensor(blk + "attn_v_b.weight", tv, {dc, dv, nh}, [=](uint8_t* dst) {
       const WeightView v = view_of(*s, hf, nh * (dn + dv), dc);
-      const size_t es = dtype_size(t);
       for (int64_t h = 0; h < nh; ++h)
-        for (int64_t j = 0; j < dv; ++j) {
-          const std::vector<float> x = row_of(v, h * (dn + dv) + dn + j);
-          for (int64_t col = 0; col < dc; ++col)
-            store_f32(x[size_t(col)], t, dst + size_t((h * dv + j) * dc + col) * es);
-        }
+        for (int64_t j = 0; j < dv; ++j)
+          store_row(row_of(v, h * (dn + dv) + dn + j).data(), dc, tv,
+                    dst + (h * dv + j) * dtype_bytes(tv, dc));
     });
   }
 

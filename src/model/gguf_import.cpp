@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "kernels/ops.h"
 #include "model/gguf_names.h"
 #include "model/tensors.h"
 
@@ -150,10 +151,12 @@ namespace {
 // Rebuilds HF's kv_b_proj [nh·(d_nope + d_v), d_c] (rows per head [k_nope | v]) from
 //   attn_k_b [nh, d_c, d_nope]  (k_b_proj transposed per head: the absorbed form) and
 //   attn_v_b [nh, d_v, d_c].
-// A permutation of elements, so the dtype is kept (no rounding).
+// A permutation of elements: halves of one scalar dtype keep it (no rounding); block-quantized
+// or mixed halves are widened to F32 first (a transpose cannot keep 32-element blocks), and the
+// result is F32. `*dtype` is the rebuilt tensor's dtype.
 std::shared_ptr<std::vector<uint8_t>> rebuild_kv_b(const ModelConfig& c, const GgufFile& f,
                                                    const GgufTensorInfo& kb,
-                                                   const GgufTensorInfo& vb) {
+                                                   const GgufTensorInfo& vb, DType* dtype) {
   const int64_t nh = c.num_attention_heads, dc = c.kv_lora_rank, dn = c.qk_nope_head_dim,
                 dv = c.v_head_dim;
   const std::string& src = f.path();
@@ -163,15 +166,32 @@ std::shared_ptr<std::vector<uint8_t>> rebuild_kv_b(const ModelConfig& c, const G
   if (vb.ne != std::vector<int64_t>{dc, dv, nh})
     fail("{}: tensor {} has shape {}, expected [{}, {}, {}]", src, vb.name, shape_str(vb.shape()),
          nh, dv, dc);
-  // TODO(gguf): block-typed k_b / v_b through kernels/quant.h's dequantize_row once it lands.
-  if (dtype_is_blocked(kb.dtype) || dtype_is_blocked(vb.dtype) || kb.dtype != vb.dtype)
-    fail("{}: {} ({}) and {} ({}): rebuilding kv_b_proj from quantized or mixed-type halves is "
-         "not yet supported (needs dequantize_row)", src, kb.name, dtype_name(kb.dtype), vb.name,
-         dtype_name(vb.dtype));
-  const size_t es = dtype_size(kb.dtype);
-  auto out = std::make_shared<std::vector<uint8_t>>(size_t(nh * (dn + dv) * dc) * es);
   const uint8_t* k = f.tensor_data(kb);
   const uint8_t* v = f.tensor_data(vb);
+  std::vector<float> kf, vf;  // the widened halves, when they must be
+  *dtype = kb.dtype;
+  if (dtype_is_blocked(kb.dtype) || dtype_is_blocked(vb.dtype) || kb.dtype != vb.dtype) {
+    auto widen = [&](const GgufTensorInfo& t, const uint8_t* p, int64_t rows, int64_t cols) {
+      if (dtype_is_blocked(t.dtype) && cols % dtype_block(t.dtype) != 0)
+        fail("{}: tensor {} ({}) has rows of {} values, not whole blocks of {}", src, t.name,
+             dtype_name(t.dtype), cols, dtype_block(t.dtype));
+      std::vector<float> out(size_t(rows * cols));
+      WeightView w;
+      w.dtype = t.dtype;
+      w.rows = rows;
+      w.cols = w.ld = cols;
+      w.data = p;
+      for (int64_t r = 0; r < rows; ++r) kernels::dequantize_row(w, r, out.data() + r * cols);
+      return out;
+    };
+    kf = widen(kb, k, nh * dc, dn);
+    vf = widen(vb, v, nh * dv, dc);
+    k = reinterpret_cast<const uint8_t*>(kf.data());
+    v = reinterpret_cast<const uint8_t*>(vf.data());
+    *dtype = DType::F32;
+  }
+  const size_t es = dtype_size(*dtype);
+  auto out = std::make_shared<std::vector<uint8_t>>(size_t(nh * (dn + dv) * dc) * es);
   uint8_t* o = out->data();
   for (int64_t h = 0; h < nh; ++h) {
     const int64_t row0 = h * (dn + dv);
@@ -238,8 +258,9 @@ GgufModel import_gguf(const std::string& path, LoadMode mode, const ProgressFn& 
     if (s.name.ends_with("self_attn.kv_b_proj.weight") && !find_tensor(h, blk + "attn_kv_b.weight")) {
       const GgufTensorInfo& kb = need(blk + "attn_k_b.weight", s.name);
       const GgufTensorInfo& vb = need(blk + "attn_v_b.weight", s.name);
-      auto buf = rebuild_kv_b(c, f, kb, vb);
-      tensors.push_back(make_tensor(s.name, kb.dtype, s.shape, buf->data(), buf->size(), path));
+      DType dt;
+      auto buf = rebuild_kv_b(c, f, kb, vb, &dt);
+      tensors.push_back(make_tensor(s.name, dt, s.shape, buf->data(), buf->size(), path));
       owners.push_back(std::move(buf));
       continue;
     }

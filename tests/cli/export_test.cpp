@@ -76,6 +76,29 @@ TEST(ExportGgufCommand, InfoTokenizeAndLogitsWorkOnTheFile) {
   EXPECT_EQ(run_seek({"tokenize", again}, "Hello world <｜User｜>").out, t1.out);
 }
 
+// seek quantize: a GGUF file of GGML block types that run, info and chat load like any model.
+TEST(QuantizeCommand, WritesABlockTypedGgufThatRuns) {
+  TempDir dir, out;
+  link_model("v3-tiny", dir, true);
+  const std::string gguf = out / "q8.gguf";
+  Result q = run_seek({"quantize", dir.str(), gguf, "--type", "q8_0"});
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_TRUE(contains(q.err, "q8_0")) << q.err;
+  Result r = run_seek({"run", gguf, "--raw", "-p", kPrompt, "-n", "8", "--temperature", "0"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  Result i = run_seek({"info", gguf});
+  ASSERT_EQ(i.code, 0) << i.err;
+  EXPECT_TRUE(contains(i.out, "Q8_0")) << i.out;
+
+  Result bad = run_seek({"quantize", dir.str(), out / "x.gguf", "--type", "q5_1"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_TRUE(contains(bad.err, "q5_1")) << bad.err;
+  Result none = run_seek({"quantize", dir.str(), out / "y.gguf"});
+  EXPECT_NE(none.code, 0);
+  EXPECT_TRUE(contains(none.err, "--type")) << none.err;
+}
+
 TEST(ExportGgufCommand, Errors) {
   TempDir dir, out;
   Result r = run_seek({"export", "--gguf", dir.str(), out / "x.gguf"});

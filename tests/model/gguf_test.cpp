@@ -13,6 +13,7 @@
 #include "core/gguf.h"
 #include "core/io.h"
 #include "kernels/ops.h"
+#include "kernels/quant.h"
 #include "model/gguf_export.h"
 #include "model/gguf_import.h"
 #include "model/tensors.h"
@@ -278,16 +279,79 @@ TEST(GgufImport, BlockTypedWeightsBecomeViewsOfTheirType) {
   EXPECT_EQ(o.cols, 128);
 }
 
-TEST(GgufImport, QuantizedKvBHalvesAreNotYetSupported) {
+// llama.cpp's quantized files hold attn_k_b / attn_v_b in a block type: kv_b_proj is rebuilt
+// from their dequantized values (F32), element for element.
+TEST(GgufImport, QuantizedKvBHalvesAreWidened) {
+  auto src = Model::load(kFixtures + std::string("v3-tiny"));
+  const WeightView& kv = src->weights().layers[0].attn.kv_b_proj;  // [4·(32 + 32), 64]
   const std::string path = rewrite(exported("v3-tiny", DType::BF16), "q8kb.gguf",
-                                   [](const GgufFile&, GgufWriter& w) {
-    std::vector<uint8_t> q(size_t(64 * 4 * 34), 0);
+                                   [&](const GgufFile&, GgufWriter& w) {
+    // attn_k_b [4 heads, 64, 32]: head h, latent column c holds k row (h, i) at i.
+    std::vector<uint8_t> q(size_t(4 * 64 * dtype_bytes(DType::Q8_0, 32)));
+    std::vector<float> row(32);
+    for (int64_t h = 0; h < 4; ++h)
+      for (int64_t c = 0; c < 64; ++c) {
+        for (int64_t i = 0; i < 32; ++i) row[size_t(i)] = kv.at(h * 64 + i, c);
+        kernels::quantize_row(DType::Q8_0, row.data(), q.data() + (h * 64 + c) * 34, 32);
+      }
     w.add_tensor("blk.0.attn_k_b.weight", DType::Q8_0, {32, 64, 4}, q.data(), q.size());
   }, {"blk.0.attn_k_b.weight"});
-  const std::string e = load_error(path);
-  EXPECT_NE(e.find("blk.0.attn_k_b.weight"), std::string::npos) << e;
-  EXPECT_NE(e.find("not yet supported"), std::string::npos) << e;
+  auto m = Model::load(path);
+  const WeightView& got = m->weights().layers[0].attn.kv_b_proj;
+  EXPECT_EQ(got.dtype, DType::F32);
+  float worst = 0;
+  for (int64_t h = 0; h < 4; ++h)
+    for (int64_t r = 0; r < 64; ++r)
+      for (int64_t c = 0; c < 64; ++c) {
+        const float want = kv.at(h * 64 + r, c), have = got.at(h * 64 + r, c);
+        if (r >= 32) EXPECT_EQ(have, want);  // v rows: BF16 widened exactly
+        else worst = std::max(worst, std::fabs(have - want));
+      }
+  EXPECT_GT(worst, 0.0f);     // the k rows went through Q8_0 ...
+  EXPECT_LT(worst, 0.01f);    // ... and are close (weights ~0.02-0.1, Q8_0 steps 1/127 of a block max)
 }
+
+// Quantized exports (seek quantize): the logits stay close to the float model's. Rows that are
+// not whole blocks (the fixtures' 48-wide experts; 128-wide rows for the 256-blocks of Q4_K/Q6_K)
+// fall back to Q8_0, then F16, as llama.cpp's quantizer does.
+struct QuantCase {
+  const char* fixture;
+  DType dtype;
+  double max_rel_rms;  // RMS(logit change) / RMS(logits), measured x~2
+};
+
+class GgufQuantized : public testing::TestWithParam<QuantCase> {};
+
+TEST_P(GgufQuantized, LogitsStayClose) {
+  const QuantCase& c = GetParam();
+  auto dir = Model::load(kFixtures + c.fixture);
+  auto q = Model::load(exported(c.fixture, c.dtype));
+  const std::vector<int32_t> prompt = prompt_of(c.fixture);
+  const std::vector<float> a = prefill_logits(*dir, prompt), b = prefill_logits(*q, prompt);
+  ASSERT_EQ(a.size(), b.size());
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += double(a[i] - b[i]) * double(a[i] - b[i]);
+    norm += double(a[i]) * double(a[i]);
+  }
+  const double rel = std::sqrt(diff / norm);
+  EXPECT_GT(rel, 0.0);
+  EXPECT_LT(rel, c.max_rel_rms);
+  RecordProperty("rel_rms_logit_change", std::to_string(rel));
+  std::printf("%s %s: relative RMS logit change %.4f\n", c.fixture, std::string(dtype_name(c.dtype)).c_str(), rel);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, GgufQuantized,
+    testing::Values(QuantCase{"v3-tiny", DType::Q8_0, 0.05}, QuantCase{"v3-tiny", DType::Q4_0, 0.3},
+                    QuantCase{"v3-tiny-fp8", DType::Q4_K, 0.3},
+                    QuantCase{"v2-lite-tiny", DType::Q6_K, 0.3},
+                    QuantCase{"v2-lite-tiny", DType::Q8_0, 0.05}),
+    [](const auto& info) {
+      std::string s = std::string(info.param.fixture) + "_" + std::string(dtype_name(info.param.dtype));
+      std::replace(s.begin(), s.end(), '-', '_');
+      return s;
+    });
 
 TEST(GgufImport, MismatchesAreClearErrors) {
   const std::string src = exported("v3-tiny", DType::BF16);
