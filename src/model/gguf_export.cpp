@@ -194,7 +194,10 @@ void add_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
   }
   u32("leading_dense_block_count", c.n_routed_experts > 0 ? c.first_k_dense_replace : c.num_hidden_layers);
   u32("vocab_size", c.vocab_size);
-  if (c.q_lora_rank > 0) u32("attention.q_lora_rank", c.q_lora_rank);
+  // Written even without a q LoRA (0 = q_proj): llama.cpp reads the key unless it takes the model
+  // for a "lite" one, which it decides by layer count alone (27 or 26 layers, as V2-Lite), so a
+  // V2-Lite geometry of any other depth would not load without it (convert_hf_to_gguf.py omits it).
+  u32("attention.q_lora_rank", c.q_lora_rank);
   u32("attention.kv_lora_rank", c.kv_lora_rank);
   u32("attention.key_length", c.kv_lora_rank + c.qk_rope_head_dim);
   u32("attention.value_length", c.kv_lora_rank);

@@ -215,6 +215,19 @@ TEST(GgufExport, LlamaCppLayout) {
   EXPECT_EQ(t["output_norm.weight"]->dtype, DType::F32);
 }
 
+// llama.cpp needs attention.q_lora_rank unless the depth is V2-Lite's: 0 says "q_proj" for any depth.
+TEST(GgufExport, QLoraRankIsWrittenWithoutQLora) {
+  const GgufFile f = GgufFile::open(exported("v2-lite-tiny", DType::BF16));
+  ASSERT_NE(f.find("deepseek2.attention.q_lora_rank"), nullptr);
+  EXPECT_EQ(f.find("deepseek2.attention.q_lora_rank")->i, 0);
+  EXPECT_EQ(GgufFile::open(exported("v3-tiny", DType::BF16)).find("deepseek2.attention.q_lora_rank")->i, 96);
+  std::set<std::string> names;
+  for (const GgufTensorInfo& i : f.header().tensors) names.insert(i.name);
+  EXPECT_TRUE(names.count("blk.0.attn_q.weight"));
+  EXPECT_FALSE(names.count("blk.0.attn_q_a.weight"));
+  EXPECT_EQ(Model::load(exported("v2-lite-tiny", DType::BF16))->config().q_lora_rank, 0);
+}
+
 // ---- Files that do not fit -------------------------------------------------------------------
 
 // Copies `src` to a new file, letting `edit` change the writer (metadata, tensors) first.
