@@ -76,6 +76,23 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// block_q4_K's 12 bytes of 6-bit scales and mins (see q4k_scale_min) as bytes 0..7 = sc_0..7,
+// 8..15 = m_0..7, unpacked four at a time in the 32-bit lanes of one vector. Reads 16 bytes at s
+// (the 4 after the scales are the block's first nibbles).
+inline __m128i q4k_scales_mins(const uint8_t* s) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));  // words s0 s1 s2 -
+  // Lanes: [sc_0..3, sc_4..7, m_0..3, m_4..7]. Low bits: s0 & 63, s2 & 15, s1 & 63, s2 >> 4 & 15.
+  const __m128i low = _mm_and_si128(
+      _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_set_epi32(4, 0, 0, 0)),
+      _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
+  // Top two bits of sub-blocks 4..7: the spare bits 6, 7 of s0 (scales) and s1 (mins).
+  const __m128i top = _mm_slli_epi32(
+      _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 6),
+                    _mm_set_epi32(0x03030303, 0, 0x03030303, 0)),
+      4);
+  return _mm_or_si128(low, top);
+}
+
 // The activation rows a kernel call reads: R rows of quantized x, at block `b0` onwards.
 struct Acts {
   const int8_t* q[kMaxRows];
@@ -189,14 +206,7 @@ void dot_q4_K(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
     prefetch(w);
     prefetch(w + 64);
     prefetch(w + 128);
-    // The 12 bytes of 6-bit scales and mins, four at a time (see q4k_scale_min): bytes 0..7 of
-    // scm are the scales sc_0..7, bytes 8..15 the mins m_0..7.
-    uint32_t s[3];
-    std::memcpy(s, w + 4, 12);
-    const uint32_t sc_lo = s[0] & 0x3f3f3f3fu, m_lo = s[1] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (s[2] & 0x0f0f0f0fu) | ((s[0] >> 6) & 0x03030303u) << 4;
-    const uint32_t m_hi = ((s[2] >> 4) & 0x0f0f0f0fu) | ((s[1] >> 6) & 0x03030303u) << 4;
-    const __m128i scm = _mm_set_epi32(int(m_hi), int(m_lo), int(sc_hi), int(sc_lo));
+    const __m128i scm = q4k_scales_mins(w + 4);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));  // m_0 m_0 m_1 m_1..
     const float d = f16(w), dmin = f16(w + 2);
@@ -249,12 +259,7 @@ void dot_q4_K_512(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
     prefetch(w);
     prefetch(w + 64);
     prefetch(w + 128);
-    uint32_t s[3];
-    std::memcpy(s, w + 4, 12);
-    const uint32_t sc_lo = s[0] & 0x3f3f3f3fu, m_lo = s[1] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (s[2] & 0x0f0f0f0fu) | ((s[0] >> 6) & 0x03030303u) << 4;
-    const uint32_t m_hi = ((s[2] >> 4) & 0x0f0f0f0fu) | ((s[1] >> 6) & 0x03030303u) << 4;
-    const __m128i scm = _mm_set_epi32(int(m_hi), int(m_lo), int(sc_hi), int(sc_lo));
+    const __m128i scm = q4k_scales_mins(w + 4);
     const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
     const float d = f16(w), dmin = f16(w + 2);
