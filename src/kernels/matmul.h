@@ -1,5 +1,6 @@
 // Matrix products against weights kept in their stored dtype (F32, BF16, F16, FP8 E4M3 with
-// 128x128 block scales). No FP32 copy of a weight is ever made: conversion happens in registers.
+// 128x128 block scales, and GGML's block-quantized Q8_0, Q4_0, Q4_K, Q6_K). No FP32 copy of a
+// weight is ever made: conversion happens in registers.
 #pragma once
 #include <cstdint>
 
@@ -26,6 +27,10 @@ enum class Precision { F32, BF16 };
 // cache-blocked GEMM); it uses up to max_threads() OpenMP threads when the
 // product is big enough to pay for them, and one thread inside an outer parallel region.
 // y must not overlap x or W.
+// Block-quantized W (Q8_0, Q4_0, Q4_K, Q6_K) multiplies as llama.cpp does, whatever `p` says:
+// each row of x is quantized once per call to int8 with an fp32 scale per block (32 elements for
+// Q8_0/Q4_0, 256 for the K types), every weight block's dot is an exact integer sum, and only the
+// block scaling is in fp32 (quant.h, quant_dot, defines it; ref::matmul runs exactly that).
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
             Precision p = Precision::F32);
 inline void matmul(const float* x, int64_t M, const WeightView& w, float* y,
@@ -34,7 +39,7 @@ inline void matmul(const float* x, int64_t M, const WeightView& w, float* y,
 }
 
 // y[m, k] = Σ_n x[m, n] · W[n, k]      x: [M, N=w.rows], y: [M, K=w.cols]  (W not transposed;
-// MLA's weight absorption multiplies queries by W_UK this way).
+// MLA's weight absorption multiplies queries by W_UK this way). Block-quantized W is an Error.
 void matmul_t(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
 inline void matmul_t(const float* x, int64_t M, const WeightView& w, float* y) {
   matmul_t(x, M, w.rows, w, y, w.cols);

@@ -1,6 +1,7 @@
-// The x86 kernels of matmul against block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K), on 256-bit
-// vectors, compiled twice: into avx2:: (matmul_quant_avx2.cpp) and into avx512:: with VNNI
-// (matmul_quant_avx512.cpp), which turns each maddubs+madd+add chain into one vpdpbusd/vpdpwssd.
+// The x86 kernels of matmul against block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K), compiled
+// twice: into avx2:: (matmul_quant_avx2.cpp: 256-bit vectors, maddubs + madd integer dots) and
+// into avx512:: (matmul_quant_avx512.cpp: VNNI turns each maddubs+madd+add into one vpdpbusd or
+// vpdpwssd, and Q8_0, Q4_0 and Q4_K run on 512-bit vectors; Q6_K's bit surgery stays 256-bit).
 // The including file defines SEEK_QUANT_NS (the namespace) and SEEK_QUANT_VNNI (0 or 1); every
 // helper is in an anonymous namespace, so the two compilations never merge at link time.
 //
@@ -22,9 +23,6 @@
 #include "kernels/matmul_internal.h"
 #include "kernels/quant.h"
 
-#ifndef SEEK_QUANT_PREFETCH
-#define SEEK_QUANT_PREFETCH 4096
-#endif
 #ifndef SEEK_QUANT_NS
 #error "define SEEK_QUANT_NS and SEEK_QUANT_VNNI before including matmul_quant_x86.h"
 #endif
@@ -35,9 +33,10 @@ namespace {
 constexpr int kMaxRows = 4;      // activation rows sharing one pass over a weight row
 constexpr int64_t kTileRows = 16;  // weight rows kept in cache while every group of x rows passes
 // Software prefetch distance in the weight stream. The hardware prefetcher alone keeps too few
-// lines in flight for a kernel that spends a few cycles on every 64 bytes (measured: Q8_0 decode
-// from DRAM at ~half the read bandwidth without it).
-constexpr int64_t kPrefetchBytes = SEEK_QUANT_PREFETCH;
+// lines in flight for a kernel that spends a few cycles on every 64 bytes: one thread's decode
+// from DRAM measured ~50% of the read bandwidth without prefetch, ~55-75% at 512-1024 bytes
+// ahead, 80-90% at 4 KB (Sapphire Rapids VM).
+constexpr int64_t kPrefetchBytes = 4096;
 
 inline void prefetch(const uint8_t* p) {
   _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
@@ -75,6 +74,23 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// block_q4_K's 12 bytes of 6-bit scales and mins (see q4k_scale_min) as bytes 0..7 = sc_0..7,
+// 8..15 = m_0..7, unpacked four at a time in the 32-bit lanes of one vector. Reads 16 bytes at s
+// (the 4 after the scales are the block's first nibbles).
+inline __m128i q4k_scales_mins(const uint8_t* s) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));  // words s0 s1 s2 -
+  // Lanes: [sc_0..3, sc_4..7, m_0..3, m_4..7]. Low bits: s0 & 63, s2 & 15, s1 & 63, s2 >> 4 & 15.
+  const __m128i low = _mm_and_si128(
+      _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_set_epi32(4, 0, 0, 0)),
+      _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
+  // Top two bits of sub-blocks 4..7: the spare bits 6, 7 of s0 (scales) and s1 (mins).
+  const __m128i top = _mm_slli_epi32(
+      _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 6),
+                    _mm_set_epi32(0x03030303, 0, 0x03030303, 0)),
+      4);
+  return _mm_or_si128(low, top);
 }
 
 // The activation rows a kernel call reads: R rows of quantized x, at block `b0` onwards.
@@ -123,6 +139,62 @@ void dot_32(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
   SEEK_UNROLL for (int r = 0; r < R; ++r) out[r] = hsum(_mm256_add_ps(acc0[r], acc1[r]));
 }
 
+#if SEEK_QUANT_VNNI
+// Q8_0 and Q4_0 on 512-bit vectors (AVX-512 only), two blocks per vector (lanes 0..7 the first,
+// 8..15 the second). AVX-512 has no vpsignb: |w| is vpabsb and x takes w's sign by a masked
+// negate under w's sign bits. An odd last block goes through the 256-bit step.
+template <int R, bool kQ4>
+void dot_32_512(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
+  constexpr int64_t bytes = kQ4 ? 18 : 34;
+  auto codes = [](const uint8_t* b) {  // one block's signed codes
+    if constexpr (kQ4) {
+      const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
+      const __m256i n = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                         _mm256_set1_epi8(0xF));
+      return _mm256_sub_epi8(n, _mm256_set1_epi8(8));
+    } else {
+      return loadu(b + 2);
+    }
+  };
+  const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  __m512 acc[R];
+  SEEK_UNROLL for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 1 < nb; i += 2) {
+    const uint8_t* b = w + i * bytes;
+    prefetch(b);
+    if constexpr (!kQ4) prefetch(b + 64);
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(codes(b)), codes(b + bytes), 1);
+    const __m512i aq = _mm512_abs_epi8(q);
+    const __mmask64 neg = _mm512_movepi8_mask(q);
+    uint16_t h0, h1;
+    std::memcpy(&h0, b, 2);
+    std::memcpy(&h1, b + bytes, 2);
+    const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(int(h0 | uint32_t(h1) << 16)));
+    SEEK_UNROLL for (int r = 0; r < R; ++r) {
+      const __m512i xv = _mm512_loadu_si512(x.q[r] + 32 * i);
+      const __m512i sx = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aq, sx);
+      double dx2;  // d_x of blocks i, i + 1
+      std::memcpy(&dx2, x.d[r] + i, 8);
+      const __m128 s = _mm_mul_ps(dw, _mm_castpd_ps(_mm_set_sd(dx2)));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
+                               _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(s)), acc[r]);
+    }
+  }
+  float tail[R] = {};
+  if (i < nb) {
+    Acts xt = x;
+    SEEK_UNROLL for (int r = 0; r < R; ++r) {
+      xt.q[r] = x.q[r] + 32 * i;
+      xt.d[r] = x.d[r] + i;
+    }
+    dot_32<R, kQ4>(w + i * bytes, 1, xt, tail);
+  }
+  SEEK_UNROLL for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) + tail[r];
+}
+#endif
+
 // Q4_K: per superblock, Σ_j sc_j · (maddubs of nibbles and x) in int32 lanes, one FMA by d·d_x;
 // the mins term Σ_j m_j · (Σ x over sub-block j) from the activation's 16-sums, one FMA by dmin·d_x.
 template <int R>
@@ -134,14 +206,7 @@ void dot_q4_K(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
     prefetch(w);
     prefetch(w + 64);
     prefetch(w + 128);
-    // The 12 bytes of 6-bit scales and mins, four at a time (see q4k_scale_min): bytes 0..7 of
-    // scm are the scales sc_0..7, bytes 8..15 the mins m_0..7.
-    uint32_t s[3];
-    std::memcpy(s, w + 4, 12);
-    const uint32_t sc_lo = s[0] & 0x3f3f3f3fu, m_lo = s[1] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (s[2] & 0x0f0f0f0fu) | ((s[0] >> 6) & 0x03030303u) << 4;
-    const uint32_t m_hi = ((s[2] >> 4) & 0x0f0f0f0fu) | ((s[1] >> 6) & 0x03030303u) << 4;
-    const __m128i scm = _mm_set_epi32(int(m_hi), int(m_lo), int(sc_hi), int(sc_lo));
+    const __m128i scm = q4k_scales_mins(w + 4);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));  // m_0 m_0 m_1 m_1..
     const float d = f16(w), dmin = f16(w + 2);
@@ -168,6 +233,63 @@ void dot_q4_K(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
   }
   SEEK_UNROLL for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
 }
+
+#if SEEK_QUANT_VNNI
+// Q4_K on 512-bit vectors (AVX-512 only): a 64-byte load of nibbles holds sub-blocks 4h and 4h+2
+// in its low nibbles and 4h+1, 4h+3 in its high ones, so the activations are read in that order:
+// `x.q` is in q4k_order (per 128 elements: [0,32) [64,96) [32,64) [96,128)), made once per call.
+// Half the instructions of the 256-bit kernel per superblock for the nibbles and dots.
+template <int R>
+void dot_q4_K_512(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
+  const __m512i low4 = _mm512_set1_epi8(0xF);
+  // Scale lanes: sub-block a in int16 lanes 0..15 (the first 32 bytes), b in lanes 16..31.
+  auto pick = [](int a, int b) {
+    return _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_set1_epi16(short(0x0100 * (2 * a + 1) + 2 * a))),
+        _mm256_set1_epi16(short(0x0100 * (2 * b + 1) + 2 * b)), 1);
+  };
+  const __m512i pick_lo[2] = {pick(0, 2), pick(4, 6)}, pick_hi[2] = {pick(1, 3), pick(5, 7)};
+  __m512 acc[R];
+  __m256 acc_min[R];
+  SEEK_UNROLL for (int r = 0; r < R; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    acc_min[r] = _mm256_setzero_ps();
+  }
+  for (int64_t i = 0; i < nb; ++i, w += 144) {
+    prefetch(w);
+    prefetch(w + 64);
+    prefetch(w + 128);
+    const __m128i scm = q4k_scales_mins(w + 4);
+    const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
+    const float d = f16(w), dmin = f16(w + 2);
+    __m512i isum[R];
+    SEEK_UNROLL for (int r = 0; r < R; ++r) isum[r] = _mm512_setzero_si512();
+    SEEK_UNROLL for (int h = 0; h < 2; ++h) {
+      const __m512i qv = _mm512_loadu_si512(w + 16 + 64 * h);
+      const __m512i lo = _mm512_and_si512(qv, low4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(qv, 4), low4);
+      const __m512i s_lo = _mm512_shuffle_epi8(sc16, pick_lo[h]);
+      const __m512i s_hi = _mm512_shuffle_epi8(sc16, pick_hi[h]);
+      SEEK_UNROLL for (int r = 0; r < R; ++r) {
+        const int8_t* xq = x.q[r] + 256 * i + 128 * h;
+        isum[r] = _mm512_dpwssd_epi32(isum[r], _mm512_maddubs_epi16(lo, _mm512_loadu_si512(xq)),
+                                      s_lo);
+        isum[r] = _mm512_dpwssd_epi32(
+            isum[r], _mm512_maddubs_epi16(hi, _mm512_loadu_si512(xq + 64)), s_hi);
+      }
+    }
+    SEEK_UNROLL for (int r = 0; r < R; ++r) {
+      const float dx = x.d[r][i];
+      const __m256i imin = _mm256_madd_epi16(mins, loadu(x.s16[r] + 16 * i));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_set1_ps(d * dx), acc[r]);
+      acc_min[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin), _mm256_set1_ps(dmin * dx), acc_min[r]);
+    }
+  }
+  SEEK_UNROLL for (int r = 0; r < R; ++r)
+    out[r] = _mm512_reduce_add_ps(acc[r]) - hsum(acc_min[r]);
+}
+#endif
 
 // Q6_K: the 6-bit codes q (0..63) are rebuilt 32 at a time from ql nibbles and qh bit pairs; per
 // 32 elements maddubs(q, x) is weighted by the two 16-element scales; the -32 offset is
@@ -229,9 +351,18 @@ using DotFn = void (*)(const uint8_t*, int64_t, const Acts&, float*);
 template <int R>
 DotFn dot_for(DType t) {
   switch (t) {
+#if SEEK_QUANT_VNNI
+    case DType::Q8_0: return dot_32_512<R, false>;
+    case DType::Q4_0: return dot_32_512<R, true>;
+#else
     case DType::Q8_0: return dot_32<R, false>;
     case DType::Q4_0: return dot_32<R, true>;
+#endif
+#if SEEK_QUANT_VNNI
+    case DType::Q4_K: return dot_q4_K_512<R>;
+#else
     case DType::Q4_K: return dot_q4_K<R>;
+#endif
     case DType::Q6_K: return dot_q6_K<R>;
     default: return nullptr;
   }
@@ -245,6 +376,17 @@ void matmul_quant(const QuantizedActs& a, const WeightView& w, float* y, int64_t
   const DotFn fns[kMaxRows] = {dot_for<1>(w.dtype), dot_for<2>(w.dtype), dot_for<3>(w.dtype),
                                dot_for<4>(w.dtype)};
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  const int8_t* xq = a.q.data();
+#if SEEK_QUANT_VNNI
+  thread_local Scratch perm;
+  if (w.dtype == DType::Q4_K) {  // dot_q4_K_512 reads x in q4k_order
+    int8_t* p = perm.get<int8_t>(size_t(M * K));
+    for (int64_t c = 0; c < M * K; c += 128)
+      for (int part = 0; part < 4; ++part)  // [0,32) [64,96) [32,64) [96,128)
+        std::memcpy(p + c + 32 * part, xq + c + 32 * ((part & 1) * 2 + (part >> 1)), 32);
+    xq = p;
+  }
+#endif
   parallel_run(threads_for(M * N * K, N * dtype_bytes(w.dtype, K)), [&](int t, int nt) {
     const auto [n0, n1] = split_range(N, t, nt, 8);
     for (int64_t tile = n0; tile < n1; tile += kTileRows) {
@@ -253,7 +395,7 @@ void matmul_quant(const QuantizedActs& a, const WeightView& w, float* y, int64_t
         const int R = int(std::min<int64_t>(kMaxRows, M - m0));
         Acts x;
         for (int r = 0; r < R; ++r) {
-          x.q[r] = a.q_row(m0 + r);
+          x.q[r] = xq + (m0 + r) * K;
           x.d[r] = a.d_row(m0 + r);
           x.s16[r] = a.sum16_row(m0 + r);
         }
