@@ -1,7 +1,9 @@
 #include "model/gguf_import.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <set>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "kernels/ops.h"
@@ -231,8 +233,14 @@ GgufModel import_gguf(const std::string& path, LoadMode mode, const ProgressFn& 
   std::vector<Tensor> tensors;
   std::vector<std::shared_ptr<const void>> owners{f.keep_alive()};
   std::set<std::string_view> used;
+  std::unordered_map<std::string_view, const GgufTensorInfo*> by_name;  // V3: ~47k lookups
+  for (const GgufTensorInfo& t : h.tensors) by_name.emplace(t.name, &t);
+  auto lookup = [&](const std::string& name) -> const GgufTensorInfo* {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : it->second;
+  };
   auto need = [&](const std::string& gguf, const std::string& hf) -> const GgufTensorInfo& {
-    const GgufTensorInfo* t = find_tensor(h, gguf);
+    const GgufTensorInfo* t = lookup(gguf);
     if (!t) fail("{}: tensor {} (the model's {}) is missing", path, gguf, hf);
     used.insert(t->name);
     return *t;
@@ -255,7 +263,7 @@ GgufModel import_gguf(const std::string& path, LoadMode mode, const ProgressFn& 
                                     per, path));
       continue;
     }
-    if (s.name.ends_with("self_attn.kv_b_proj.weight") && !find_tensor(h, blk + "attn_kv_b.weight")) {
+    if (s.name.ends_with("self_attn.kv_b_proj.weight") && !lookup(blk + "attn_kv_b.weight")) {
       const GgufTensorInfo& kb = need(blk + "attn_k_b.weight", s.name);
       const GgufTensorInfo& vb = need(blk + "attn_v_b.weight", s.name);
       DType dt;
@@ -266,7 +274,7 @@ GgufModel import_gguf(const std::string& path, LoadMode mode, const ProgressFn& 
     }
     const std::optional<std::string> g = gguf_name_of(s.name);
     if (!g) fail("{}: no GGUF name for tensor {}", path, s.name);
-    if (!s.tied_to.empty() && !find_tensor(h, *g)) continue;
+    if (!s.tied_to.empty() && !lookup(*g)) continue;
     const GgufTensorInfo& t = need(*g, s.name);
     tensors.push_back(make_tensor(s.name, t.dtype, t.shape(), f.tensor_data(t), size_t(t.nbytes), path));
   }

@@ -8,6 +8,9 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
 
 #include "core/error.h"
 #include "core/gguf.h"
@@ -44,7 +47,9 @@ std::string exported(const std::string& fixture, DType dtype) {
   const std::string key = fixture + "." + std::string(dtype_name(dtype));
   if (auto it = done.find(key); it != done.end()) return it->second;
   const std::string path = (temp().path / (key + ".gguf")).string();
-  auto m = Model::load(kFixtures + fixture, {.mode = LoadMode::Mmap});
+  LoadOptions mapped;
+  mapped.mode = LoadMode::Mmap;
+  auto m = Model::load(kFixtures + fixture, mapped);
   GgufWriter w;
   add_model_to_gguf(*m, dtype, fixture, w);
   w.write(path);
@@ -136,13 +141,16 @@ TEST_P(GgufRoundTrip, EveryWeightHasItsValues) {
     const WeightView& y = vb[i].second;
     ASSERT_EQ(x.rows, y.rows) << name;
     ASSERT_EQ(x.cols, y.cols) << name;
-    if (name.find("mlp.experts.") != std::string::npos && c.dtype != DType::F32)
+    if (name.find("mlp.experts.") != std::string::npos && c.dtype != DType::F32) {
       EXPECT_EQ(y.dtype, c.dtype) << name;
+    }
     std::vector<float> rx(size_t(x.cols)), ry(size_t(x.cols));
     for (int64_t r = 0; r < x.rows; ++r) {
       kernels::dequantize_row(x, r, rx.data());
       kernels::dequantize_row(y, r, ry.data());
-      if (c.exact) ASSERT_EQ(rx, ry) << name << " row " << r;
+      if (c.exact) {
+        ASSERT_EQ(rx, ry) << name << " row " << r;
+      }
       for (int64_t j = 0; j < x.cols; ++j)
         worst = std::max(worst, double(std::fabs(rx[size_t(j)] - ry[size_t(j)])) /
                                     std::max(1e-3, double(std::fabs(rx[size_t(j)]))));
@@ -154,7 +162,9 @@ TEST_P(GgufRoundTrip, EveryWeightHasItsValues) {
 TEST_P(GgufRoundTrip, LogitsMatchTheDirectory) {
   const Case& c = GetParam();
   auto dir = Model::load(kFixtures + c.fixture);
-  auto gg = Model::load(exported(c.fixture, c.dtype), {.mode = LoadMode::Read});
+  LoadOptions read;
+  read.mode = LoadMode::Read;
+  auto gg = Model::load(exported(c.fixture, c.dtype), read);
   const std::vector<int32_t> prompt = prompt_of(c.fixture);
   const std::vector<float> a = prefill_logits(*dir, prompt), b = prefill_logits(*gg, prompt);
   ASSERT_EQ(a.size(), b.size());
@@ -403,6 +413,35 @@ TEST(GgufImport, MismatchesAreClearErrors) {
   }, {"blk.0.attn_q_a.weight"}));
   EXPECT_NE(e.find("q_a_proj"), std::string::npos) << e;
   EXPECT_NE(e.find("[128, 96]"), std::string::npos) << e;
+}
+
+// The F32 router is the only difference from the BF16 directory: written as BF16 (its values
+// are BF16 ones), the logits are bit-identical.
+TEST(GgufImport, WithTheRouterInBf16TheLogitsAreBitIdentical) {
+  for (const char* fixture : {"v3-tiny", "v2-lite-tiny"}) {
+    SCOPED_TRACE(fixture);
+    std::set<std::string> routers;
+    const std::string src = exported(fixture, DType::BF16);
+    const GgufFile exported_file = GgufFile::open(src);
+    for (const GgufTensorInfo& t : exported_file.header().tensors)
+      if (t.name.ends_with("ffn_gate_inp.weight")) routers.insert(t.name);
+    const std::string path = rewrite(src, std::string(fixture) + ".bf16router.gguf",
+                                     [&](const GgufFile& f, GgufWriter& w) {
+      for (const GgufTensorInfo& t : f.header().tensors) {
+        if (!routers.count(t.name)) continue;
+        std::vector<uint16_t> b(size_t(t.nbytes / 4));
+        for (size_t i = 0; i < b.size(); ++i) {
+          float x;
+          std::memcpy(&x, f.tensor_data(t) + 4 * i, 4);
+          b[i] = f32_to_bf16(x);
+        }
+        w.add_tensor(t.name, DType::BF16, t.ne, b.data(), b.size() * 2);
+      }
+    }, routers);
+    auto dir = Model::load(kFixtures + fixture);
+    auto gg = Model::load(path);
+    EXPECT_EQ(prefill_logits(*gg, prompt_of(fixture)), prefill_logits(*dir, prompt_of(fixture)));
+  }
 }
 
 // Without output.weight the head is the embedding (tie_word_embeddings), as llama.cpp reads it.

@@ -21,18 +21,23 @@ using testing::read_jsonl;
 
 std::vector<int32_t> ids_of(const nlohmann::ordered_json& j) { return j.get<std::vector<int32_t>>(); }
 
-// The V3 tokenizer exported once per test binary, padded to 129280 ids like the release.
+// The V3 tokenizer exported once per test binary, padded to 129280 ids like the release; the
+// file is removed when the binary exits.
+struct TempGguf {
+  std::string path;
+  ~TempGguf() { std::filesystem::remove(path); }
+};
+
 const std::string& gguf_path() {
-  static const std::string path = [] {
+  static const TempGguf file = [] {
     const std::string p = (std::filesystem::temp_directory_path() /
                            ("seek_vocab_test." + std::to_string(::getpid()) + ".gguf")).string();
     GgufWriter w;
     add_tokenizer_to_gguf(deepseek_dir(), 129280, w);
     w.write(p);
-    std::atexit([] { std::filesystem::remove(gguf_path()); });
-    return p;
+    return TempGguf{p};
   }();
-  return path;
+  return file.path;
 }
 
 const Tokenizer& from_gguf() {
