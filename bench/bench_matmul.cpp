@@ -39,22 +39,7 @@ using kernels::WeightView;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-struct Buffer {
-  void* p = nullptr;
-  size_t n = 0;
-  explicit Buffer(size_t bytes) : n((bytes + (2u << 20) - 1) & ~size_t((2u << 20) - 1)) {
-    p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) std::abort();
-    madvise(p, n, MADV_HUGEPAGE);
-  }
-  ~Buffer() { munmap(p, n); }
-  Buffer(const Buffer&) = delete;
-  template <class T> T* as() const { return static_cast<T*>(p); }
-};
+using bench::Buffer;
 
 // Pseudo-random bytes, written in parallel (this is also the first touch of the pages).
 void fill(Buffer& b, uint64_t seed, uint8_t and_mask = 0xff) {
@@ -132,9 +117,9 @@ double time_per_call(int calls_per_pass, F&& pass, double min_time) {
   double best = 1e30, total = 0;
   int reps = 0;
   while (total < min_time || reps < 3) {
-    const double t0 = now();
+    const double t0 = bench::now_s();
     pass();
-    const double dt = now() - t0;
+    const double dt = bench::now_s() - t0;
     best = std::min(best, dt / calls_per_pass);
     total += dt;
     ++reps;

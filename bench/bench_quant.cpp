@@ -32,18 +32,7 @@ using kernels::WeightView;
 
 namespace {
 
-struct Buffer {
-  void* p = nullptr;
-  size_t n = 0;
-  explicit Buffer(size_t bytes) : n((bytes + (2u << 20) - 1) & ~size_t((2u << 20) - 1)) {
-    p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) std::abort();
-    madvise(p, n, MADV_HUGEPAGE);
-  }
-  ~Buffer() { munmap(p, n); }
-  Buffer(const Buffer&) = delete;
-  uint8_t* bytes() const { return static_cast<uint8_t*>(p); }
-};
+using bench::Buffer;
 
 // `copies` [rows, cols] matrices of dtype t back to back: 512 distinct rows, quantized (or rounded
 // to bf16) from N(0, 0.02²), repeated.

@@ -13,12 +13,29 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <cstdlib>
 
 namespace seek::bench {
 
 inline double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+// A buffer of whole 2 MiB pages, advised for transparent huge pages: bandwidth probes and the
+// weights of kernel benchmarks (so TLB misses do not count against the kernels).
+struct Buffer {
+  void* p = nullptr;
+  size_t n = 0;
+  explicit Buffer(size_t bytes) : n((bytes + (2u << 20) - 1) & ~size_t((2u << 20) - 1)) {
+    p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    madvise(p, n, MADV_HUGEPAGE);
+  }
+  ~Buffer() { munmap(p, n); }
+  Buffer(const Buffer&) = delete;
+  uint8_t* bytes() const { return static_cast<uint8_t*>(p); }
+  template <class T> T* as() const { return static_cast<T*>(p); }
+};
 
 // Sum of one thread's part read as `streams` interleaved sequential streams, 2 lines per step.
 template <int streams>
