@@ -13,6 +13,7 @@
 
 #include "core/cpu.h"
 #include "kernels/gemm_train.h"
+#include "kernels/isa.h"
 
 namespace seek::kernels {
 namespace {
@@ -70,11 +71,8 @@ void check_all_transposes(Gemm fast, Gemm expected, int64_t M, int64_t N, int64_
       for (bool acc : {false, true}) check(fast, expected, ta, tb, M, N, K, acc);
 }
 
-struct IsaScope {
-  Isa saved = cpu_isa();
-  explicit IsaScope(Isa isa) { set_cpu_isa(isa); }
-  ~IsaScope() { set_cpu_isa(saved); }
-};
+using test::isas;
+using test::IsaScope;
 
 class GemmTrainTest : public ::testing::TestWithParam<Isa> {
  protected:

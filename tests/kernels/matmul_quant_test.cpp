@@ -19,22 +19,13 @@
 #include "core/error.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
+#include "kernels/isa.h"
 
 namespace seek::kernels {
 namespace {
 
-std::vector<Isa> isas() {
-  std::vector<Isa> v;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
-    if (int(i) <= int(cpu_max_isa())) v.push_back(i);
-  return v;
-}
-
-struct IsaScope {
-  Isa saved = cpu_isa();
-  explicit IsaScope(Isa isa) { set_cpu_isa(isa); }
-  ~IsaScope() { set_cpu_isa(saved); }
-};
+using test::isas;
+using test::IsaScope;
 
 // A quantized tensor [rows + 3, cols + 2 blocks] at an odd address, and a view of rows [2, 2 +
 // rows), columns [1 block, 1 block + cols): block-aligned slicing in both directions.

@@ -20,6 +20,7 @@
 
 #include "core/cpu.h"
 #include "kernels/matmul.h"
+#include "kernels/isa.h"
 
 namespace seek::kernels {
 namespace {
@@ -188,19 +189,8 @@ std::vector<Shape> gemm_shapes() {
           {20, 50, 200, 120, 0},  {64, 70, 600, 0, 0}};
 }
 
-std::vector<Isa> isas() {
-  std::vector<Isa> v;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
-    if (int(i) <= int(cpu_max_isa())) v.push_back(i);
-  return v;
-}
-
-// Restores the ISA the process started with.
-struct IsaScope {
-  Isa saved = cpu_isa();
-  explicit IsaScope(Isa isa) { set_cpu_isa(isa); }
-  ~IsaScope() { set_cpu_isa(saved); }
-};
+using test::isas;
+using test::IsaScope;
 
 using Param = std::tuple<Isa, DType>;
 class MatmulTest : public ::testing::TestWithParam<Param> {};
