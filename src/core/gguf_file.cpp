@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/gguf.h"
+#include "core/io.h"
 
 namespace seek {
 
@@ -152,19 +153,6 @@ void put_value(std::string& out, const GgufValue& v) {
 
 uint64_t align_up(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
 
-// Writes [p, p + n) at the end of fd; throws naming `path`.
-void write_all(int fd, const void* p, size_t n, const std::string& path) {
-  auto* b = static_cast<const uint8_t*>(p);
-  while (n > 0) {
-    ssize_t w = ::write(fd, b, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail("cannot write {}: {}", path, std::strerror(errno));
-    }
-    b += w, n -= size_t(w);
-  }
-}
-
 }  // namespace
 
 uint64_t GgufWriter::alignment() const {
@@ -233,33 +221,21 @@ void GgufWriter::write(const std::string& path, const ProgressFn& progress) cons
   }
   head.resize(size_t(align_up(head.size(), align)), '\0');
 
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot write {}: {}", path, std::strerror(errno));
-  try {
-    write_all(fd, head.data(), head.size(), path);
-    std::vector<uint8_t> buf;
-    uint64_t done = 0;
-    for (const Entry& e : tensors_) {
-      buf.assign(size_t(align_up(e.nbytes, align)), 0);
-      e.fill(buf.data());
-      // The last tensor needs no padding after it; llama.cpp pads anyway, and so do we.
-      write_all(fd, buf.data(), buf.size(), path);
-      done += e.nbytes;
-      if (progress) progress(done, total);
-    }
-    if (::fsync(fd) != 0) fail("cannot write {}: {}", path, std::strerror(errno));
-    int rc = ::close(fd);
-    fd = -1;
-    if (rc != 0) fail("cannot write {}: {}", path, std::strerror(errno));
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      fail("cannot rename {} to {}: {}", tmp, path, std::strerror(errno));
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+  AtomicFile f(path);
+  f.reserve(head.size() + offset);
+  f.write_at(head.data(), head.size(), 0);
+  std::vector<uint8_t> buf;
+  uint64_t at = head.size(), done = 0;
+  for (const Entry& e : tensors_) {
+    buf.assign(size_t(align_up(e.nbytes, align)), 0);
+    e.fill(buf.data());
+    // The last tensor needs no padding after it; llama.cpp pads anyway, and so do we.
+    f.write_at(buf.data(), buf.size(), at);
+    at += buf.size();
+    done += e.nbytes;
+    if (progress) progress(done, total);
   }
+  f.commit();
 }
 
 }  // namespace seek

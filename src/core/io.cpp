@@ -4,10 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
 
 #include "core/error.h"
 
@@ -42,34 +46,66 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-void write_file_atomic(const std::string& path, std::string_view data) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot write {}: {}", tmp, std::strerror(errno));
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
+int pwrite_all(int fd, const void* data, size_t n, uint64_t offset) {
+  auto* p = static_cast<const uint8_t*>(data);
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, off_t(offset));
+    if (w < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail("cannot write {}: {}", path, std::strerror(e));
+      return errno;
     }
-    done += size_t(n);
+    if (w == 0) return EIO;
+    p += w;
+    n -= size_t(w);
+    offset += uint64_t(w);
   }
+  return 0;
+}
+
+AtomicFile::AtomicFile(const std::string& path) : path_(path) {
+  static std::atomic<unsigned> counter{0};
+  tmp_ = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot write {}: {}", path, std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::reserve(uint64_t size) {
+  if (size == 0) return;
+  if (::fallocate(fd_, 0, 0, off_t(size)) != 0 && errno != EOPNOTSUPP && errno != ENOSYS)
+    fail("cannot write {} ({} bytes): {}", path_, size, std::strerror(errno));
+}
+
+void AtomicFile::write_at(const void* data, size_t n, uint64_t offset) {
+  if (int e = pwrite_all(fd_, data, n, offset)) fail("cannot write {}: {}", path_, std::strerror(e));
+}
+
+void AtomicFile::commit() {
   // close() even when fsync fails, or the descriptor leaks.
-  int rc = ::fsync(fd), e = errno;
-  if (::close(fd) != 0 && rc == 0) rc = -1, e = errno;
-  if (rc != 0) {
-    ::unlink(tmp.c_str());
-    fail("cannot write {}: {}", path, std::strerror(e));
+  int rc = ::fsync(fd_), e = errno;
+  if (::close(fd_) != 0 && rc == 0) rc = -1, e = errno;
+  fd_ = -1;
+  if (rc != 0) fail("cannot write {}: {}", path_, std::strerror(e));
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+    fail("cannot rename {} to {}: {}", tmp_, path_, std::strerror(errno));
+  committed_ = true;
+  // Make the rename itself durable.
+  const std::string dir = std::filesystem::path(path_).parent_path().string();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot rename {} to {}: {}", tmp, path, std::strerror(e));
-  }
+}
+
+void write_file_atomic(const std::string& path, std::string_view data) {
+  AtomicFile f(path);
+  f.write_at(data.data(), data.size(), 0);
+  f.commit();
 }
 
 bool valid_utf8(std::string_view s) {

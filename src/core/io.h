@@ -1,6 +1,7 @@
 // Small file and JSON helpers shared by every module; errors name the file.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -9,7 +10,33 @@ namespace seek {
 std::string read_file(const std::string& path);  // throws "cannot read PATH: reason"
 bool file_exists(const std::string& path);
 
-// Writes via PATH.tmp.<pid> + fsync + rename, so a crash leaves either the old or the new file.
+// Writes all of [data, data + n) at `offset` of fd (several pwrites when large, EINTR retried);
+// returns 0 or errno.
+int pwrite_all(int fd, const void* data, size_t n, uint64_t offset);
+
+// One atomic file write: the data goes to PATH.tmp.<pid>.<n>, which commit() fsyncs, renames
+// over PATH and makes durable (the directory synced); destroyed uncommitted, the temporary file is
+// removed. A crash leaves either the old or the new file, never a mix. Errors name PATH.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path);
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile();
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+  // Reserves the blocks up front, so a full disk fails now rather than after minutes of work.
+  void reserve(uint64_t size);
+  void write_at(const void* data, size_t n, uint64_t offset);
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// An AtomicFile with `data` as its contents.
 void write_file_atomic(const std::string& path, std::string_view data);
 
 // Strict JSON parse: invalid UTF-8 or syntax errors become seek::Error naming `source`

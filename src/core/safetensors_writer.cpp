@@ -27,70 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Writes all of [data, data + n) at `offset`; returns 0 or errno. One pwrite moves at most
-// ~2 GiB on Linux, so large tensors take several.
-int pwrite_all(int fd, const uint8_t* data, size_t n, uint64_t offset) {
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, data, n, off_t(offset));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;
-    data += w;
-    n -= size_t(w);
-    offset += uint64_t(w);
-  }
-  return 0;
-}
-
-// The temporary file of one atomic write: removed unless commit() renamed it into place.
-class TempFile {
- public:
-  explicit TempFile(const std::string& path) : path_(path) {
-    static std::atomic<unsigned> counter{0};
-    tmp_ = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail("cannot write {}: {}", path, std::strerror(errno));
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-  int fd() const { return fd_; }
-
-  // Reserves the blocks up front, so a full disk fails now rather than after minutes of work.
-  void reserve(uint64_t size) {
-    if (size == 0) return;
-    if (::fallocate(fd_, 0, 0, off_t(size)) != 0 && errno != EOPNOTSUPP && errno != ENOSYS)
-      fail("cannot write {} ({} bytes): {}", path_, size, std::strerror(errno));
-  }
-
-  void commit() {
-    if (::fsync(fd_) != 0) fail("cannot write {}: {}", path_, std::strerror(errno));
-    int rc = ::close(fd_);
-    fd_ = -1;
-    if (rc != 0) fail("cannot write {}: {}", path_, std::strerror(errno));
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
-      fail("cannot rename {} to {}: {}", tmp_, path_, std::strerror(errno));
-    committed_ = true;
-    // Make the rename itself durable.
-    std::string dir = fs::path(path_).parent_path().string();
-    int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-
- private:
-  std::string path_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 struct Buffer {
   std::unique_ptr<uint8_t[]> p;
   size_t cap = 0;
@@ -291,15 +227,12 @@ void SafetensorsWriter::write_file(const std::vector<size_t>& which, const std::
   header.resize((header.size() + 7) / 8 * 8, ' ');
   const uint64_t data_start = 8 + header.size();
 
-  TempFile tmp(path);
+  AtomicFile tmp(path);
   tmp.reserve(data_start + pos);
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(header.size()) >> (8 * i));
-  if (int e = pwrite_all(tmp.fd(), len, 8, 0); e)
-    fail("cannot write {}: {}", path, std::strerror(e));
-  if (int e =
-          pwrite_all(tmp.fd(), reinterpret_cast<const uint8_t*>(header.data()), header.size(), 8))
-    fail("cannot write {}: {}", path, std::strerror(e));
+  tmp.write_at(len, 8, 0);
+  tmp.write_at(header.data(), header.size(), 8);
   {
     WritePipeline pipe(tmp.fd(), path);
     for (size_t i : which) {  // add order: fills may depend on earlier fills

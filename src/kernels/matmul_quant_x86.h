@@ -195,6 +195,21 @@ void dot_32_512(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
 }
 #endif
 
+// A Q4_K superblock's header, its 144 bytes prefetched: the 6-bit scales (bytes 0..7) and mins
+// (8..15) unpacked to bytes, the mins widened to int16 pairs (m_0 m_0 m_1 m_1 ..), d and dmin.
+struct Q4kHead {
+  __m128i scm;
+  __m256i mins;
+  float d, dmin;
+};
+inline Q4kHead q4k_head(const uint8_t* w) {
+  prefetch(w);
+  prefetch(w + 64);
+  prefetch(w + 128);
+  const __m128i scm = q4k_scales_mins(w + 4);
+  return {scm, _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm)), f16(w), f16(w + 2)};
+}
+
 // Q4_K: per superblock, Σ_j sc_j · (maddubs of nibbles and x) in int32 lanes, one FMA by d·d_x;
 // the mins term Σ_j m_j · (Σ x over sub-block j) from the activation's 16-sums, one FMA by dmin·d_x.
 template <int R>
@@ -203,13 +218,8 @@ void dot_q4_K(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
   __m256 acc[R];
   SEEK_UNROLL for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i, w += 144) {
-    prefetch(w);
-    prefetch(w + 64);
-    prefetch(w + 128);
-    const __m128i scm = q4k_scales_mins(w + 4);
+    const auto [scm, mins, d, dmin] = q4k_head(w);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));  // m_0 m_0 m_1 m_1..
-    const float d = f16(w), dmin = f16(w + 2);
     __m256i isum[R];
     SEEK_UNROLL for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
     SEEK_UNROLL for (int c = 0; c < 4; ++c) {  // 64 elements: sub-blocks 2c (low), 2c+1 (high)
@@ -256,13 +266,8 @@ void dot_q4_K_512(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
     acc_min[r] = _mm256_setzero_ps();
   }
   for (int64_t i = 0; i < nb; ++i, w += 144) {
-    prefetch(w);
-    prefetch(w + 64);
-    prefetch(w + 128);
-    const __m128i scm = q4k_scales_mins(w + 4);
+    const auto [scm, mins, d, dmin] = q4k_head(w);
     const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scm));
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
-    const float d = f16(w), dmin = f16(w + 2);
     __m512i isum[R];
     SEEK_UNROLL for (int r = 0; r < R; ++r) isum[r] = _mm512_setzero_si512();
     SEEK_UNROLL for (int h = 0; h < 2; ++h) {

@@ -7,6 +7,7 @@
 #include "kernels/quant.h"
 #include "model/gguf_names.h"
 #include "model/tensors.h"
+#include "model/weights.h"
 
 namespace seek::model {
 namespace {
@@ -49,23 +50,6 @@ void store_row(const float* x, int64_t n, DType t, uint8_t* dst) {
   }
 }
 
-// The stored tensor `name` of the model as a WeightView [rows, cols] (FP8 with its scales).
-WeightView view_of(const TensorStore& s, const std::string& name, int64_t rows, int64_t cols) {
-  const Tensor& t = s.get(name);
-  WeightView v;
-  v.dtype = t.dtype;
-  v.rows = rows;
-  v.cols = cols;
-  v.ld = cols;
-  v.data = t.data;
-  if (t.dtype == DType::F8_E4M3) {
-    const Tensor& si = s.get(name + "_scale_inv");
-    v.scale_inv = static_cast<const float*>(si.data);
-    v.scale_ld = (cols + 127) / 128;
-  }
-  return v;
-}
-
 // Row r of v, widened to float32.
 std::vector<float> row_of(const WeightView& v, int64_t r) {
   std::vector<float> out(size_t(v.cols));
@@ -83,7 +67,7 @@ class Exporter {
     const TensorStore* s = &s_;
     t = matrix_type(t, cols);
     w_.add_tensor(gguf, t, {cols, rows}, [s, hf, rows, cols, t](uint8_t* dst) {
-      const WeightView v = view_of(*s, hf, rows, cols);
+      const WeightView v = linear_view(*s, hf, rows, cols);
       for (int64_t r = 0; r < rows; ++r)
         store_row(row_of(v, r).data(), cols, t, dst + r * dtype_bytes(t, cols));
     });
@@ -109,7 +93,7 @@ class Exporter {
       for (int64_t e = 0; e < E; ++e) {
         const std::string hf = "model.layers." + std::to_string(layer) + ".mlp.experts." +
                                std::to_string(e) + "." + proj;
-        const WeightView v = view_of(*s, hf, rows, cols);
+        const WeightView v = linear_view(*s, hf, rows, cols);
         for (int64_t r = 0; r < rows; ++r)
           store_row(row_of(v, r).data(), cols, t, dst + (e * rows + r) * dtype_bytes(t, cols));
       }
@@ -124,7 +108,7 @@ class Exporter {
                   dv = c_.v_head_dim;
     const DType tk = matrix_type(dtype_, dn), tv = matrix_type(dtype_, dc);
     w_.add_tensor(blk + "attn_k_b.weight", tk, {dn, dc, nh}, [=](uint8_t* dst) {
-      const WeightView v = view_of(*s, hf, nh * (dn + dv), dc);
+      const WeightView v = linear_view(*s, hf, nh * (dn + dv), dc);
       std::vector<float> kt(size_t(dc * dn));  // one head's k rows, transposed: [d_c, d_nope]
       for (int64_t h = 0; h < nh; ++h) {
         for (int64_t i = 0; i < dn; ++i) {
@@ -136,7 +120,7 @@ class Exporter {
       }
     });
     w_.add_tensor(blk + "attn_v_b.weight", tv, {dc, dv, nh}, [=](uint8_t* dst) {
-      const WeightView v = view_of(*s, hf, nh * (dn + dv), dc);
+      const WeightView v = linear_view(*s, hf, nh * (dn + dv), dc);
       for (int64_t h = 0; h < nh; ++h)
         for (int64_t j = 0; j < dv; ++j)
           store_row(row_of(v, h * (dn + dv) + dn + j).data(), dc, tv,

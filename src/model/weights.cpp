@@ -24,37 +24,11 @@ class Binder {
     return *t;
   }
 
-  // A linear weight [out, in]: F32/BF16/F16, or F8_E4M3 with its weight_scale_inv.
+  // A linear weight [out, in] (see linear_view), its weight_scale_inv counted as used.
   WeightView linear(const std::string& name, int64_t out, int64_t in) {
     const Tensor& t = tensor(name, {out, in});
-    WeightView v;
-    v.dtype = t.dtype;
-    v.rows = out;
-    v.cols = in;
-    v.ld = in;
-    v.data = t.data;
-    switch (t.dtype) {
-      case DType::F32: case DType::BF16: case DType::F16: break;
-      // GGML block types from GGUF files: the kernels read the blocks (ld in elements).
-      case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K: break;
-      case DType::F8_E4M3: {
-        const std::string sname = name + "_scale_inv";
-        const int64_t sr = (out + 127) / 128, sc = (in + 127) / 128;
-        const Tensor* s = store_.find(sname);
-        if (!s) fail("{}: FP8 tensor {} has no {}", t.file, name, sname);
-        if (s->dtype != DType::F32) fail("{}: {} must be F32, is {}", s->file, sname, dtype_name(s->dtype));
-        if (s->shape != std::vector<int64_t>{sr, sc})
-          fail("{}: {} has shape {}, expected [{}, {}] (128x128 blocks of {})", s->file, sname,
-               s->shape_str(), sr, sc, t.shape_str());
-        used_.insert(sname);
-        v.scale_inv = static_cast<const float*>(s->data);
-        v.scale_ld = sc;
-        break;
-      }
-      default:
-        fail("{}: tensor {} has dtype {}, expected a float type", t.file, name, dtype_name(t.dtype));
-    }
-    return v;
+    if (t.dtype == DType::F8_E4M3) used_.insert(name + "_scale_inv");
+    return linear_view(store_, name, out, in);
   }
 
   // Small vectors (norm gains, router bias) are widened to float32.
@@ -87,6 +61,41 @@ class Binder {
 };
 
 }  // namespace
+
+WeightView linear_view(const TensorStore& store, const std::string& name, int64_t out, int64_t in) {
+  const Tensor* tp = store.find(name);
+  if (!tp) fail("{}: tensor {} is missing", store.dir(), name);
+  const Tensor& t = *tp;
+  if (t.shape != std::vector<int64_t>{out, in})
+    fail("{}: tensor {} has shape {}, expected [{}, {}]", t.file, name, t.shape_str(), out, in);
+  WeightView v;
+  v.dtype = t.dtype;
+  v.rows = out;
+  v.cols = in;
+  v.ld = in;
+  v.data = t.data;
+  switch (t.dtype) {
+    case DType::F32: case DType::BF16: case DType::F16: break;
+    // GGML block types from GGUF files: the kernels read the blocks (ld in elements).
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K: break;
+    case DType::F8_E4M3: {
+      const std::string sname = name + "_scale_inv";
+      const int64_t sr = (out + 127) / 128, sc = (in + 127) / 128;
+      const Tensor* s = store.find(sname);
+      if (!s) fail("{}: FP8 tensor {} has no {}", t.file, name, sname);
+      if (s->dtype != DType::F32) fail("{}: {} must be F32, is {}", s->file, sname, dtype_name(s->dtype));
+      if (s->shape != std::vector<int64_t>{sr, sc})
+        fail("{}: {} has shape {}, expected [{}, {}] (128x128 blocks of {})", s->file, sname,
+             s->shape_str(), sr, sc, t.shape_str());
+      v.scale_inv = static_cast<const float*>(s->data);
+      v.scale_ld = sc;
+      break;
+    }
+    default:
+      fail("{}: tensor {} has dtype {}, expected a float type", t.file, name, dtype_name(t.dtype));
+  }
+  return v;
+}
 
 bool copy_as_f32(const Tensor& t, float* out) {
   const auto* src = static_cast<const char*>(t.data);

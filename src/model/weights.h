@@ -59,6 +59,11 @@ struct ModelWeights {
   std::vector<MtpWeights> mtp;
 };
 
+// The stored tensor `name` of `store` as a linear weight [out, in]: F32/BF16/F16, a GGML block
+// type, or F8_E4M3 with its 128x128-block weight_scale_inv. A missing tensor, another shape or
+// dtype, or FP8 without a matching scale: seek::Error naming the tensor and its file.
+WeightView linear_view(const TensorStore& store, const std::string& name, int64_t out, int64_t in);
+
 // Copies a F32/BF16/F16 tensor (numel() floats) into `out`, widened to float32; false, nothing
 // written, for any other dtype.
 bool copy_as_f32(const Tensor& t, float* out);
