@@ -87,6 +87,13 @@ Command add_make_data(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--mix-chat", f->mix.chat, "Corpus share of chat-formatted arithmetic")
       ->capture_default_str();
+  cmd->add_option("--mix-prompt", f->mix.prompt,
+                  "Corpus share of chat-formatted Countdown prompts with their search traces")
+      ->capture_default_str();
+  cmd->add_option("--prompt-lines", f->mix.prompt_lines,
+                  "Longest search a corpus Countdown prompt's trace shows (lines)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--mix-text", f->mix.text, "Corpus share of short text")->capture_default_str();
 
   return {cmd, [f]() -> int {
@@ -98,7 +105,7 @@ Command add_make_data(CLI::App& app) {
               std::filesystem::create_directories(f->out + "/corpus");
               write_file_atomic(f->out + "/corpus/base.txt", corpus);
               nlohmann::json kinds;
-              const char* names[] = {"arithmetic", "countdown", "chat", "text"};
+              const char* names[] = {"arithmetic", "countdown", "chat", "prompt", "text"};
               for (int k = 0; k < rl::kCorpusKinds; ++k)
                 kinds[names[k]] = {{"bytes", st.bytes[k]}, {"paragraphs", st.paragraphs[k]}};
               manifest["corpus"] = {{"file", "corpus/base.txt"}, {"bytes", corpus.size()}, {"kinds", kinds}};

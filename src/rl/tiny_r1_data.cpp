@@ -244,8 +244,7 @@ std::string countdown_paragraph(CountdownGenerator& gen) {
 // "Compute 36 + 19 * 7." in the chat template, worked in <think> and answered in <answer>: the
 // base model meets the template's special tokens and the R1 answer layout before SFT, so the
 // 2,000 cold-start traces teach the search rather than the format (a model that has never seen
-// <｜Assistant｜> or <answer> spends its few SFT steps on them). Countdown itself never appears
-// in chat form here: the prompt and its search are SFT's to teach.
+// <｜Assistant｜> or <answer> spends its few SFT steps on them).
 std::string chat_paragraph(Rng& r, const tokenizer::ChatTemplate& tmpl) {
   const int n = int(r.uniform(2, 3));
   std::vector<Val> vals;
@@ -273,6 +272,25 @@ std::string chat_paragraph(Rng& r, const tokenizer::ChatTemplate& tmpl) {
       {{"role", "assistant"},
        {"content", fmt::format("<think>\n{}\n</think>\n\n<answer> {} </answer>", work, vals[0].v)}}};
   return tmpl.render(messages, /*add_generation_prompt=*/false) + "\n";
+}
+
+// A training-split Countdown problem in the task's exact prompt, answered with its search trace,
+// rendered as `seek sft` renders a trace record (the same tokens SFT and GRPO see). With only the
+// 2,000 cold-start traces a model of a few million parameters never learned to copy the prompt's
+// numbers into its search (0% held-out, 2026-12); tens of thousands of these in pretraining teach
+// the reading, the SFT stage then the assistant turn alone.
+std::string prompt_paragraph(CountdownGenerator& gen, const tokenizer::ChatTemplate& tmpl,
+                             int max_lines) {
+  for (;;) {
+    CountdownProblem p = gen.next();
+    if (countdown_split(p) != CountdownSplit::Train) continue;
+    std::optional<CountdownTrace> t = countdown_trace(p, max_lines);
+    if (!t) continue;
+    const nlohmann::json messages = {
+        {{"role", "user"}, {"content", countdown_prompt(p.numbers, p.target)}},
+        {{"role", "assistant"}, {"content", trace_completion(*t)}}};
+    return tmpl.render(messages, /*add_generation_prompt=*/false) + "\n";
+  }
 }
 
 // Short sentences from a small grammar: a little English for the words of the prompts.
@@ -310,7 +328,9 @@ std::string text_paragraph(Rng& r) {
 }  // namespace
 
 CorpusKind classify_paragraph(std::string_view p) {
-  if (p.starts_with(train::kBos)) return CorpusKind::Chat;
+  if (p.starts_with(train::kBos))
+    return p.find("<｜User｜>Using the numbers [") != std::string_view::npos ? CorpusKind::Prompt
+                                                                          : CorpusKind::Chat;
   if (p.starts_with(kCountdownHead)) return CorpusKind::Countdown;
   if (!p.empty() && p[0] >= '0' && p[0] <= '9') return CorpusKind::Arithmetic;
   return CorpusKind::Text;
@@ -318,7 +338,8 @@ CorpusKind classify_paragraph(std::string_view p) {
 
 std::string make_base_corpus(uint64_t seed, int64_t bytes, const CorpusMix& mix,
                              CorpusStats* stats) {
-  const double share[kCorpusKinds] = {mix.arithmetic, mix.countdown, mix.chat, mix.text};
+  const double share[kCorpusKinds] = {mix.arithmetic, mix.countdown, mix.chat, mix.prompt,
+                                      mix.text};
   double sum = 0.0;
   for (double s : share) {
     if (!(s >= 0.0)) fail("make-data: corpus mix shares must be non-negative");
@@ -327,7 +348,7 @@ std::string make_base_corpus(uint64_t seed, int64_t bytes, const CorpusMix& mix,
   if (sum <= 0.0) fail("make-data: the corpus mix is empty");
   Rng r(seed);
   // Its own problem stream, so the mix does not change which problems the traces see.
-  CountdownGenerator gen(seed ^ 0x636f72707573ull);
+  CountdownGenerator gen(seed ^ 0x636f72707573ull), prompt_gen(seed ^ 0x70726f6d7074ull);
   const tokenizer::ChatTemplate tmpl =
       tokenizer::ChatTemplate::from_source(train::kDeepSeekV3ChatTemplate, train::kBos, train::kEos);
   CorpusStats st;
@@ -346,6 +367,7 @@ std::string make_base_corpus(uint64_t seed, int64_t bytes, const CorpusMix& mix,
     std::string p = kind == 0   ? arithmetic_paragraph(r)
                     : kind == 1 ? countdown_paragraph(gen)
                     : kind == 2 ? chat_paragraph(r, tmpl)
+                    : kind == 3 ? prompt_paragraph(prompt_gen, tmpl, mix.prompt_lines)
                                 : text_paragraph(r);
     if (!out.empty()) out += "\n";  // blank line between paragraphs (split_documents cuts there)
     st.bytes[kind] += int64_t(p.size());

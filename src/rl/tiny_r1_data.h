@@ -70,14 +70,17 @@ std::vector<nlohmann::json> make_sft_traces(uint64_t seed, int64_t n, int max_li
 
 // Shares of the corpus by bytes. Each paragraph (blank-line separated) is one kind.
 struct CorpusMix {
-  double arithmetic = 0.35;  // "47+38=85" facts, the single steps of every search line
-  double countdown = 0.35;   // plain-text searches over training-split problems, step by step
-  double chat = 0.20;        // arithmetic questions in the chat template with <think>/<answer>
-  double text = 0.10;        // short English sentences
+  double arithmetic = 0.25;  // "47+38=85" facts, the single steps of every search line
+  double countdown = 0.15;   // plain-text searches over training-split problems, step by step
+  double chat = 0.10;        // arithmetic questions in the chat template with <think>/<answer>
+  double prompt = 0.45;      // training-split Countdown prompts (the task's exact wording) in the
+                             // chat template, answered with their search trace
+  double text = 0.05;        // short English sentences
+  int prompt_lines = 10;     // the longest search a `prompt` paragraph shows (countdown_trace)
 };
 
-enum class CorpusKind { Arithmetic, Countdown, Chat, Text };
-inline constexpr int kCorpusKinds = 4;
+enum class CorpusKind { Arithmetic, Countdown, Chat, Prompt, Text };
+inline constexpr int kCorpusKinds = 5;
 
 struct CorpusStats {
   int64_t bytes[kCorpusKinds] = {};

@@ -156,9 +156,27 @@ TEST(TinyR1Corpus, DeterministicWithTheStatedMix) {
     }
     if (k == int(CorpusKind::Chat)) {
       EXPECT_NE(p.find("<｜Assistant｜><think>\n"), std::string::npos) << p;
+      EXPECT_EQ(p.find("Using the numbers"), std::string::npos) << p;
+    }
+    if (k == int(CorpusKind::Prompt)) {  // the exact task prompt of a training-split problem
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(p, m, std::regex(R"(numbers \[([0-9, ]+)\].* equals ([0-9]+)\.)")))
+          << p;
+      CountdownProblem q;
+      q.numbers = ints(m[1]);
+      q.target = std::stoi(m[2]);
+      EXPECT_EQ(countdown_split(q), CountdownSplit::Train) << p;
+      const std::optional<CountdownTrace> t = countdown_trace(q, mix.prompt_lines);
+      ASSERT_TRUE(t) << p;
+      // Rendered as `seek sft` renders the trace record: the tokens SFT and GRPO train on.
+      const std::string expected =
+          std::string(train::kBos) + "<｜User｜>" + countdown_prompt(q.numbers, q.target) +
+          "<｜Assistant｜>" + trace_completion(*t) + "<｜end▁of▁sentence｜>\n";
+      EXPECT_EQ(p, expected);
     }
   }
-  const double shares[kCorpusKinds] = {mix.arithmetic, mix.countdown, mix.chat, mix.text};
+  const double shares[kCorpusKinds] = {mix.arithmetic, mix.countdown, mix.chat, mix.prompt,
+                                       mix.text};
   for (int k = 0; k < kCorpusKinds; ++k) {
     EXPECT_EQ(count[k], st.paragraphs[k]) << k;
     EXPECT_EQ(bytes[k], st.bytes[k]) << k;
