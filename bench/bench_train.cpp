@@ -8,6 +8,14 @@
 // square as computed). Peak memory is each configuration's peak RSS, measured in a fresh
 // process, with and without activation recomputation.
 //   bench_train [tiny|small] [--recompute] [--steps N]     (no arguments: all four runs)
+// Post-training on the same model and token budget (issue 14: within 20% of pretraining):
+//   bench_train tiny|small --objective sft    packed samples of 64..448 tokens, loss on the
+//                                              last 60% of each (the assistant's tokens)
+//   bench_train tiny|small --objective grpo   the same samples as prompt + completion: the
+//                                              reference policy's forward (β > 0), then the
+//                                              policy's forward + backward with the GRPO token
+//                                              objective (μ = 1), as `seek grpo` trains
+//   bench_train --post-training               pretrain, sft and grpo of both configs
 #include <CLI/CLI.hpp>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -23,6 +31,7 @@
 #include "kernels/gemm_train.h"
 #include "model/params.h"
 #include "model/transformer.h"
+#include "rl/grpo_trainer.h"
 #include "train/optimizer.h"
 
 using namespace seek;
@@ -111,10 +120,41 @@ double peak_gemm_gflops() {
   return best;
 }
 
-int run(const std::string& name, bool recompute, int steps) {
+// One step's tokens: B·S targets as rows of S (pretraining) or as packed samples of 64..448
+// targets (SFT, GRPO), each with its prompt length (the first 40%).
+struct StepBatch {
+  model::TokenBatch tb;
+  std::vector<int64_t> prompt_len;
+};
+
+StepBatch make_batch(const std::string& objective, const model::ModelConfig& c, int64_t B,
+                     int64_t S, std::mt19937& rng) {
+  auto tok = [&] { return int32_t(rng() % uint32_t(c.vocab_size)); };
+  StepBatch sb;
+  if (objective == "pretrain") {
+    std::vector<int32_t> t;
+    for (int64_t i = 0; i < B * (S + 1); ++i) t.push_back(tok());
+    sb.tb = model::TokenBatch::rows(B, S, std::move(t));
+    return sb;
+  }
+  for (int64_t left = B * S; left > 0;) {
+    const int64_t n = std::min<int64_t>(left, 64 + int64_t(rng() % 385));
+    const int64_t prompt = std::max<int64_t>(1, n * 2 / 5);
+    for (int64_t i = 0; i <= n; ++i) sb.tb.tokens.push_back(tok());
+    sb.tb.lengths.push_back(n);
+    sb.prompt_len.push_back(prompt);
+    if (objective == "sft")
+      for (int64_t i = 0; i < n; ++i) sb.tb.weights.push_back(i + 1 >= prompt ? 1.0f : 0.0f);
+    left -= n;
+  }
+  return sb;
+}
+
+int run(const std::string& name, bool recompute, int steps, const std::string& objective) {
   const model::ModelConfig c = make_config(name);
   const int64_t B = 8, S = 256;
   model::Params p = model::Params::init(c, 0.02, 1);
+  const model::Params ref = model::Params::init(c, 0.02, 1);
   int64_t n_params = 0;
   for (const auto& i : p.infos()) n_params += i.numel;
   train::AdamW opt(p, {});
@@ -122,64 +162,98 @@ int run(const std::string& name, bool recompute, int steps) {
   std::mt19937 rng(1);
   model::ObjectiveOptions o;
   o.recompute = recompute;
+  rl::GrpoLossOptions gl;  // R1-Zero: β = 0.001, ε = 0.2, per-sequence normalization
   double t_total = 0;
   size_t tape = 0;
   for (int s = 0; s < steps + 1; ++s) {
-    std::vector<int32_t> t;
-    for (int64_t i = 0; i < B * (S + 1); ++i) t.push_back(int32_t(rng() % uint32_t(c.vocab_size)));
-    const model::TokenBatch b = model::TokenBatch::rows(B, S, std::move(t));
+    const StepBatch sb = make_batch(objective, c, B, S, rng);
     const double t0 = now_s();
     std::fill(grad.begin(), grad.end(), 0.f);
     model::ModelWeights w = p.weights();
     model::ModelGrads g = p.grads(grad.data());
-    model::StepResult r = model::forward_backward(c, w, g, b, o);
+    model::ObjectiveOptions os = o;
+    std::vector<double> ref_logp, adv;
+    rl::GrpoRows rows;
+    if (objective == "grpo") {
+      for (size_t i = 0; i < sb.prompt_len.size(); ++i) adv.push_back(double(int(rng() % 3) - 1));
+      rows = rl::grpo_rows(sb.tb.lengths, sb.prompt_len, adv, gl);
+      ref_logp.resize(size_t(rows.rows()));
+      model::ObjectiveOptions ro;
+      ro.backward = false;
+      ro.token_objective = [&ref_logp](int64_t row, double logp, std::span<const float>,
+                                       double& dlogp) {
+        ref_logp[size_t(row)] = logp;
+        dlogp = 0.0;
+        return 0.0;
+      };
+      model::ModelGrads none;
+      model::forward_backward(c, ref.weights(), none, sb.tb, ro);
+      os.token_objective = rl::grpo_objective(rows, 0, {}, ref_logp, gl, nullptr, nullptr, false);
+    }
+    model::StepResult r = model::forward_backward(c, w, g, sb.tb, os);
     opt.step(p, grad, 1e-3);
     if (s > 0) t_total += now_s() - t0;  // the first step warms up allocations
-    tape = r.tape_bytes;
+    tape = std::max(tape, r.tape_bytes);
   }
   const double tps = double(B * S * steps) / t_total;
   const double achieved = tps * flops_per_token(c, S) / 1e9;
   const double peak = peak_gemm_gflops();
   struct rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("%-5s %6.1fM params  recompute=%d  %7.0f tokens/s  %6.1f GFLOP/s  peak GEMM %6.1f GFLOP/s  MFU %5.1f%%  "
+  std::printf("%-5s %-8s %6.1fM params  recompute=%d  %7.0f tokens/s  %6.1f GFLOP/s  peak GEMM %6.1f GFLOP/s  MFU %5.1f%%  "
               "activations %6.1f MB  peak RSS %7.1f MB\n",
-              name.c_str(), double(n_params) / 1e6, int(recompute), tps, achieved, peak, 100.0 * achieved / peak,
-              double(tape) / 1e6, double(ru.ru_maxrss) / 1024.0);
+              name.c_str(), objective.c_str(), double(n_params) / 1e6, int(recompute), tps, achieved, peak,
+              100.0 * achieved / peak, double(tape) / 1e6, double(ru.ru_maxrss) / 1024.0);
   return 0;
+}
+
+// Runs this program again in a fresh process (peak RSS per configuration).
+void run_child(const char* self, std::vector<std::string> args) {
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    args.insert(args.begin(), self);
+    std::vector<char*> av;
+    for (auto& a : args) av.push_back(a.data());
+    av.push_back(nullptr);
+    execv("/proc/self/exe", av.data());
+    _exit(127);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string name;
-  bool recompute = false;
+  std::string name, objective = "pretrain";
+  bool recompute = false, post = false;
   int steps = 3;
   CLI::App app{"bench_train: training tokens/s and MFU (each configuration in its own process)"};
   app.add_option("CONFIG", name, "Run one configuration in this process")
       ->check(CLI::IsMember({"tiny", "small"}));
   app.add_flag("--recompute", recompute, "Recompute activations in the backward pass");
+  app.add_option("--objective", objective, "pretrain, sft or grpo")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"pretrain", "sft", "grpo"}));
+  app.add_flag("--post-training", post, "pretrain, sft and grpo tokens/s of both configurations");
   app.add_option("--steps", steps, "Timed steps")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
-  if (!name.empty()) return run(name, recompute, steps);
+  if (!name.empty()) return run(name, recompute, steps, objective);
   std::printf("batch 8 x 256 tokens, fp32, %d timed steps each\n", steps);
-  for (const char* n : {"tiny", "small"})
-    for (bool rc : {false, true}) {
-      std::fflush(stdout);
-      const pid_t pid = fork();  // fresh process: peak RSS per configuration
-      if (pid == 0) {
-        std::vector<std::string> args = {argv[0], n, "--steps", std::to_string(steps)};
-        if (rc) args.push_back("--recompute");
-        std::vector<char*> av;
-        for (auto& a : args) av.push_back(a.data());
-        av.push_back(nullptr);
-        execv("/proc/self/exe", av.data());
-        _exit(127);
-      }
-      int st = 0;
-      waitpid(pid, &st, 0);
+  for (const char* n : {"tiny", "small"}) {
+    if (post) {
+      for (const char* obj : {"pretrain", "sft", "grpo"})
+        run_child(argv[0], {n, "--steps", std::to_string(steps), "--objective", obj});
+      continue;
     }
+    for (bool rc : {false, true}) {
+      std::vector<std::string> args = {n, "--steps", std::to_string(steps)};
+      if (rc) args.push_back("--recompute");
+      run_child(argv[0], args);
+    }
+  }
   return 0;
 }
