@@ -101,12 +101,15 @@ class Exporter {
   }
 
   // kv_b_proj [nh·(d_nope + d_v), d_c] -> attn_k_b [nh, d_c, d_nope] (each head's k rows
-  // transposed) and attn_v_b [nh, d_v, d_c].
+  // transposed) and attn_v_b [nh, d_v, d_c]. In a block-quantized file both stay BF16: llama.cpp's
+  // CPU build (node-llama-cpp 3.21.1, weight repacking on) aborts on a Q8_0 attn_k_b
+  // (GGML_ASSERT(*cur_backend_id != -1) in the scheduler), and they are ~1% of a layer's bytes.
   void kv_b(const std::string& blk, const std::string& hf) {
     const TensorStore* s = &s_;
     const int64_t nh = c_.num_attention_heads, dc = c_.kv_lora_rank, dn = c_.qk_nope_head_dim,
                   dv = c_.v_head_dim;
-    const DType tk = matrix_type(dtype_, dn), tv = matrix_type(dtype_, dc);
+    const DType split = dtype_is_blocked(dtype_) ? DType::BF16 : dtype_;
+    const DType tk = matrix_type(split, dn), tv = matrix_type(split, dc);
     w_.add_tensor(blk + "attn_k_b.weight", tk, {dn, dc, nh}, [=](uint8_t* dst) {
       const WeightView v = linear_view(*s, hf, nh * (dn + dv), dc);
       std::vector<float> kt(size_t(dc * dn));  // one head's k rows, transposed: [d_c, d_nope]
