@@ -100,7 +100,7 @@ TEST(Perplexity, AQ8_0FileDriftsALittleFromItsOriginal) {
   const PerplexityResult r = perplexity(*q8, ids, po, orig.get());
   ASSERT_EQ(r.tokens, 2 * 31);
   EXPECT_GT(r.kl, 0.0);
-  EXPECT_LT(r.kl / double(r.tokens), 0.01);
+  EXPECT_LT(r.kl / double(r.tokens), 0.05);  // another model: ~4 (v3-tiny-fp8 vs v3-tiny)
   EXPECT_GE(double(r.same_top) / double(r.tokens), 0.8);
   EXPECT_NEAR(r.ppl() / r.ref_ppl(), 1.0, 0.05);  // random weights, 62 random tokens
 }
