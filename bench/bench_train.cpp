@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -154,7 +155,9 @@ int run(const std::string& name, bool recompute, int steps, const std::string& o
   const model::ModelConfig c = make_config(name);
   const int64_t B = 8, S = 256;
   model::Params p = model::Params::init(c, 0.02, 1);
-  const model::Params ref = model::Params::init(c, 0.02, 1);
+  // GRPO's frozen reference policy (only then: peak RSS counts it).
+  std::optional<model::Params> ref;
+  if (objective == "grpo") ref = model::Params::init(c, 0.02, 1);
   int64_t n_params = 0;
   for (const auto& i : p.infos()) n_params += i.numel;
   train::AdamW opt(p, {});
@@ -187,7 +190,7 @@ int run(const std::string& name, bool recompute, int steps, const std::string& o
         return 0.0;
       };
       model::ModelGrads none;
-      model::forward_backward(c, ref.weights(), none, sb.tb, ro);
+      model::forward_backward(c, ref->weights(), none, sb.tb, ro);
       os.token_objective = rl::grpo_objective(rows, 0, {}, ref_logp, gl, nullptr, nullptr, false);
     }
     model::StepResult r = model::forward_backward(c, w, g, sb.tb, os);
