@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -26,17 +27,25 @@ std::vector<int> ints(const std::string& list) {
   return out;
 }
 
-// The problem a record's prompt states, read back from the prompt text alone.
-CountdownProblem problem_of(const nlohmann::json& record) {
-  const std::string prompt = record["messages"][0]["content"].get<std::string>();
+// The problem a text states in the task's wording ("numbers [..] ... equals N."), or none.
+std::optional<CountdownProblem> stated_problem(const std::string& text) {
   std::smatch m;
-  EXPECT_TRUE(std::regex_search(prompt, m, std::regex(R"(numbers \[([0-9, ]+)\].* equals ([0-9]+)\.)")))
-      << prompt;
+  if (!std::regex_search(text, m, std::regex(R"(numbers \[([0-9, ]+)\].* equals ([0-9]+)\.)")))
+    return std::nullopt;
   CountdownProblem p;
   p.numbers = ints(m[1]);
   p.target = std::stoi(m[2]);
-  EXPECT_EQ(prompt, countdown_prompt(p.numbers, p.target));
   return p;
+}
+
+// The problem a record's prompt states, read back from the prompt text alone.
+CountdownProblem problem_of(const nlohmann::json& record) {
+  const std::string prompt = record["messages"][0]["content"].get<std::string>();
+  const std::optional<CountdownProblem> p = stated_problem(prompt);
+  EXPECT_TRUE(p) << prompt;
+  if (!p) return {};
+  EXPECT_EQ(prompt, countdown_prompt(p->numbers, p->target));
+  return *p;
 }
 
 // The paragraphs of a corpus: blank-line separated, except the blank line a chat paragraph has
@@ -159,12 +168,9 @@ TEST(TinyR1Corpus, DeterministicWithTheStatedMix) {
       EXPECT_EQ(p.find("Using the numbers"), std::string::npos) << p;
     }
     if (k == int(CorpusKind::Prompt)) {  // the exact task prompt of a training-split problem
-      std::smatch m;
-      ASSERT_TRUE(std::regex_search(p, m, std::regex(R"(numbers \[([0-9, ]+)\].* equals ([0-9]+)\.)")))
-          << p;
-      CountdownProblem q;
-      q.numbers = ints(m[1]);
-      q.target = std::stoi(m[2]);
+      const std::optional<CountdownProblem> stated = stated_problem(p);
+      ASSERT_TRUE(stated) << p;
+      const CountdownProblem& q = *stated;
       EXPECT_EQ(countdown_split(q), CountdownSplit::Train) << p;
       const std::optional<CountdownTrace> t = countdown_trace(q, mix.prompt_lines);
       ASSERT_TRUE(t) << p;
