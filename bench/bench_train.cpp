@@ -8,6 +8,9 @@
 // square as computed). Peak memory is each configuration's peak RSS, measured in a fresh
 // process, with and without activation recomputation.
 //   bench_train [tiny|small] [--recompute] [--steps N]     (no arguments: all four runs)
+//   bench_train [tiny|small] --precision bf16   the linear layers' GEMMs on bf16 operands
+//                                              (issue 15); MFU then against the bf16 GEMM peak
+//   bench_train --precisions                   fp32 and bf16 of both configs, interleaved
 // Post-training on the same model and token budget (issue 14: within 20% of pretraining):
 //   bench_train tiny|small --objective sft    packed samples of 64..448 tokens, loss on the
 //                                              last 60% of each (the assistant's tokens)
@@ -108,14 +111,14 @@ double flops_per_token(const model::ModelConfig& c, int64_t S) {
   return f;
 }
 
-double peak_gemm_gflops() {
+double peak_gemm_gflops(kernels::Precision prec) {
   const int64_t n = 2048;
   std::vector<float> a(size_t(n * n), 0.5f), b(size_t(n * n), 0.25f), c(size_t(n * n));
-  kernels::gemm_xwt(a.data(), b.data(), c.data(), n, n, n);
+  kernels::gemm_xwt(a.data(), b.data(), c.data(), n, n, n, false, prec);
   double best = 0;
   for (int r = 0; r < 5; ++r) {
     const double t0 = now_s();
-    kernels::gemm_xwt(a.data(), b.data(), c.data(), n, n, n);
+    kernels::gemm_xwt(a.data(), b.data(), c.data(), n, n, n, false, prec);
     best = std::max(best, 2.0 * double(n) * double(n) * double(n) / (now_s() - t0) / 1e9);
   }
   return best;
@@ -151,7 +154,10 @@ StepBatch make_batch(const std::string& objective, const model::ModelConfig& c, 
   return sb;
 }
 
-int run(const std::string& name, bool recompute, int steps, const std::string& objective) {
+int run(const std::string& name, bool recompute, int steps, const std::string& objective,
+        const std::string& precision) {
+  const kernels::Precision prec =
+      precision == "bf16" ? kernels::Precision::BF16 : kernels::Precision::F32;
   const model::ModelConfig c = make_config(name);
   const int64_t B = 8, S = 256;
   model::Params p = model::Params::init(c, 0.02, 1);
@@ -165,6 +171,7 @@ int run(const std::string& name, bool recompute, int steps, const std::string& o
   std::mt19937 rng(1);
   model::ObjectiveOptions o;
   o.recompute = recompute;
+  o.precision = prec;
   rl::GrpoLossOptions gl;  // R1-Zero: β = 0.001, ε = 0.2, per-sequence normalization
   double t_total = 0;
   size_t tape = 0;
@@ -183,6 +190,7 @@ int run(const std::string& name, bool recompute, int steps, const std::string& o
       ref_logp.resize(size_t(rows.rows()));
       model::ObjectiveOptions ro;
       ro.backward = false;
+      ro.precision = prec;
       ro.token_objective = [&ref_logp](int64_t row, double logp, std::span<const float>,
                                        double& dlogp) {
         ref_logp[size_t(row)] = logp;
@@ -200,12 +208,12 @@ int run(const std::string& name, bool recompute, int steps, const std::string& o
   }
   const double tps = double(B * S * steps) / t_total;
   const double achieved = tps * flops_per_token(c, S) / 1e9;
-  const double peak = peak_gemm_gflops();
+  const double peak = peak_gemm_gflops(prec);
   struct rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("%-5s %-8s %6.1fM params  recompute=%d  %7.0f tokens/s  %6.1f GFLOP/s  peak GEMM %6.1f GFLOP/s  MFU %5.1f%%  "
+  std::printf("%-5s %-8s %-4s %6.1fM params  recompute=%d  %7.0f tokens/s  %6.1f GFLOP/s  peak GEMM %6.1f GFLOP/s  MFU %5.1f%%  "
               "activations %6.1f MB  peak RSS %7.1f MB\n",
-              name.c_str(), objective.c_str(), double(n_params) / 1e6, int(recompute), tps, achieved, peak,
+              name.c_str(), objective.c_str(), precision.c_str(), double(n_params) / 1e6, int(recompute), tps, achieved, peak,
               100.0 * achieved / peak, double(tape) / 1e6, double(ru.ru_maxrss) / 1024.0);
   return 0;
 }
@@ -229,8 +237,8 @@ void run_child(const char* self, std::vector<std::string> args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string name, objective = "pretrain";
-  bool recompute = false, post = false;
+  std::string name, objective = "pretrain", precision = "fp32";
+  bool recompute = false, post = false, precisions = false;
   int steps = 3;
   CLI::App app{"bench_train: training tokens/s and MFU (each configuration in its own process)"};
   app.add_option("CONFIG", name, "Run one configuration in this process")
@@ -240,20 +248,31 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"pretrain", "sft", "grpo"}));
   app.add_flag("--post-training", post, "pretrain, sft and grpo tokens/s of both configurations");
+  app.add_option("--precision", precision, "fp32 or bf16 (the linear layers' GEMMs)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_flag("--precisions", precisions, "fp32 and bf16 of both configurations, interleaved");
   app.add_option("--steps", steps, "Timed steps")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
-  if (!name.empty()) return run(name, recompute, steps, objective);
-  std::printf("batch 8 x 256 tokens, fp32, %d timed steps each\n", steps);
+  if (!name.empty()) return run(name, recompute, steps, objective, precision);
+  std::printf("batch 8 x 256 tokens, %s, %d timed steps each\n",
+              precisions ? "fp32 and bf16" : precision.c_str(), steps);
   for (const char* n : {"tiny", "small"}) {
+    if (precisions) {
+      for (const char* pr : {"fp32", "bf16"})
+        run_child(argv[0], {n, "--steps", std::to_string(steps), "--precision", pr});
+      continue;
+    }
     if (post) {
       for (const char* obj : {"pretrain", "sft", "grpo"})
-        run_child(argv[0], {n, "--steps", std::to_string(steps), "--objective", obj});
+        run_child(argv[0], {n, "--steps", std::to_string(steps), "--objective", obj,
+                            "--precision", precision});
       continue;
     }
     for (bool rc : {false, true}) {
-      std::vector<std::string> args = {n, "--steps", std::to_string(steps)};
+      std::vector<std::string> args = {n, "--steps", std::to_string(steps), "--precision", precision};
       if (rc) args.push_back("--recompute");
       run_child(argv[0], args);
     }

@@ -15,7 +15,7 @@ inline __m256i lanes(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::clamp<int64_t>(n, 0, 8))), iota);
 }
 
-struct Tier {
+struct Tier : F32Panels<6> {
   static constexpr int64_t MR = 6, NR = 16;
   static constexpr int64_t KC = 256;      // a B panel [KC][NR] is 16 KiB: stays in L1
   static constexpr int64_t NC = 3072;     // packed B block [KC][NC] 3 MiB: shared, L3-resident
@@ -64,7 +64,9 @@ struct Tier {
 }  // namespace
 
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+          const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate, Precision p) {
+  if (p == Precision::BF16)
+    return gemm_blocked<RoundedToBf16<Tier>>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
   gemm_blocked<Tier>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 

@@ -30,95 +30,11 @@
 namespace seek::kernels::avx512 {
 namespace {
 
-constexpr int kMR = 12;          // activation rows per micro-tile (24 accumulators)
-constexpr int kNR = 32;          // weight rows per panel (two zmm)
+constexpr int kMR = kGemmMR;
+constexpr int kNR = kGemmNR;
 constexpr int64_t kNC = 256;     // weight rows packed per chunk: 8 panels, 256 KB in L2
 constexpr int64_t kKcF32 = 256;  // K block, fp32 path: 32 KB panel, 12 KB A micro-panel
 constexpr int64_t kKcBf16 = 512; // K block, bf16 path (FP8 blocks stop at 128-column edges)
-
-// ---- micro-kernels ----------------------------------------------------------------------------
-
-// The output tile is read back only after thousands of cycles of dot products, and across a
-// whole row of tiles it does not fit in L2: asking for it up front hides an L3/DRAM round trip
-// per tile (worth ~5% at K blocks of 512).
-template <int MR>
-inline void prefetch_tile(const float* c, int64_t ldc) {
-  SEEK_UNROLL
-  for (int i = 0; i < MR; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
-  }
-}
-
-// C[MR, 32] (+)= A[MR, kc] · B[kc, 32], B packed [kc][32] fp32; m0/m1 mask valid columns.
-template <int MR>
-void ukernel_f32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
-                 __mmask16 m0, __mmask16 m1, bool first) {
-  __m512 acc[MR][2];
-  SEEK_UNROLL
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  if (!first) prefetch_tile<MR>(c, ldc);
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(b + k * kNR), b1 = _mm512_load_ps(b + k * kNR + 16);
-    SEEK_UNROLL
-    for (int i = 0; i < MR; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i * lda + k]);
-      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-    }
-  }
-  SEEK_UNROLL
-  for (int i = 0; i < MR; ++i) {
-    float* ci = c + i * ldc;
-    if (!first) {
-      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, ci));
-      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, ci + 16));
-    }
-    _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
-    _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
-  }
-}
-
-// C[MR, 32] (+)= (A[MR, 2kp] · B[2kp, 32]) · scale, with A as bf16 pairs (one uint32 per
-// (k, k+1)) and B packed [kp][32] pairs. `scale` (32 floats, FP8 only) multiplies the block's sum per row.
-template <int MR>
-void ukernel_bf16(const uint32_t* a, int64_t lda, const uint32_t* b, int64_t kp, float* c,
-                  int64_t ldc, __mmask16 m0, __mmask16 m1, const float* scale, bool first) {
-  __m512 acc[MR][2];
-  SEEK_UNROLL
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  if (!first) prefetch_tile<MR>(c, ldc);
-  for (int64_t p = 0; p < kp; ++p) {
-    const __m512bh b0 = (__m512bh)_mm512_load_si512(b + p * kNR);
-    const __m512bh b1 = (__m512bh)_mm512_load_si512(b + p * kNR + 16);
-    SEEK_UNROLL
-    for (int i = 0; i < MR; ++i) {
-      const __m512bh av = (__m512bh)_mm512_set1_epi32(int(a[i * lda + p]));
-      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], av, b0);
-      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], av, b1);
-    }
-  }
-  const __m512 s0 = scale ? _mm512_load_ps(scale) : _mm512_set1_ps(1.0f);
-  const __m512 s1 = scale ? _mm512_load_ps(scale + 16) : _mm512_set1_ps(1.0f);
-  SEEK_UNROLL
-  for (int i = 0; i < MR; ++i) {
-    float* ci = c + i * ldc;
-    const __m512 c0 = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, ci);
-    const __m512 c1 = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, ci + 16);
-    _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(acc[i][0], s0, c0));
-    _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(acc[i][1], s1, c1));
-  }
-}
-
-// Tails of M use the same kernels with fewer rows (index = rows - 1).
-constexpr decltype(&ukernel_f32<1>) kF32Kernels[kMR] = {
-    ukernel_f32<1>, ukernel_f32<2>,  ukernel_f32<3>,  ukernel_f32<4>,
-    ukernel_f32<5>, ukernel_f32<6>,  ukernel_f32<7>,  ukernel_f32<8>,
-    ukernel_f32<9>, ukernel_f32<10>, ukernel_f32<11>, ukernel_f32<12>};
-constexpr decltype(&ukernel_bf16<1>) kBf16Kernels[kMR] = {
-    ukernel_bf16<1>, ukernel_bf16<2>, ukernel_bf16<3>,  ukernel_bf16<4>,
-    ukernel_bf16<5>, ukernel_bf16<6>, ukernel_bf16<7>,  ukernel_bf16<8>,
-    ukernel_bf16<9>, ukernel_bf16<10>, ukernel_bf16<11>, ukernel_bf16<12>};
 
 // ---- packing ----------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ double cross_entropy(float* l, int64_t V, int32_t y, bool backward, float grad) 
 
 double head_loss(const float* h, int64_t N, int64_t H, const std::vector<float>& gain,
                  const WeightView& head, const int32_t* targets, HeadTerm& term, float eps,
-                 float grad, float* dh, float* g_gain, float* g_head) {
+                 float grad, float* dh, float* g_gain, float* g_head, kernels::Precision prec) {
   const int64_t V = head.rows, chunk = 256;
   if (head.dtype != DType::F32) fail("training needs a float32 output head");
   const float* Wh = static_cast<const float*>(head.data);
@@ -37,7 +37,7 @@ double head_loss(const float* h, int64_t N, int64_t H, const std::vector<float>&
     const int64_t n = std::min(chunk, N - r0);
     for (int64_t i = 0; i < n; ++i)
       kernels::rmsnorm(h + (r0 + i) * H, gain.data(), xn.data() + i * H, H, eps);
-    kernels::gemm_xwt(xn.data(), Wh, logits.data(), n, V, H);  // [n, V]
+    kernels::gemm_xwt(xn.data(), Wh, logits.data(), n, V, H, false, prec);  // [n, V]
     for (int64_t i = 0; i < n; ++i) {
       float* row = logits.data() + i * V;
       const int32_t y = targets[r0 + i];
@@ -55,8 +55,8 @@ double head_loss(const float* h, int64_t N, int64_t H, const std::vector<float>&
       }
     }
     if (!bwd) continue;
-    kernels::gemm_dyw(logits.data(), Wh, dxn.data(), n, V, H, false);
-    if (g_head) kernels::gemm_dytx(logits.data(), xn.data(), g_head, n, V, H);
+    kernels::gemm_dyw(logits.data(), Wh, dxn.data(), n, V, H, false, prec);
+    if (g_head) kernels::gemm_dytx(logits.data(), xn.data(), g_head, n, V, H, prec);
     for (int64_t i = 0; i < n; ++i)
       rmsnorm_backward(h + (r0 + i) * H, gain.data(), dxn.data() + i * H, dh + (r0 + i) * H,
                        g_gain, H, eps);

@@ -40,10 +40,11 @@ struct HeadTerm {
 // Σ over the N rows of the term on head(RMSNorm(h; gain)) with the targets (Σ w·CE, or Σ of the
 // objective's terms), computed in chunks of rows so the [rows, vocab] logits stay small. With
 // dh: dh [N, H] = ∂(grad · Σ)/∂h (written), and the gain and head gradients accumulate (each
-// may be null). The head must be float32.
+// may be null). The head must be float32; `prec`, the precision of its GEMMs.
 double head_loss(const float* h, int64_t N, int64_t H, const std::vector<float>& gain,
                  const WeightView& head, const int32_t* targets, HeadTerm& term, float eps,
-                 float grad, float* dh, float* g_gain, float* g_head);
+                 float grad, float* dh, float* g_gain, float* g_head,
+                 kernels::Precision prec = kernels::Precision::F32);
 
 // Sequence-wise balance loss of one MoE layer (V3 eq. 17-20), averaged over the sequences of
 // `batch` (its chunks):

@@ -41,9 +41,10 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
                  const ForwardOptions& opts, float* out, MlaTape* tape = nullptr);
 
 // Backward of mla_forward (mla_backward.cpp). dout [T, H] → dxn [T, H] (overwritten); weight
-// gradients accumulate into g. Weights must be float32 (training master weights).
+// gradients accumulate into g. Weights must be float32 (training master weights). `prec`: the
+// projections' GEMMs (kernels/gemm_train.h); the attention core stays float32.
 void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
                   const Batch& batch, const RopeTables& rope, const MlaTape& tape,
-                  const float* dout, float* dxn, MlaGrads& g);
+                  const float* dout, float* dxn, MlaGrads& g, kernels::Precision prec = kernels::Precision::F32);
 
 }  // namespace seek::model

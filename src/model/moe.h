@@ -50,11 +50,13 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
 // Backward passes (moe_backward.cpp). dout [T, H] → dx [T, H] (overwritten); weight gradients
 // accumulate. The router is trained through the gate values of the chosen experts (not the
 // discrete choice); `dscores` [T, n_routed], if given, is an extra gradient on the scores s
-// (the sequence-wise balance loss).
+// (the sequence-wise balance loss). `prec`: the experts' GEMMs (kernels/gemm_train.h); the
+// router's stay float32.
 void ffn_backward(const FfnWeights& w, const float* x, int64_t T, int64_t H, const FfnTape& tape,
-                  const float* dout, float* dx, FfnGrads& g, bool accumulate_dx = false);
+                  const float* dout, float* dx, FfnGrads& g, bool accumulate_dx = false,
+                  kernels::Precision prec = kernels::Precision::F32);
 void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
                   const MoeTape& tape, const float* dout, const float* dscores, float* dx,
-                  MoeGrads& g);
+                  MoeGrads& g, kernels::Precision prec = kernels::Precision::F32);
 
 }  // namespace seek::model

@@ -22,32 +22,33 @@ const float* f32(const WeightView& v, const char* name) {
 }  // namespace
 
 void ffn_backward(const FfnWeights& w, const float* x, int64_t T, int64_t H, const FfnTape& tape,
-                  const float* dout, float* dx, FfnGrads& g, bool accumulate_dx) {
+                  const float* dout, float* dx, FfnGrads& g, bool accumulate_dx,
+                  kernels::Precision prec) {
   const int64_t I = w.gate_proj.rows;
   std::vector<float> a(size_t(T * I)), da(size_t(T * I)), dg(size_t(T * I)), du(size_t(T * I));
   // out = a · downᵀ with a = silu(g) ⊙ u
-  kernels::gemm_dyw(dout, f32(w.down_proj, "down_proj"), da.data(), T, H, I, false);
+  kernels::gemm_dyw(dout, f32(w.down_proj, "down_proj"), da.data(), T, H, I, false, prec);
   if (g.down_proj) {
     kernels::silu_mul(tape.g.data(), tape.u.data(), a.data(), T * I);
-    kernels::gemm_dytx(dout, a.data(), g.down_proj, T, H, I);
+    kernels::gemm_dytx(dout, a.data(), g.down_proj, T, H, I, prec);
   }
   kernels::silu_mul_backward(tape.g.data(), tape.u.data(), da.data(), dg.data(), du.data(), T * I);
-  kernels::gemm_dyw(dg.data(), f32(w.gate_proj, "gate_proj"), dx, T, I, H, accumulate_dx);
-  kernels::gemm_dyw(du.data(), f32(w.up_proj, "up_proj"), dx, T, I, H, true);
-  if (g.gate_proj) kernels::gemm_dytx(dg.data(), x, g.gate_proj, T, I, H);
-  if (g.up_proj) kernels::gemm_dytx(du.data(), x, g.up_proj, T, I, H);
+  kernels::gemm_dyw(dg.data(), f32(w.gate_proj, "gate_proj"), dx, T, I, H, accumulate_dx, prec);
+  kernels::gemm_dyw(du.data(), f32(w.up_proj, "up_proj"), dx, T, I, H, true, prec);
+  if (g.gate_proj) kernels::gemm_dytx(dg.data(), x, g.gate_proj, T, I, H, prec);
+  if (g.up_proj) kernels::gemm_dytx(du.data(), x, g.up_proj, T, I, H, prec);
 }
 
 void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
                   const MoeTape& tape, const float* dout, const float* dscores, float* dx,
-                  MoeGrads& g) {
+                  MoeGrads& g, kernels::Precision prec) {
   const int64_t H = cfg.hidden_size, E = cfg.n_routed_experts;
   const Routing& r = tape.routing;
   const int64_t K = r.k;
   const float rsf = float(cfg.routed_scaling_factor);
 
   // Shared experts see every token: their backward initializes dx.
-  if (cfg.n_shared_experts > 0) ffn_backward(w.shared_experts, xn, T, H, tape.shared, dout, dx, g.shared_experts);
+  if (cfg.n_shared_experts > 0) ffn_backward(w.shared_experts, xn, T, H, tape.shared, dout, dx, g.shared_experts, false, prec);
   else std::fill_n(dx, T * H, 0.0f);
 
   // Routed experts: dy_e = g · dout for each assigned token; dg = dout · Expert_e(x).
@@ -77,7 +78,7 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
     FfnGrads* ge = g.experts.empty() ? nullptr : &g.experts[size_t(e)];
     FfnGrads none;
     ffn_backward(w.experts[size_t(e)], xe.data(), n, H, tape.experts[size_t(e)], dye.data(),
-                 dxe.data(), ge ? *ge : none);
+                 dxe.data(), ge ? *ge : none, false, prec);
     for (int64_t i = 0; i < n; ++i) {
       float* o = dx + int64_t(toks[size_t(i)].first) * H;
       for (int64_t j = 0; j < H; ++j) o[j] += dxe[size_t(i * H + j)];

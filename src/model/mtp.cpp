@@ -63,15 +63,15 @@ void mtp_draft(const Model& m, KVCache& cache, const float* h_prev, const Batch&
 
 void mtp_backward(const ModelConfig& cfg, const MtpWeights& w, const Batch& batch,
                   const RopeTables& rope, const MtpTape& tape, const float* dh_out,
-                  float* dh_prev, MtpGrads& g, float* g_embed) {
+                  float* dh_prev, MtpGrads& g, float* g_embed, kernels::Precision prec) {
   const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size;
   const float eps = float(cfg.rms_norm_eps);
   std::vector<float> dh(dh_out, dh_out + T * H), dcat(size_t(T * 2 * H));
-  block_backward(cfg, w.block, batch, rope, tape.block, dh.data(), g.block);
+  block_backward(cfg, w.block, batch, rope, tape.block, dh.data(), g.block, nullptr, prec);
   if (w.eh_proj.dtype != DType::F32) fail("mtp_backward: eh_proj must be float32");
   const float* weh = static_cast<const float*>(w.eh_proj.data);
-  kernels::gemm_dyw(dh.data(), weh, dcat.data(), T, H, 2 * H, false);
-  if (g.eh_proj) kernels::gemm_dytx(dh.data(), tape.cat.data(), g.eh_proj, T, H, 2 * H);
+  kernels::gemm_dyw(dh.data(), weh, dcat.data(), T, H, 2 * H, false, prec);
+  if (g.eh_proj) kernels::gemm_dytx(dh.data(), tape.cat.data(), g.eh_proj, T, H, 2 * H, prec);
   std::vector<float> de(size_t(T * H));  // gradient of the embeddings
   for (int64_t t = 0; t < T; ++t) {
     rmsnorm_backward(tape.emb.data() + t * H, w.enorm.data(), dcat.data() + t * 2 * H,

@@ -35,9 +35,9 @@ void mtp_draft(const Model& m, KVCache& cache, const float* h_prev, const Batch&
                std::vector<float>& logits, const ForwardOptions& opts = {});
 
 // dh_out [T, H] → dh_prev [T, H] (overwritten); embedding gradients are scattered into
-// g_embed [vocab, H] (the shared embedding), the rest into g.
+// g_embed [vocab, H] (the shared embedding), the rest into g. `prec` as in block_backward.
 void mtp_backward(const ModelConfig& cfg, const MtpWeights& w, const Batch& batch,
                   const RopeTables& rope, const MtpTape& tape, const float* dh_out,
-                  float* dh_prev, MtpGrads& g, float* g_embed);
+                  float* dh_prev, MtpGrads& g, float* g_embed, kernels::Precision prec = kernels::Precision::F32);
 
 }  // namespace seek::model

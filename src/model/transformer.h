@@ -80,10 +80,11 @@ void block_forward(const ModelConfig& cfg, const LayerWeights& lw, int64_t layer
                    const Batch& batch, const RopeTables& rope, KVCache* cache,
                    const ForwardOptions& opts, Routing* routing = nullptr,
                    BlockTape* tape = nullptr);
-// dh [T, H]: gradient of the block's output in, of its input out. `dscores` as in moe_backward.
+// dh [T, H]: gradient of the block's output in, of its input out. `dscores` as in moe_backward;
+// `prec`, the precision of the projections' and experts' GEMMs (ObjectiveOptions::precision).
 void block_backward(const ModelConfig& cfg, const LayerWeights& lw, const Batch& batch,
                     const RopeTables& rope, const BlockTape& tape, float* dh, LayerGrads& g,
-                    const float* dscores = nullptr);
+                    const float* dscores = nullptr, kernels::Precision prec = kernels::Precision::F32);
 
 // Runs the batch, appends its KV entries to the cache, and writes logits
 // [Σ_seq (all_logits ? n_tokens : 1), vocab] into `logits`.
@@ -127,6 +128,11 @@ struct ObjectiveOptions {
   // passes the whole step's Σ w here (and grad_scale 1), so its loss is the mean over the step's
   // weighted tokens rather than a mean of micro-batch means.
   double weight_total = 0.0;
+  // Mixed precision: BF16 runs the linear layers' GEMMs (forward, input and weight gradients)
+  // on bf16 operands with fp32 accumulation: the forward reads bf16 copies of those matrices
+  // (with_bf16_matrices, made per call), the backward rounds the float32 master weights to the
+  // same values while packing. Embedding, router, norms and the attention core stay float32.
+  kernels::Precision precision = kernels::Precision::F32;
   TokenObjective token_objective;    // GRPO; MTP modules do not run with it
   HiddenObjective hidden_objective;  // reward model; MTP modules do not run with it
 };

@@ -16,15 +16,15 @@ using kernels::rmsnorm_backward;
 
 void block_backward(const ModelConfig& cfg, const LayerWeights& lw, const Batch& batch,
                     const RopeTables& rope, const BlockTape& tape, float* dh, LayerGrads& g,
-                    const float* dscores) {
+                    const float* dscores, kernels::Precision prec) {
   const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size;
   const float eps = float(cfg.rms_norm_eps);
   std::vector<float> dxn(size_t(T * H));
   // h_out = h_mid + FFN(RMSNorm(h_mid))
   if (lw.is_moe)
-    moe_backward(cfg, lw.moe, tape.xn2.data(), T, tape.moe, dh, dscores, dxn.data(), g.moe);
+    moe_backward(cfg, lw.moe, tape.xn2.data(), T, tape.moe, dh, dscores, dxn.data(), g.moe, prec);
   else
-    ffn_backward(lw.mlp, tape.xn2.data(), T, H, tape.mlp, dh, dxn.data(), g.mlp);
+    ffn_backward(lw.mlp, tape.xn2.data(), T, H, tape.mlp, dh, dxn.data(), g.mlp, false, prec);
   for (int64_t t = 0; t < T; ++t) {
     float* d = dxn.data() + t * H;
     rmsnorm_backward(tape.h_mid.data() + t * H, lw.post_attention_layernorm.data(), d, d,
@@ -32,7 +32,7 @@ void block_backward(const ModelConfig& cfg, const LayerWeights& lw, const Batch&
     for (int64_t j = 0; j < H; ++j) dh[t * H + j] += d[j];
   }
   // h_mid = h_in + MLA(RMSNorm(h_in))
-  mla_backward(cfg, lw.attn, tape.xn1.data(), batch, rope, tape.attn, dh, dxn.data(), g.attn);
+  mla_backward(cfg, lw.attn, tape.xn1.data(), batch, rope, tape.attn, dh, dxn.data(), g.attn, prec);
   for (int64_t t = 0; t < T; ++t) {
     float* d = dxn.data() + t * H;
     rmsnorm_backward(tape.h_in.data() + t * H, lw.input_layernorm.data(), d, d,
@@ -114,6 +114,11 @@ class Step {
     // The tape records the naive attention form; forwards without a tape (recompute,
     // validation) must take the same form so that recomputed activations are bit-identical.
     fo_.attention = ForwardOptions::Attention::Naive;
+    if (opts.precision == kernels::Precision::BF16) {
+      bf16_weights_ = with_bf16_matrices(w, bf16_store_);
+      wf_ = &bf16_weights_;
+      fo_.precision = kernels::Precision::BF16;
+    }
     targets_.resize(size_t(T_));
     tok_off_.resize(size_t(n_seq_));
     row_off_.resize(size_t(n_seq_));
@@ -181,7 +186,8 @@ class Step {
       term.nll_sum = 0.0;
       const double total = head_loss(h_.data(), T_, H_, w_.norm, w_.lm_head, targets_.data(), term,
                                      eps(), opts_.grad_scale, bwd ? dh_.data() : nullptr,
-                                     bwd ? g.norm : nullptr, bwd ? g.lm_head : nullptr);
+                                     bwd ? g.norm : nullptr, bwd ? g.lm_head : nullptr,
+                                     opts_.precision);
       res_.ce = T_ > 0 ? term.nll_sum / double(T_) : 0.0;
       return total;
     }
@@ -190,7 +196,8 @@ class Step {
     term.weights = wts;
     const double ce_sum = head_loss(h_.data(), T_, H_, w_.norm, w_.lm_head, targets_.data(), term,
                                     eps(), head_grad(norm, T_), bwd ? dh_.data() : nullptr,
-                                    bwd ? g.norm : nullptr, bwd ? g.lm_head : nullptr);
+                                    bwd ? g.norm : nullptr, bwd ? g.lm_head : nullptr,
+                                    opts_.precision);
     res_.ce = norm > 0 ? ce_sum / norm : 0.0;
     return res_.ce;
   }
@@ -227,7 +234,7 @@ class Step {
         inputs_[size_t(l)].assign(h_.begin(), h_.end());
         held_ += vec_bytes(inputs_[size_t(l)]);
       }
-      block_forward(cfg_, w_.layers[size_t(l)], l, h_.data(), main_, rope_, nullptr, fo_,
+      block_forward(cfg_, wf_->layers[size_t(l)], l, h_.data(), main_, rope_, nullptr, fo_,
                     &routing[size_t(l)], keep ? &tapes_[size_t(l)] : nullptr);
       if (keep) held_ += tape_bytes(tapes_[size_t(l)]);
       if (w_.layers[size_t(l)].is_moe) {
@@ -269,7 +276,7 @@ class Step {
       m.h.resize(size_t(N * H_));
       Routing r;
       if (N > 0)
-        mtp_forward(cfg_, w_.mtp[size_t(k)], k, hp.data(), m.batch, m.rope, nullptr, fo_, m.h.data(),
+        mtp_forward(cfg_, wf_->mtp[size_t(k)], k, hp.data(), m.batch, m.rope, nullptr, fo_, m.h.data(),
                     &r, bwd ? &m.tape : nullptr);
       if (bwd) held_ += tape_bytes(m.tape.block);
       if (w_.mtp[size_t(k)].block.is_moe) {
@@ -284,7 +291,8 @@ class Step {
       const double ce_sum = head_loss(
           m.h.data(), N, H_, w_.mtp[size_t(k)].shared_head_norm, w_.mtp[size_t(k)].shared_head_head,
           m.targets.data(), term, eps(), head_grad(norm, N, wk), bwd ? m.dh.data() : nullptr,
-          bwd ? g.mtp[size_t(k)].shared_head_norm : nullptr, bwd ? g.lm_head : nullptr);
+          bwd ? g.mtp[size_t(k)].shared_head_norm : nullptr, bwd ? g.lm_head : nullptr,
+          opts_.precision);
       const double ce_k = norm > 0 ? ce_sum / norm : 0.0;
       res_.ce_mtp.push_back(ce_k);
       total += wk * ce_k;
@@ -322,7 +330,7 @@ class Step {
       if (N == 0) continue;
       std::vector<float> dprev(size_t(N * H_));
       mtp_backward(cfg_, w_.mtp[size_t(k)], m.batch, m.rope, m.tape, m.dh.data(), dprev.data(),
-                   g.mtp[size_t(k)], g.embed_tokens);
+                   g.mtp[size_t(k)], g.embed_tokens, opts_.precision);
       for (size_t c = 0, r = 0; c < m.seq.size(); ++c)
         for (int64_t j = 0; j < m.len[c]; ++j, ++r) {
           float* d = prev_grad_row(k, c, j);
@@ -339,8 +347,8 @@ class Step {
       const BlockTape* tape = &tapes_[size_t(l)];
       if (opts_.recompute) {
         std::vector<float> hr = std::move(inputs_[size_t(l)]);
-        block_forward(cfg_, w_.layers[size_t(l)], l, hr.data(), main_, rope_, nullptr, fo_, nullptr,
-                      &local);
+        block_forward(cfg_, wf_->layers[size_t(l)], l, hr.data(), main_, rope_, nullptr, fo_,
+                      nullptr, &local);
         tape = &local;
       }
       const float* ds = nullptr;
@@ -351,14 +359,17 @@ class Step {
         ds = dscores.data();
       }
       block_backward(cfg_, w_.layers[size_t(l)], main_, rope_, *tape, dh_.data(),
-                     g.layers[size_t(l)], ds);
+                     g.layers[size_t(l)], ds, opts_.precision);
       tapes_[size_t(l)] = BlockTape{};
     }
   }
 
   const ModelConfig& cfg_;
-  const ModelWeights& w_;
+  const ModelWeights& w_;          // float32 master weights (backward, embeddings, heads)
   const ObjectiveOptions& opts_;
+  std::vector<uint16_t> bf16_store_;
+  ModelWeights bf16_weights_;      // BF16 precision: the forward's linear layers in bf16
+  const ModelWeights* wf_ = &w_;   // the forward's weights
   const TokenBatch& tb_;
   const int64_t n_seq_, T_, H_, L_, D_;
   ForwardOptions fo_;

@@ -128,4 +128,48 @@ ModelWeights bind_weights(const ModelConfig& cfg, const TensorStore& store) {
   return w;
 }
 
+namespace {
+
+// Every linear-layer matrix with_bf16_matrices rounds, in one fixed order.
+template <class W, class F>
+void for_each_matrix(W& w, F&& f) {
+  const auto layer = [&f](auto& lw) {
+    f(lw.attn.q_a_proj), f(lw.attn.q_b_proj), f(lw.attn.q_proj);
+    f(lw.attn.kv_a_proj_with_mqa), f(lw.attn.kv_b_proj), f(lw.attn.o_proj);
+    const auto ffn = [&f](auto& m) { f(m.gate_proj), f(m.up_proj), f(m.down_proj); };
+    ffn(lw.mlp);
+    for (auto& e : lw.moe.experts) ffn(e);
+    ffn(lw.moe.shared_experts);
+  };
+  for (auto& lw : w.layers) layer(lw);
+  for (auto& m : w.mtp) {
+    f(m.eh_proj);
+    layer(m.block);
+  }
+}
+
+}  // namespace
+
+ModelWeights with_bf16_matrices(const ModelWeights& w, std::vector<uint16_t>& store) {
+  ModelWeights out = w;
+  size_t total = 0;
+  for_each_matrix(out, [&](WeightView& v) {
+    if (v.data && v.dtype == DType::F32) total += size_t(v.rows * v.cols);
+  });
+  store.resize(total);
+  size_t off = 0;
+  for_each_matrix(out, [&](WeightView& v) {
+    if (!v.data || v.dtype != DType::F32) return;
+    uint16_t* dst = store.data() + off;
+    const auto* src = static_cast<const float*>(v.data);
+    for (int64_t r = 0; r < v.rows; ++r)
+      for (int64_t c = 0; c < v.cols; ++c) dst[r * v.cols + c] = f32_to_bf16(src[r * v.ld + c]);
+    v.dtype = DType::BF16;
+    v.data = dst;
+    v.ld = v.cols;
+    off += size_t(v.rows * v.cols);
+  });
+  return out;
+}
+
 }  // namespace seek::model

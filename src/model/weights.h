@@ -68,6 +68,12 @@ WeightView linear_view(const TensorStore& store, const std::string& name, int64_
 // written, for any other dtype.
 bool copy_as_f32(const Tensor& t, float* out);
 
+// `w` with its float32 linear-layer matrices (attention projections, dense and expert FFNs, the
+// MTP modules' eh_proj) rounded to bf16 into `store` (resized; it must outlive the result) and
+// viewed there as BF16; embeddings, heads, routers and vectors are the same views as in `w`.
+// The forward weights of BF16 mixed-precision training (ObjectiveOptions::precision).
+ModelWeights with_bf16_matrices(const ModelWeights& w, std::vector<uint16_t>& store);
+
 // Binds every tensor of `store` to its place, checking names, shapes and dtypes against the
 // config. Missing or unexpected tensors, wrong shapes or dtypes, FP8 weights without a matching
 // weight_scale_inv: seek::Error naming the tensor (and its file).

@@ -168,6 +168,7 @@ UpdateStats update_policy(const GrpoConfig& c, const model::ModelConfig& mc, mod
     for (auto [a, b] : mbs) {
       model::ObjectiveOptions oo;
       oo.backward = false;
+      oo.precision = c.gemm_precision();
       const int64_t row0 = int64_t(pk.first_row[a]);
       oo.token_objective = [&ref_logp, row0](int64_t row, double logp, std::span<const float>,
                                              double& dlogp) {
@@ -186,6 +187,7 @@ UpdateStats update_policy(const GrpoConfig& c, const model::ModelConfig& mc, mod
     GrpoStats s;
     for (auto [a, b] : mbs) {
       model::ObjectiveOptions oo;
+      oo.precision = c.gemm_precision();
       oo.token_objective = grpo_objective(
           rows, int64_t(pk.first_row[a]), u == 0 ? std::span<const double>() : old_logp, ref_logp,
           c.loss, u == 0 ? &old_logp : nullptr, &s, /*entropy=*/u == 0);

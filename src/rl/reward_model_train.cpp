@@ -296,6 +296,7 @@ std::string run_reward_model_training(const RmConfig& c, const train::RunOptions
   model::ObjectiveOptions oo;
   oo.balance_alpha = c.balance_alpha;
   oo.recompute = c.recompute;
+  oo.precision = c.gemm_precision();
   std::vector<float> grad(p.size()), hgrad(static_cast<size_t>(H));
   auto evaluate = [&](int64_t step) {
     if (val_seqs.empty()) return;

@@ -17,7 +17,11 @@ std::vector<json_config::Field> RunSettings::fields() {
           {"weight_decay", &adamw.weight_decay}, {"beta1", &adamw.beta1}, {"beta2", &adamw.beta2},
           {"grad_clip", &adamw.grad_clip}, {"seed", &seed}, {"log_every", &log_every},
           {"eval_every", &eval_every}, {"save_every", &save_every}, {"keep_checkpoints", &keep},
-          {"threads", &threads}};
+          {"threads", &threads}, {"precision", &precision}};
+}
+
+kernels::Precision RunSettings::gemm_precision() const {
+  return precision == "bf16" ? kernels::Precision::BF16 : kernels::Precision::F32;
 }
 
 namespace {
@@ -49,6 +53,8 @@ void RunSettings::check(const std::string& where) const {
   json_config::positive(save_every, "save_every", where);
   if (keep < 0) fail("{}: \"keep_checkpoints\" must be >= 0 (0: keep all)", where);
   if (threads < 0) fail("{}: \"threads\" must be >= 0 (0: all cores)", where);
+  if (precision != "fp32" && precision != "bf16")
+    fail("{}: \"precision\" must be fp32 or bf16, got \"{}\"", where, precision);
 }
 
 void RunSettings::start(const std::string& out, bool resume, const char* kind) const {

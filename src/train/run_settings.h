@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_config.h"
+#include "kernels/matmul.h"
 #include "model/config.h"
 #include "train/optimizer.h"
 
@@ -19,13 +20,16 @@ namespace seek::train {
 // The optimizer, the learning-rate schedule and the run's cadence: "lr", "min_lr" (default
 // lr / 10), "warmup", "schedule" (cosine|wsd|constant), "wsd_decay", "weight_decay", "beta1",
 // "beta2", "grad_clip", "seed", "log_every", "eval_every", "save_every", "keep_checkpoints"
-// (0: all), "threads" (0: all cores).
+// (0: all), "threads" (0: all cores), "precision" (fp32|bf16: the linear layers' GEMMs, see
+// model::ObjectiveOptions::precision; master weights and optimizer state are float32 either way).
 struct RunSettings {
   Schedule schedule;
   AdamWConfig adamw;
   uint64_t seed = 1;
   int64_t log_every = 10, eval_every = 100, save_every = 250, keep = 2;
   int threads = 0;
+  std::string precision = "fp32";
+  kernels::Precision gemm_precision() const;  // of `precision` (checked)
 
   std::vector<json_config::Field> fields();  // by key: the one list read() and keys() use
   static std::set<std::string> keys();

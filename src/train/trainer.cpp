@@ -369,6 +369,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   oo.mtp_lambda = c.mtp_lambda;
   oo.balance_alpha = c.balance_alpha;
   oo.recompute = c.recompute;
+  oo.precision = c.gemm_precision();
   std::vector<float> grad(p.size());
   const bool tty = isatty(2);
   auto evaluate = [&]() -> double {

@@ -2,7 +2,8 @@
 // set_cpu_isa) against its scalar reference, for every transpose combination, ragged sizes
 // (partial register tiles and cache blocks of both SIMD tiers), strides and accumulate; and
 // OpenBLAS's cblas_sgemm, an independent implementation, as the check on the reference itself and
-// on every tier at larger sizes.
+// on every tier at larger sizes. Precision::BF16 likewise on every tier against the reference
+// (operands rounded to bf16), and against float32 within the error bf16 inputs imply.
 #include <cblas.h>
 #include <gtest/gtest.h>
 
@@ -26,11 +27,11 @@ std::vector<float> random_vec(size_t n, std::mt19937& rng) {
 }
 
 using Gemm = void (*)(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t,
-                      const float*, int64_t, float*, int64_t, bool);
+                      const float*, int64_t, float*, int64_t, bool, Precision);
 
-// C (+)= op(A)·op(B) through OpenBLAS (row-major; accumulate is beta = 1).
+// C (+)= op(A)·op(B) through OpenBLAS (row-major; accumulate is beta = 1); float32 only.
 void blas_gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+               const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate, Precision) {
   cblas_sgemm(CblasRowMajor, ta == Trans::Yes ? CblasTrans : CblasNoTrans,
               tb == Trans::Yes ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), 1.0f, A,
               int(lda), B, int(ldb), accumulate ? 1.0f : 0.0f, C, int(ldc));
@@ -39,7 +40,7 @@ void blas_gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float*
 // Runs `fast` and `expected` on the same random operands (strides wider than the rows) and
 // compares; `fast` must not write C outside its N columns.
 void check(Gemm fast, Gemm expected, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K,
-           bool acc) {
+           bool acc, Precision p = Precision::F32) {
   std::mt19937 rng(uint32_t(M * 131 + N * 7 + K));
   const int64_t pad = 3;
   const int64_t lda = (ta == Trans::No ? K : M) + pad, ldb = (tb == Trans::No ? N : K) + pad;
@@ -48,8 +49,8 @@ void check(Gemm fast, Gemm expected, Trans ta, Trans tb, int64_t M, int64_t N, i
   auto B = random_vec(size_t((tb == Trans::No ? K : N) * ldb), rng);
   auto C0 = random_vec(size_t(M * ldc), rng);
   auto c_ref = C0, c_fast = C0;
-  expected(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, c_ref.data(), ldc, acc);
-  fast(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, c_fast.data(), ldc, acc);
+  expected(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, c_ref.data(), ldc, acc, p);
+  fast(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, c_fast.data(), ldc, acc, p);
   // float32 accumulation of K products of N(0,1) values: error ~ sqrt(K)·2^-24·|terms|.
   const float tol = 1e-5f * float(K) + 1e-5f;
   for (int64_t i = 0; i < M; ++i)
@@ -65,10 +66,11 @@ void check(Gemm fast, Gemm expected, Trans ta, Trans tb, int64_t M, int64_t N, i
     }
 }
 
-void check_all_transposes(Gemm fast, Gemm expected, int64_t M, int64_t N, int64_t K) {
+void check_all_transposes(Gemm fast, Gemm expected, int64_t M, int64_t N, int64_t K,
+                          Precision p = Precision::F32) {
   for (Trans ta : {Trans::No, Trans::Yes})
     for (Trans tb : {Trans::No, Trans::Yes})
-      for (bool acc : {false, true}) check(fast, expected, ta, tb, M, N, K, acc);
+      for (bool acc : {false, true}) check(fast, expected, ta, tb, M, N, K, acc, p);
 }
 
 using test::isas;
@@ -90,6 +92,38 @@ TEST_P(GemmTrainTest, MatchesReferenceAllTransposes) {
                               {13, 33, 17},   {5, 70, 3},    {150, 45, 400}, {300, 97, 33},
                               {7, 3100, 20},  {40, 64, 800}, {145, 9, 257}};
   for (auto& s : sizes) check_all_transposes(&gemm, &ref::gemm, s[0], s[1], s[2]);
+}
+
+TEST_P(GemmTrainTest, Bf16MatchesReferenceAllTransposes) {
+  IsaScope scope(GetParam());
+  // Odd K (a zero-padded last pair), K blocks of the bf16 tier (768) and its pair panels.
+  const int64_t sizes[][3] = {{1, 1, 1},    {12, 32, 2},   {13, 33, 17},  {5, 70, 3},
+                              {150, 45, 401}, {300, 97, 33}, {7, 3100, 20}, {40, 64, 1601}};
+  for (auto& s : sizes)
+    check_all_transposes(&gemm, &ref::gemm, s[0], s[1], s[2], Precision::BF16);
+}
+
+// BF16 against float32: each product of rounded operands is within 2^-8 (relative) of the exact
+// one, so |C_bf16 - C_f32| <= 2^-8 · Σ|a·b| (+ fp32 rounding); and the rounding does happen.
+TEST_P(GemmTrainTest, Bf16IsFloat32WithinBf16Error) {
+  IsaScope scope(GetParam());
+  const int64_t M = 37, N = 45, K = 300;
+  std::mt19937 rng(5);
+  auto A = random_vec(size_t(M * K), rng), B = random_vec(size_t(K * N), rng);
+  std::vector<float> c32(size_t(M * N)), c16(size_t(M * N));
+  gemm(Trans::No, Trans::No, M, N, K, A.data(), K, B.data(), N, c32.data(), N, false);
+  gemm(Trans::No, Trans::No, M, N, K, A.data(), K, B.data(), N, c16.data(), N, false,
+       Precision::BF16);
+  int64_t differ = 0;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double mag = 0.0;
+      for (int64_t k = 0; k < K; ++k) mag += std::fabs(double(A[size_t(i * K + k)]) * B[size_t(k * N + j)]);
+      const size_t x = size_t(i * N + j);
+      ASSERT_LE(std::fabs(c16[x] - c32[x]), mag * 0x1p-8 + 1e-4) << i << "," << j;
+      differ += c16[x] != c32[x];
+    }
+  EXPECT_GT(differ, M * N / 2) << "BF16 should round its operands";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTiers, GemmTrainTest,
@@ -118,7 +152,8 @@ TEST(GemmTrain, ZeroKClearsOrKeeps) {
   std::vector<float> c = {1, 2, 3, 4};
   gemm(Trans::No, Trans::No, 2, 2, 0, nullptr, 1, nullptr, 2, c.data(), 2, true);
   EXPECT_EQ(c[3], 4.0f);
-  gemm(Trans::No, Trans::No, 2, 2, 0, nullptr, 1, nullptr, 2, c.data(), 2, false);
+  gemm(Trans::No, Trans::No, 2, 2, 0, nullptr, 1, nullptr, 2, c.data(), 2, false,
+       Precision::BF16);
   EXPECT_EQ(c[3], 0.0f);
 }
 
