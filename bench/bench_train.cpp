@@ -8,9 +8,10 @@
 // square as computed). Peak memory is each configuration's peak RSS, measured in a fresh
 // process, with and without activation recomputation.
 //   bench_train [tiny|small] [--recompute] [--steps N]     (no arguments: all four runs)
-//   bench_train [tiny|small] --precision bf16   the linear layers' GEMMs on bf16 operands
-//                                              (issue 15); MFU then against the bf16 GEMM peak
-//   bench_train --precisions                   fp32 and bf16 of both configs, interleaved
+//   bench_train [tiny|small] --precision bf16|fp8   the linear layers' GEMMs on bf16 operands
+//                                              or V3's FP8 GEMMs (issue 15); MFU then against
+//                                              the bf16 GEMM peak (there is no FP8 hardware)
+//   bench_train --precisions                   fp32, bf16 and fp8 of both configs
 // Post-training on the same model and token budget (issue 14: within 20% of pretraining):
 //   bench_train tiny|small --objective sft    packed samples of 64..448 tokens, loss on the
 //                                              last 60% of each (the assistant's tokens)
@@ -157,7 +158,9 @@ StepBatch make_batch(const std::string& objective, const model::ModelConfig& c, 
 int run(const std::string& name, bool recompute, int steps, const std::string& objective,
         const std::string& precision) {
   const kernels::Precision prec =
-      precision == "bf16" ? kernels::Precision::BF16 : kernels::Precision::F32;
+      precision == "bf16"  ? kernels::Precision::BF16
+      : precision == "fp8" ? kernels::Precision::FP8
+                           : kernels::Precision::F32;
   const model::ModelConfig c = make_config(name);
   const int64_t B = 8, S = 256;
   model::Params p = model::Params::init(c, 0.02, 1);
@@ -208,7 +211,7 @@ int run(const std::string& name, bool recompute, int steps, const std::string& o
   }
   const double tps = double(B * S * steps) / t_total;
   const double achieved = tps * flops_per_token(c, S) / 1e9;
-  const double peak = peak_gemm_gflops(prec);
+  const double peak = peak_gemm_gflops(prec == kernels::Precision::FP8 ? kernels::Precision::BF16 : prec);
   struct rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf("%-5s %-8s %-4s %6.1fM params  recompute=%d  %7.0f tokens/s  %6.1f GFLOP/s  peak GEMM %6.1f GFLOP/s  MFU %5.1f%%  "
@@ -248,20 +251,20 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"pretrain", "sft", "grpo"}));
   app.add_flag("--post-training", post, "pretrain, sft and grpo tokens/s of both configurations");
-  app.add_option("--precision", precision, "fp32 or bf16 (the linear layers' GEMMs)")
+  app.add_option("--precision", precision, "fp32, bf16 or fp8 (the linear layers' GEMMs)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "bf16"}));
-  app.add_flag("--precisions", precisions, "fp32 and bf16 of both configurations, interleaved");
+      ->check(CLI::IsMember({"fp32", "bf16", "fp8"}));
+  app.add_flag("--precisions", precisions, "fp32, bf16 and fp8 of both configurations");
   app.add_option("--steps", steps, "Timed steps")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (!name.empty()) return run(name, recompute, steps, objective, precision);
   std::printf("batch 8 x 256 tokens, %s, %d timed steps each\n",
-              precisions ? "fp32 and bf16" : precision.c_str(), steps);
+              precisions ? "fp32, bf16 and fp8" : precision.c_str(), steps);
   for (const char* n : {"tiny", "small"}) {
     if (precisions) {
-      for (const char* pr : {"fp32", "bf16"})
+      for (const char* pr : {"fp32", "bf16", "fp8"})
         run_child(argv[0], {n, "--steps", std::to_string(steps), "--precision", pr});
       continue;
     }

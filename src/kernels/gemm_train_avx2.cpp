@@ -66,8 +66,8 @@ struct Tier : F32Panels<6> {
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate, Precision p) {
   if (p == Precision::BF16)
-    return gemm_blocked<RoundedToBf16<Tier>>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-  gemm_blocked<Tier>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    return gemm_blocked(RoundedToBf16<Tier>{}, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  gemm_blocked(Tier{}, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 }  // namespace seek::kernels::avx2

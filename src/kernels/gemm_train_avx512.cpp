@@ -2,8 +2,12 @@
 // step 2 loads of B and 12 broadcasts of A feed 24 FMAs, enough independent chains to cover the
 // FMA latency on two pipes) under the shared cache-blocked driver (gemm_train_internal.h).
 // Precision::BF16 packs both operands as bf16 pairs and runs the prefill GEMM's vdpbf16ps
-// micro-kernel (ukernel_bf16, matmul_avx512.h) under the same driver.
+// micro-kernel (ukernel_bf16, matmul_avx512.h) under the same driver; Precision::FP8 packs the
+// e4m3 codes the same way, one 128-wide K block at a time, and scales each block's sums.
 #include "kernels/matmul_avx512.h"  // first: it sets the diagnostics its intrinsics need
+
+#include <array>
+#include <bit>
 
 #include "kernels/gemm_train_internal.h"
 
@@ -144,7 +148,72 @@ struct Bf16Tier {
   static void micro_kernel(int64_t kc, const uint32_t* a, const uint32_t* b, float* c,
                            int64_t ldc, int64_t mr, int64_t nr, bool overwrite) {
     kBf16Kernels[mr - 1](a, depth(kc), b, depth(kc), c, ldc, lanes16(nr), lanes16(nr - 16),
-                         nullptr, overwrite);
+                         nullptr, overwrite, nullptr);
+  }
+};
+
+
+// Precision::FP8: the quantized operands' codes widened to bf16 pairs (e4m3 values are exact in
+// bf16), one 128-wide K block per panel with that block's scales after the pairs: A [MR][kp]
+// pairs + MR row scales, B [kp][32] pairs + 32 column scales. The micro-kernel sums the block
+// in fp32 and adds it to C times row scale × column scale.
+struct Fp8Tier {
+  using Elem = uint32_t;
+  static constexpr int64_t MR = kGemmMR, NR = kGemmNR;
+  static constexpr int64_t KC = kFp8Block;
+  static constexpr int64_t NC = 3072;
+  static constexpr int64_t MC_MAX = 144;
+  static int64_t depth(int64_t kc) { return (kc + 1) / 2 + 1; }
+  const Fp8Operand& a;
+  const Fp8Operand& b;
+
+  // bf16 bits of every e4m3 code.
+  static const uint16_t* bf16_of_code() {
+    static const auto table = [] {
+      std::array<uint16_t, 256> t{};
+      for (int q = 0; q < 256; ++q) t[size_t(q)] = f32_to_bf16(fp8_e4m3_to_f32(uint8_t(q)));
+      return t;
+    }();
+    return table.data();
+  }
+  // Codes q[0 .. kc) as pairs into d[p * stride], p < (kc + 1) / 2 (an odd end pairs with 0).
+  static void pairs(const uint8_t* q, int64_t kc, uint32_t* d, int64_t stride) {
+    const uint16_t* lut = bf16_of_code();
+    int64_t k = 0;
+    for (; k + 1 < kc; k += 2) d[(k / 2) * stride] = lut[q[k]] | uint32_t(lut[q[k + 1]]) << 16;
+    if (k < kc) d[(k / 2) * stride] = lut[q[k]];
+  }
+
+  void pack_a(Trans, const float*, int64_t, int64_t i0, int64_t mr, int64_t k0, int64_t kc,
+              uint32_t* dst) const {
+    const int64_t kp = (kc + 1) / 2;
+    for (int64_t r = 0; r < MR; ++r) {
+      if (r < mr) {
+        pairs(a.codes.data() + (i0 + r) * a.K + k0, kc, dst + r * kp, 1);
+        dst[MR * kp + r] = std::bit_cast<uint32_t>(a.scale_at(i0 + r, k0));
+      } else {
+        std::memset(dst + r * kp, 0, size_t(kp) * sizeof(uint32_t));
+        dst[MR * kp + r] = 0;
+      }
+    }
+  }
+  void pack_b(Trans, const float*, int64_t, int64_t k0, int64_t kc, int64_t j0, int64_t nr,
+              uint32_t* dst) const {
+    const int64_t kp = (kc + 1) / 2;
+    for (int64_t c = 0; c < NR; ++c) {
+      if (c < nr) {
+        pairs(b.codes.data() + (j0 + c) * b.K + k0, kc, dst + c, NR);
+        dst[kp * NR + c] = std::bit_cast<uint32_t>(b.scale_at(j0 + c, k0));
+      } else {
+        for (int64_t p = 0; p <= kp; ++p) dst[p * NR + c] = 0;
+      }
+    }
+  }
+  void micro_kernel(int64_t kc, const uint32_t* pa, const uint32_t* pb, float* c, int64_t ldc,
+                    int64_t mr, int64_t nr, bool overwrite) const {
+    const int64_t kp = (kc + 1) / 2;
+    kBf16Kernels[mr - 1](pa, kp, pb, kp, c, ldc, lanes16(nr), lanes16(nr - 16),
+                         reinterpret_cast<const float*>(pb + kp * NR), overwrite, pa + MR * kp);
   }
 };
 
@@ -153,8 +222,13 @@ struct Bf16Tier {
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate, Precision p) {
   if (p == Precision::BF16)
-    return gemm_blocked<Bf16Tier>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-  gemm_blocked<Tier>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    return gemm_blocked(Bf16Tier{}, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  gemm_blocked(Tier{}, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+void gemm_fp8(const Fp8Operand& a, const Fp8Operand& b, float* C, int64_t ldc, bool accumulate) {
+  gemm_blocked(Fp8Tier{a, b}, Trans::No, Trans::Yes, a.rows, b.rows, a.K, nullptr, 0, nullptr, 0, C,
+               ldc, accumulate);
 }
 
 }  // namespace seek::kernels::avx512

@@ -1,7 +1,8 @@
 // The cache-blocked driver shared by the SIMD training GEMMs (BLIS structure). B is packed into
 // panels of NR columns shared by all threads; each thread packs its own panels of MR rows of A
 // and runs the tier's register-tile micro-kernel over them. A tier supplies a struct with its
-// block sizes, its panel element type and three functions:
+// block sizes, its panel element type and three functions (static, or members of a tier object
+// that carries state, as the FP8 tier's quantized operands):
 //   struct Tier {
 //     using Elem = float;                              // panel element (uint32_t: bf16 pairs)
 //     static constexpr int64_t MR, NR, KC, NC, MC_MAX;
@@ -111,7 +112,7 @@ struct RoundedToBf16 : T {
 };
 
 template <class Tier>
-void gemm_blocked(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
+void gemm_blocked(const Tier& tier, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
                   bool accumulate) {
   using Elem = typename Tier::Elem;
@@ -133,7 +134,7 @@ void gemm_blocked(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const flo
       {
 #pragma omp for schedule(static)
         for (int64_t jr = 0; jr < n_jr; ++jr)
-          Tier::pack_b(tb, B, ldb, pc, kc, jc + jr * NR, std::min(NR, nc - jr * NR),
+          tier.pack_b(tb, B, ldb, pc, kc, jc + jr * NR, std::min(NR, nc - jr * NR),
                        bp + jr * kd * NR);
         thread_local std::vector<Elem> abuf;
         Elem* ap = aligned(abuf, size_t(MC * Tier::depth(KC)));
@@ -146,10 +147,10 @@ void gemm_blocked(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const flo
           const int64_t jr0 = n_jr * part / n_split, jr1 = n_jr * (part + 1) / n_split;
           if (jr0 == jr1) continue;
           for (int64_t ir = 0; ir < mc; ir += MR)
-            Tier::pack_a(ta, A, lda, i0 + ir, std::min(MR, mc - ir), pc, kc, ap + ir * kd);
+            tier.pack_a(ta, A, lda, i0 + ir, std::min(MR, mc - ir), pc, kc, ap + ir * kd);
           for (int64_t jr = jr0; jr < jr1; ++jr)
             for (int64_t ir = 0; ir < mc; ir += MR)
-              Tier::micro_kernel(kc, ap + ir * kd, bp + jr * kd * NR,
+              tier.micro_kernel(kc, ap + ir * kd, bp + jr * kd * NR,
                                  C + (i0 + ir) * ldc + jc + jr * NR, ldc, std::min(MR, mc - ir),
                                  std::min(NR, nc - jr * NR), overwrite);
         }

@@ -6,6 +6,7 @@
 
 #include "core/cpu.h"
 #include "core/error.h"
+#include "kernels/gemm_train.h"
 #include "kernels/matmul_internal.h"
 
 namespace seek::kernels {
@@ -55,10 +56,20 @@ void matmul_quantized(const float* x, int64_t M, int64_t ldx, const WeightView& 
 
 }  // namespace
 
+void matmul_fp8(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
+                int64_t ldy, decltype(&gemm) product) {
+  if (w.dtype != DType::F32)
+    fail("matmul: FP8 precision (training) multiplies float32 master weights, not {}",
+         dtype_name(w.dtype));
+  product(Trans::No, Trans::Yes, M, w.rows, w.cols, x, ldx, static_cast<const float*>(w.data),
+          w.ld, y, ldy, false, Precision::FP8, Operand::Weight);
+}
+
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
             Precision p) {
   if (!prepare(M, w, y, ldy, w.rows)) return;
   if (dtype_is_blocked(w.dtype)) return matmul_quantized(x, M, ldx, w, y, ldy);
+  if (p == Precision::FP8) return matmul_fp8(x, M, ldx, w, y, ldy, gemm);
   switch (cpu_isa()) {
     case Isa::Avx512: return avx512::matmul(x, M, ldx, w, y, ldy, p);
     case Isa::Avx2: return avx2::matmul(x, M, ldx, w, y, ldy, p);

@@ -19,7 +19,10 @@ using seek::WeightView;
 // Weights are never rounded in either mode (BF16 and FP8 codes are exact in bf16; F32/F16
 // weights under BF16 precision run on fp32 FMAs), so both modes equal `ref` up to the order
 // of the fp32 sums. (vdpbf16ps flushes bf16 subnormals, |x| < 1.2e-38, to zero.)
-enum class Precision { F32, BF16 };
+// FP8 (mixed-precision training only): DeepSeek-V3's FP8 GEMM, x quantized to e4m3 per 1×128
+// tile and the weight, which must be F32 (the master weight), per 128×128 block, products summed
+// in fp32 per 128-element block of K (kernels/gemm_train.h, kernels/fp8.h).
+enum class Precision { F32, BF16, FP8 };
 
 // y[m, n] = Σ_k x[m, k] · W[n, k]      x: [M, K=w.cols] (row stride ldx), y: [M, N=w.rows] (ldy)
 // The kernel is picked per call from seek::cpu_isa(), M, the dtype and the precision (<= 8 rows,

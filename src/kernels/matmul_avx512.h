@@ -8,6 +8,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <bit>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -178,10 +179,13 @@ void ukernel_f32(const float* a, int64_t lda, const float* b, int64_t kc, float*
 }
 
 // C[MR, 32] (+)= (A[MR, 2kp] · B[2kp, 32]) · scale, with A as bf16 pairs (one uint32 per
-// (k, k+1)) and B packed [kp][32] pairs. `scale` (32 floats, FP8 only) multiplies the block's sum per row.
+// (k, k+1)) and B packed [kp][32] pairs. `scale` (32 floats, FP8 only) multiplies the block's
+// sum per column; `row_scale` (MR fp32 bit patterns: they live in a packed uint32 panel; the FP8
+// training GEMM) also per row.
 template <int MR>
 void ukernel_bf16(const uint32_t* a, int64_t lda, const uint32_t* b, int64_t kp, float* c,
-                  int64_t ldc, __mmask16 m0, __mmask16 m1, const float* scale, bool first) {
+                  int64_t ldc, __mmask16 m0, __mmask16 m1, const float* scale, bool first,
+                  const uint32_t* row_scale = nullptr) {
   __m512 acc[MR][2];
   _Pragma("GCC unroll 16")
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -203,8 +207,14 @@ void ukernel_bf16(const uint32_t* a, int64_t lda, const uint32_t* b, int64_t kp,
     float* ci = c + i * ldc;
     const __m512 c0 = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, ci);
     const __m512 c1 = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, ci + 16);
-    _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(acc[i][0], s0, c0));
-    _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(acc[i][1], s1, c1));
+    __m512 t0 = s0, t1 = s1;
+    if (row_scale) {
+      const __m512 r = _mm512_set1_ps(std::bit_cast<float>(row_scale[i]));
+      t0 = _mm512_mul_ps(s0, r);
+      t1 = _mm512_mul_ps(s1, r);
+    }
+    _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(acc[i][0], t0, c0));
+    _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(acc[i][1], t1, c1));
   }
 }
 

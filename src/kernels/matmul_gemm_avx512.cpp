@@ -219,7 +219,8 @@ void gemm_bf16(const float* x, int64_t M, int64_t ldx, const WeightView& w, floa
             const int64_t n0 = j * kNR, nr = std::min<int64_t>(kNR, N - n0);
             kBf16Kernels[mr - 1](xb + m * lda + b.off, lda, pbuf + (j - c0) * kp * kNR, kp,
                                  y + m * ldy + n0, ldy, lanes16(nr), lanes16(nr - 16),
-                                 DT == DType::F8_E4M3 ? sbuf + (j - c0) * kNR : nullptr, bi == 0);
+                                 DT == DType::F8_E4M3 ? sbuf + (j - c0) * kNR : nullptr, bi == 0,
+                                 nullptr);
           }
         }
       }

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/threads.h"
+#include "kernels/gemm_train.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
@@ -92,5 +93,10 @@ class Scratch {
 // compiled into several variants' files could be merged by the linker into one that needs an
 // ISA the machine lacks. It is O(M·K) against the product's O(M·N·K).
 void round_bf16_rows(const float*& x, int64_t& ldx, int64_t M, int64_t K, Scratch& scratch);
+
+// Precision::FP8 (training): y = x · Wᵀ through `product` (gemm, or ref::gemm for ref::matmul)
+// in FP8 with W as the weight operand; W must be F32.
+void matmul_fp8(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y,
+                int64_t ldy, decltype(&gemm) product);
 
 }  // namespace seek::kernels

@@ -1,6 +1,8 @@
 // The scalar references of matmul and matmul_t: the definition every SIMD variant is tested
 // against.
+#include "kernels/gemm_train.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_internal.h"
 #include "kernels/quant.h"
 
 namespace seek::kernels {
@@ -10,6 +12,7 @@ namespace ref {
 // Block-quantized weights: the activations quantized per block, quant_dot per output (quant.h).
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
             Precision p) {
+  if (p == Precision::FP8) return matmul_fp8(x, M, ldx, w, y, ldy, &ref::gemm);
   if (dtype_is_blocked(w.dtype)) {
     QuantizedActs xq;
     quantize_acts(w.dtype, x, M, ldx, w.cols, xq);

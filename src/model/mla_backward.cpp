@@ -87,7 +87,7 @@ void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
   gemm(Trans::No, Trans::No, T, dc, kvw, dkvf.data(), kvw, w_kvb, dc, drows.data(), W, true, prec);
   if (g.kv_b_proj)
     gemm(Trans::Yes, Trans::No, kvw, dc, T, dkvf.data(), kvw, tape.rows.data(), W, g.kv_b_proj,
-         dc, true, prec);
+         dc, true, prec, kernels::Operand::Activation);
 
   // Undo RoPE on the rope parts and RMSNorm on c (per token).
   std::vector<float> dkv(size_t(T * W));  // [T, d_c + d_R] gradient of kv_a(x)

@@ -128,10 +128,13 @@ struct ObjectiveOptions {
   // passes the whole step's Σ w here (and grad_scale 1), so its loss is the mean over the step's
   // weighted tokens rather than a mean of micro-batch means.
   double weight_total = 0.0;
-  // Mixed precision: BF16 runs the linear layers' GEMMs (forward, input and weight gradients)
-  // on bf16 operands with fp32 accumulation: the forward reads bf16 copies of those matrices
-  // (with_bf16_matrices, made per call), the backward rounds the float32 master weights to the
-  // same values while packing. Embedding, router, norms and the attention core stay float32.
+  // Mixed precision of the linear layers' GEMMs (forward, input and weight gradients; attention
+  // projections, dense and expert FFNs, MTP eh_proj). BF16: bf16 operands, fp32 accumulation;
+  // the forward reads bf16 copies of those matrices (with_bf16_matrices, made per call), the
+  // backward rounds the float32 master weights to the same values while packing. FP8: V3's FP8
+  // GEMMs (kernels/gemm_train.h) on the float32 master weights, quantized per 128×128 block in
+  // every GEMM, activations and gradients per 1×128 tile; the output heads then run in BF16.
+  // Embedding, router, norms and the attention core stay float32 in both.
   kernels::Precision precision = kernels::Precision::F32;
   TokenObjective token_objective;    // GRPO; MTP modules do not run with it
   HiddenObjective hidden_objective;  // reward model; MTP modules do not run with it

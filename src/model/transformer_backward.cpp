@@ -114,11 +114,14 @@ class Step {
     // The tape records the naive attention form; forwards without a tape (recompute,
     // validation) must take the same form so that recomputed activations are bit-identical.
     fo_.attention = ForwardOptions::Attention::Naive;
+    fo_.precision = opts.precision;
     if (opts.precision == kernels::Precision::BF16) {
       bf16_weights_ = with_bf16_matrices(w, bf16_store_);
       wf_ = &bf16_weights_;
-      fo_.precision = kernels::Precision::BF16;
     }
+    // V3 keeps the output head in higher precision than FP8.
+    head_precision_ = opts.precision == kernels::Precision::FP8 ? kernels::Precision::BF16
+                                                                : opts.precision;
     targets_.resize(size_t(T_));
     tok_off_.resize(size_t(n_seq_));
     row_off_.resize(size_t(n_seq_));
@@ -187,7 +190,7 @@ class Step {
       const double total = head_loss(h_.data(), T_, H_, w_.norm, w_.lm_head, targets_.data(), term,
                                      eps(), opts_.grad_scale, bwd ? dh_.data() : nullptr,
                                      bwd ? g.norm : nullptr, bwd ? g.lm_head : nullptr,
-                                     opts_.precision);
+                                     head_precision_);
       res_.ce = T_ > 0 ? term.nll_sum / double(T_) : 0.0;
       return total;
     }
@@ -197,7 +200,7 @@ class Step {
     const double ce_sum = head_loss(h_.data(), T_, H_, w_.norm, w_.lm_head, targets_.data(), term,
                                     eps(), head_grad(norm, T_), bwd ? dh_.data() : nullptr,
                                     bwd ? g.norm : nullptr, bwd ? g.lm_head : nullptr,
-                                    opts_.precision);
+                                    head_precision_);
     res_.ce = norm > 0 ? ce_sum / norm : 0.0;
     return res_.ce;
   }
@@ -292,7 +295,7 @@ class Step {
           m.h.data(), N, H_, w_.mtp[size_t(k)].shared_head_norm, w_.mtp[size_t(k)].shared_head_head,
           m.targets.data(), term, eps(), head_grad(norm, N, wk), bwd ? m.dh.data() : nullptr,
           bwd ? g.mtp[size_t(k)].shared_head_norm : nullptr, bwd ? g.lm_head : nullptr,
-          opts_.precision);
+          head_precision_);
       const double ce_k = norm > 0 ? ce_sum / norm : 0.0;
       res_.ce_mtp.push_back(ce_k);
       total += wk * ce_k;
@@ -370,6 +373,7 @@ class Step {
   std::vector<uint16_t> bf16_store_;
   ModelWeights bf16_weights_;      // BF16 precision: the forward's linear layers in bf16
   const ModelWeights* wf_ = &w_;   // the forward's weights
+  kernels::Precision head_precision_ = kernels::Precision::F32;
   const TokenBatch& tb_;
   const int64_t n_seq_, T_, H_, L_, D_;
   ForwardOptions fo_;

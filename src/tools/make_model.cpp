@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/io.h"
 #include "core/safetensors_writer.h"
+#include "kernels/fp8.h"
 #include "model/tensors.h"
 
 namespace seek::tools {
@@ -74,49 +75,6 @@ constexpr int64_t kBlock = 128;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Float -> e4m3 code, round to nearest even, saturating at ±448: the same codes as
-// seek::f32_to_fp8_e4m3 (pinned by a test) without its search over all 127 magnitudes, and
-// branch-free so the block loop vectorizes (3× faster than the scalar form).
-inline uint8_t e4m3_rne(float x) {
-  // Integer compares and selects only: under the default -ftrapping-math GCC will not
-  // if-convert float compares, and the loop would stay scalar. |x| as bits, clamped to 448:
-  // non-negative floats order like their bit patterns.
-  const uint32_t u = std::bit_cast<uint32_t>(x);
-  const uint32_t sign = (u >> 24) & 0x80u;
-  const uint32_t b = std::min(u & 0x7fffffffu, 0x43e00000u /* 448 */);
-  // Normal (|x| >= 2^-6): round the 23-bit mantissa to 3 bits, ties to even; the top bits are
-  // then exponent << 3 | mantissa, and rebiasing the exponent 127 → 7 subtracts 120 << 3.
-  const uint32_t normal = ((b + 0x7ffffu + ((b >> 20) & 1u)) >> 20) - (120u << 3);
-  // Subnormal: m · 2^-9, m = rne(|x| · 512) in 0..8 (8 is the smallest normal, code 8). Adding
-  // 2^23 rounds |x| · 512 < 8 to an integer (default rounding: ties to even) in the low bits.
-  const uint32_t sub =
-      std::bit_cast<uint32_t>(std::bit_cast<float>(b) * 512.0f + 8388608.0f) - 0x4b000000u;
-  const uint32_t is_sub = 0u - uint32_t(b < 0x3c800000u /* 2^-6 */);
-  return uint8_t(sign | (sub & is_sub) | (normal & ~is_sub));
-}
-
-// One row of blocks: w [nr ≤ 128, cols] → codes [nr, cols], scale_inv [ceil(cols/128)].
-void quantize_row_block(const float* w, int64_t nr, int64_t cols, uint8_t* q, float* s) {
-  for (int64_t c0 = 0, cb = 0; c0 < cols; c0 += kBlock, ++cb) {
-    const int64_t nc = std::min(kBlock, cols - c0);
-    // amax on the bit patterns: non-negative floats order like their bits (an integer max
-    // reduction vectorizes; a float one would need -ffast-math).
-    uint32_t amax_bits = 0;
-    for (int64_t r = 0; r < nr; ++r)
-      for (int64_t c = 0; c < nc; ++c)
-        amax_bits =
-            std::max(amax_bits, std::bit_cast<uint32_t>(w[r * cols + c0 + c]) & 0x7fffffffu);
-    float scale = std::bit_cast<float>(amax_bits) / 448.0f;
-    if (!(scale > 0.0f)) scale = 1.0f;
-    s[cb] = scale;
-    for (int64_t r = 0; r < nr; ++r) {
-      const float* wr = w + r * cols + c0;
-      uint8_t* qr = q + r * cols + c0;
-      for (int64_t c = 0; c < nc; ++c) qr[c] = e4m3_rne(wr[c] / scale);  // as the release: w / S
-    }
-  }
-}
-
 // Generates W [rows, cols] ~ std · N(0, 1) one 128-row block at a time (so the float copy never
 // exceeds 128 rows) and quantizes it.
 void fill_fp8(const Stream& stream, float std, int64_t rows, int64_t cols, uint8_t* codes,
@@ -132,7 +90,7 @@ void fill_fp8(const Stream& stream, float std, int64_t rows, int64_t cols, uint8
       const int64_t r0 = rb * kBlock, nr = std::min(kBlock, rows - r0);
       for (int64_t i = 0; i < nr * cols; ++i)
         buf[size_t(i)] = std * stream.normal(uint64_t(r0 * cols + i));
-      quantize_row_block(buf.data(), nr, cols, codes + r0 * cols, scale_inv + rb * ncb);
+      kernels::quantize_fp8_blocks(buf.data(), nr, cols, codes + r0 * cols, scale_inv + rb * ncb);
     }
   }
 }
@@ -340,15 +298,6 @@ constexpr Preset kPresets[] = {{"v2-lite", preset_v2_lite}, {"v2", preset_v2},
                                {"tiny-v2", preset_tiny_v2}, {"tiny-v3", preset_tiny_v3}};
 
 }  // namespace
-
-void quantize_fp8_blocks(const float* w, int64_t rows, int64_t cols, uint8_t* codes,
-                         float* scale_inv) {
-  const int64_t nrb = ceil_div(rows, kBlock), ncb = ceil_div(cols, kBlock);
-#pragma omp parallel for schedule(dynamic) if (nrb > 1 && rows * cols >= kParallelMin)
-  for (int64_t rb = 0; rb < nrb; ++rb)
-    quantize_row_block(w + rb * kBlock * cols, std::min(kBlock, rows - rb * kBlock), cols,
-                       codes + rb * kBlock * cols, scale_inv + rb * ncb);
-}
 
 std::vector<TensorSpec> checkpoint_tensors(const ModelConfig& config, WeightFormat format) {
   std::vector<TensorSpec> out;

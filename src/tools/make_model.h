@@ -60,10 +60,4 @@ std::vector<TensorSpec> checkpoint_tensors(const model::ModelConfig& config, Wei
 model::ModelConfig preset(const std::string& name);
 std::vector<std::string> preset_names();
 
-// The V3 release's weight quantizer: per 128×128 block (edge blocks smaller),
-// S = amax(|w|) / 448, q = e4m3(w / S) rounded to nearest even; w ≈ e4m3_value(q) · S.
-// codes [rows, cols]; scale_inv [ceil(rows/128), ceil(cols/128)] (an all-zero block gets S = 1).
-void quantize_fp8_blocks(const float* w, int64_t rows, int64_t cols, uint8_t* codes,
-                         float* scale_inv);
-
 }  // namespace seek::tools

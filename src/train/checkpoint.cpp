@@ -11,7 +11,7 @@
 #include "core/io.h"
 #include "core/safetensors_writer.h"
 #include "model/tensors.h"
-#include "tools/make_model.h"
+#include "kernels/fp8.h"
 
 namespace seek::train {
 
@@ -62,14 +62,14 @@ void add_bf16(SafetensorsWriter& w, const std::string& name, const std::vector<i
   });
 }
 
-// The release's quantizer (tools/make_model.h), so a saved FP8 checkpoint is what DeepSeek's
+// The release's quantizer (kernels/fp8.h), so a saved FP8 checkpoint is what DeepSeek's
 // own conversion of these weights would be. (add() copies the bytes.)
 void add_fp8(SafetensorsWriter& w, const std::string& name, const std::vector<int64_t>& shape,
              const float* src) {
   const int64_t rows = shape[0], cols = shape[1], sr = (rows + 127) / 128, sc = (cols + 127) / 128;
   std::vector<uint8_t> codes(size_t(rows * cols));
   std::vector<float> scales(size_t(sr * sc));
-  tools::quantize_fp8_blocks(src, rows, cols, codes.data(), scales.data());
+  kernels::quantize_fp8_blocks(src, rows, cols, codes.data(), scales.data());
   w.add(name, DType::F8_E4M3, shape, codes.data(), codes.size());
   w.add(name + "_scale_inv", DType::F32, {sr, sc}, scales.data(), scales.size() * 4);
 }

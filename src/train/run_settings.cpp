@@ -21,7 +21,9 @@ std::vector<json_config::Field> RunSettings::fields() {
 }
 
 kernels::Precision RunSettings::gemm_precision() const {
-  return precision == "bf16" ? kernels::Precision::BF16 : kernels::Precision::F32;
+  return precision == "bf16"  ? kernels::Precision::BF16
+         : precision == "fp8" ? kernels::Precision::FP8
+                              : kernels::Precision::F32;
 }
 
 namespace {
@@ -53,8 +55,8 @@ void RunSettings::check(const std::string& where) const {
   json_config::positive(save_every, "save_every", where);
   if (keep < 0) fail("{}: \"keep_checkpoints\" must be >= 0 (0: keep all)", where);
   if (threads < 0) fail("{}: \"threads\" must be >= 0 (0: all cores)", where);
-  if (precision != "fp32" && precision != "bf16")
-    fail("{}: \"precision\" must be fp32 or bf16, got \"{}\"", where, precision);
+  if (precision != "fp32" && precision != "bf16" && precision != "fp8")
+    fail("{}: \"precision\" must be fp32, bf16 or fp8, got \"{}\"", where, precision);
 }
 
 void RunSettings::start(const std::string& out, bool resume, const char* kind) const {

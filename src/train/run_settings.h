@@ -20,8 +20,8 @@ namespace seek::train {
 // The optimizer, the learning-rate schedule and the run's cadence: "lr", "min_lr" (default
 // lr / 10), "warmup", "schedule" (cosine|wsd|constant), "wsd_decay", "weight_decay", "beta1",
 // "beta2", "grad_clip", "seed", "log_every", "eval_every", "save_every", "keep_checkpoints"
-// (0: all), "threads" (0: all cores), "precision" (fp32|bf16: the linear layers' GEMMs, see
-// model::ObjectiveOptions::precision; master weights and optimizer state are float32 either way).
+// (0: all), "threads" (0: all cores), "precision" (fp32|bf16|fp8: the linear layers' GEMMs, see
+// model::ObjectiveOptions::precision; master weights and optimizer state are float32 always).
 struct RunSettings {
   Schedule schedule;
   AdamWConfig adamw;

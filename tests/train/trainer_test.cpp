@@ -108,12 +108,13 @@ TEST(Trainer, LearnsAndWritesAModelTheInferenceLoaderRuns) {
   fs::remove_all(dir);
 }
 
-// "precision": "bf16" (issue 15): the same run with the linear layers' GEMMs on bf16 operands
-// learns as float32 does (V3 reports FP8 within 0.25% of BF16; bf16 against fp32 on this tiny
-// model stays well within 2%), yet is a different computation.
-TEST(Trainer, Bf16PrecisionTracksFloat32) {
+// "precision": "bf16" and "fp8" (issue 15): the same run with the linear layers' GEMMs on bf16
+// operands, or V3's FP8 GEMMs, learns as float32 does (V3 reports FP8 within 0.25% of BF16 over
+// a long run; after 30 steps of this tiny model bf16 was within 2e-5 and fp8 within 1.2e-4 of
+// fp32, relative; the bound is 0.5%), yet each is a different computation.
+TEST(Trainer, MixedPrecisionTracksFloat32) {
   std::vector<std::vector<std::string>> runs;
-  for (const char* prec : {"fp32", "bf16"}) {
+  for (const char* prec : {"fp32", "bf16", "fp8"}) {
     const std::string dir = tmpdir(std::string("prec_") + prec);
     TrainConfig c = write_config(dir, 30, std::string(R"(, "precision": ")") + prec + "\"");
     RunOptions o;
@@ -122,12 +123,14 @@ TEST(Trainer, Bf16PrecisionTracksFloat32) {
     runs.push_back(train_losses(c.out + "/metrics.jsonl"));
     fs::remove_all(dir);
   }
-  ASSERT_EQ(runs[0].size(), 30u);
-  ASSERT_EQ(runs[1].size(), 30u);
-  EXPECT_NE(runs[0].back(), runs[1].back());
-  const double l32 = std::stod(runs[0].back()), l16 = std::stod(runs[1].back());
-  EXPECT_LT(std::fabs(l16 - l32), 0.02 * l32) << "fp32 " << l32 << ", bf16 " << l16;
-  EXPECT_LT(l16, std::stod(runs[1].front()) - 1.0);
+  const double l32 = std::stod(runs[0].back());
+  for (size_t i : {1u, 2u}) {
+    ASSERT_EQ(runs[i].size(), 30u);
+    EXPECT_NE(runs[0].back(), runs[i].back());
+    const double l = std::stod(runs[i].back());
+    EXPECT_LT(std::fabs(l - l32), 0.005 * l32) << "fp32 " << l32 << ", run " << i << ": " << l;
+    EXPECT_LT(l, std::stod(runs[i].front()) - 1.0);
+  }
 }
 
 TEST(Trainer, ResumeReproducesTheUninterruptedRunBitForBit) {
@@ -236,7 +239,7 @@ TEST(Trainer, BadInputGetsClearErrors) {
   EXPECT_NE(err(zero).find("batch_size"), std::string::npos);
   std::string prec = good;
   prec.replace(prec.find("\"seq_len\""), 9, "\"precision\": \"fp16\", \"seq_len\"");
-  EXPECT_NE(err(prec).find("\"precision\" must be fp32 or bf16, got \"fp16\""), std::string::npos);
+  EXPECT_NE(err(prec).find("\"precision\" must be fp32, bf16 or fp8, got \"fp16\""), std::string::npos);
   // Corpora: empty, not UTF-8, too short for one sequence.
   std::string files = good;
   files.replace(files.find("[\"corpus.txt\"]"), 14, "[\"empty.txt\"]");
