@@ -9,6 +9,7 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "dist/comm.h"
 
 int main(int argc, char** argv) {
   using namespace seek::cli;
@@ -62,6 +63,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "seek: error: out of memory\n");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "seek: error: %s\n", e.what());
+  }
+  // Under mpirun: end the other ranks now rather than leave them waiting in a collective.
+  if (seek::dist::Comm::started() && seek::dist::Comm::world().size() > 1) {
+    std::fflush(stderr);
+    seek::dist::Comm::world().abort(1);
   }
   return 1;
 }

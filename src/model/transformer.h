@@ -109,6 +109,8 @@ struct TokenBatch {
   // B windows of S + 1 tokens each ([B, S + 1] row-major): pretraining.
   static TokenBatch rows(int64_t B, int64_t S, std::vector<int32_t> tokens);
   int64_t targets() const;  // Σ n_i
+  // Sequences [a, b) with their tokens and weights (a data-parallel rank's share of a batch).
+  TokenBatch sequences(size_t a, size_t b) const;
 };
 
 // A reward model's objective, in place of the head: xn [T, H] = RMSNorm(last hidden states;

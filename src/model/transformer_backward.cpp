@@ -399,6 +399,19 @@ TokenBatch TokenBatch::rows(int64_t B, int64_t S, std::vector<int32_t> tokens) {
   return b;
 }
 
+TokenBatch TokenBatch::sequences(size_t a, size_t b) const {
+  if (a > b || b > lengths.size()) fail("batch: sequences [{}, {}) of {}", a, b, lengths.size());
+  int64_t t0 = 0, w0 = 0;
+  for (size_t i = 0; i < a; ++i) t0 += lengths[i] + 1, w0 += lengths[i];
+  int64_t t1 = t0, w1 = w0;
+  for (size_t i = a; i < b; ++i) t1 += lengths[i] + 1, w1 += lengths[i];
+  TokenBatch s;
+  s.tokens.assign(tokens.begin() + t0, tokens.begin() + t1);
+  s.lengths.assign(lengths.begin() + ptrdiff_t(a), lengths.begin() + ptrdiff_t(b));
+  if (!weights.empty()) s.weights.assign(weights.begin() + w0, weights.begin() + w1);
+  return s;
+}
+
 int64_t TokenBatch::targets() const {
   int64_t n = 0;
   for (int64_t l : lengths) n += l;

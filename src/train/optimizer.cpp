@@ -15,11 +15,28 @@ AdamW::AdamW(const model::Params& p, AdamWConfig cfg)
   }
 }
 
+AdamW::AdamW(const model::Params& p, AdamWConfig cfg, int64_t begin, int64_t end)
+    : cfg_(cfg), m_(size_t(end - begin), 0.0f), v_(size_t(end - begin), 0.0f),
+      decay_(size_t(end - begin), 0), trainable_(size_t(end - begin), 0), begin_(begin) {
+  if (begin < 0 || end < begin || end > int64_t(p.size()))
+    fail("AdamW: shard [{}, {}) of {} parameters", begin, end, p.size());
+  for (const model::ParamInfo& i : p.infos()) {
+    const int64_t a = std::max<int64_t>(begin, int64_t(i.offset));
+    const int64_t b = std::min<int64_t>(end, int64_t(i.offset) + i.numel);
+    for (int64_t k = a; k < b; ++k) {
+      decay_[size_t(k - begin)] = uint8_t(i.decay);
+      trainable_[size_t(k - begin)] = uint8_t(i.trainable);
+    }
+  }
+}
+
 AdamW::AdamW(size_t n, bool decay, AdamWConfig cfg)
     : cfg_(cfg), m_(n, 0.0f), v_(n, 0.0f), decay_(n, uint8_t(decay)), trainable_(n, 1) {}
 
 void AdamW::freeze(const model::ParamInfo& i) {
-  std::fill_n(trainable_.begin() + ptrdiff_t(i.offset), i.numel, uint8_t(0));
+  const int64_t a = std::max<int64_t>(begin_, int64_t(i.offset));
+  const int64_t b = std::min<int64_t>(begin_ + int64_t(m_.size()), int64_t(i.offset) + i.numel);
+  for (int64_t k = a; k < b; ++k) trainable_[size_t(k - begin_)] = 0;
 }
 
 double clip_coefficient(double norm, double max_norm) {
@@ -33,7 +50,12 @@ double AdamW::step(model::Params& p, std::vector<float>& grad, double lr) {
 }
 
 double AdamW::grad_sq(const std::vector<float>& grad) const {
-  const int64_t n = int64_t(grad.size());
+  return sum_sq(grad.data(), int64_t(grad.size()));
+}
+
+double AdamW::shard_grad_sq(const float* grad) const { return sum_sq(grad, int64_t(m_.size())); }
+
+double AdamW::sum_sq(const float* grad, int64_t n) const {
   // Fixed-size blocks summed in a fixed order: the norm (and so every update) is bit-identical
   // run to run whatever the thread timing, which exact resume relies on.
   const int64_t blk = 1 << 16, nb = (n + blk - 1) / blk;
@@ -51,9 +73,17 @@ double AdamW::grad_sq(const std::vector<float>& grad) const {
 }
 
 double AdamW::step(float* w, std::vector<float>& grad, double lr) {
-  const int64_t n = int64_t(grad.size());
   if (grad.size() != m_.size()) fail("AdamW: {} gradients for {} parameters", grad.size(), m_.size());
   const double norm = std::sqrt(grad_sq(grad));
+  update(w, grad.data(), int64_t(grad.size()), lr, norm);
+  return norm;
+}
+
+void AdamW::step_shard(float* w, const float* grad, double lr, double global_norm) {
+  update(w + begin_, grad, int64_t(m_.size()), lr, global_norm);
+}
+
+void AdamW::update(float* w, const float* grad, int64_t n, double lr, double norm) {
   if (!std::isfinite(norm)) fail("gradient norm is {} at step {}: training diverged", norm, t_ + 1);
   const float clip = float(clip_coefficient(norm, cfg_.grad_clip));
   ++t_;
@@ -73,7 +103,6 @@ double AdamW::step(float* w, std::vector<float>& grad, double lr) {
     if (decay_[size_t(i)]) w[i] -= wd * w[i];  // decoupled: not through the moments
     w[i] -= step * m / (std::sqrt(v) * rc2 + eps);
   }
-  return norm;
 }
 
 double Schedule::at(int64_t s) const {

@@ -22,6 +22,9 @@ double clip_coefficient(double norm, double max_norm);
 class AdamW {
  public:
   AdamW(const model::Params& p, AdamWConfig cfg);
+  // ZeRO-1: the state of elements [begin, end) of p's flat vector only (m, v and the element
+  // classes of that shard); step_shard updates that shard.
+  AdamW(const model::Params& p, AdamWConfig cfg, int64_t begin, int64_t end);
   // A plain vector of n parameters trained beside a model (a reward model's score head): every
   // element trainable, weight-decayed when `decay`.
   AdamW(size_t n, bool decay, AdamWConfig cfg);
@@ -35,6 +38,13 @@ class AdamW {
   // them: build each optimizer with grad_clip 0, scale every gradient by
   // clip_coefficient(√Σ grad_sq, max_norm), then step each.
   double grad_sq(const std::vector<float>& grad) const;
+  // ZeRO-1's update of this optimizer's shard of w (the whole flat vector) from the shard's
+  // gradient `grad` (end − begin values) and the global gradient norm of all shards (√ of the
+  // sum of every shard's shard_grad_sq).
+  void step_shard(float* w, const float* grad, double lr, double global_norm);
+  double shard_grad_sq(const float* grad) const;  // Σ grad² over the shard's trainable elements
+  int64_t begin() const { return begin_; }
+
   // Leaves tensor `i` alone from now on (no update, no weight decay, not in the norm), as torch
   // skips a parameter that gets no gradient: e.g. the LM head and MTP modules of a reward model,
   // whose score never reads them.
@@ -50,6 +60,9 @@ class AdamW {
   std::vector<float> m_, v_;
   std::vector<uint8_t> decay_, trainable_;  // per element class, from ParamInfo
   int64_t t_ = 0;
+  int64_t begin_ = 0;  // the first element m_[0] belongs to (ZeRO-1 shards)
+  double sum_sq(const float* grad, int64_t n) const;
+  void update(float* w, const float* grad, int64_t n, double lr, double norm);
 };
 
 struct Schedule {

@@ -9,11 +9,13 @@
 #include <filesystem>
 #include <optional>
 #include <set>
+#include <span>
 #include <unordered_set>
 
 #include "core/error.h"
 #include "core/io.h"
 #include "core/json_config.h"
+#include "dist/comm.h"
 #include "model/params.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
@@ -40,7 +42,22 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
   c.source = source;
   const bool sft = kind == Kind::Sft;
   const nlohmann::json j = json_config::parse(text, source);
-  check_keys(j, {"init", "model", "data", "train", "out"}, source);
+  check_keys(j, {"init", "model", "data", "train", "parallel", "out"}, source);
+  if (j.contains("parallel")) {
+    const std::string ps = source + ": parallel";
+    const auto& p = j["parallel"];
+    check_keys(p, {"data", "expert", "pipeline", "zero", "schedule"}, ps);
+    get(p, "data", c.data_parallel, ps);
+    get(p, "zero", c.zero, ps);
+    int64_t expert = 1, pipeline = 1;
+    get(p, "expert", expert, ps);
+    get(p, "pipeline", pipeline, ps);
+    if (c.data_parallel < 0) fail("{}: \"data\" must be >= 1 (or 0: the number of ranks)", ps);
+    if (c.zero != 0 && c.zero != 1) fail("{}: \"zero\" must be 0 or 1, got {}", ps, c.zero);
+    if (expert != 1 || pipeline != 1 || p.contains("schedule"))
+      fail("{}: expert and pipeline parallelism are not available yet; data parallelism and "
+           "ZeRO-1 are (\"data\", \"zero\")", ps);
+  }
   get(j, "init", c.init, source);
   if (sft && c.init.empty()) fail("{}: missing \"init\" (the model directory to fine-tune)", source);
   if (!j.contains("model") && !j.contains("init"))
@@ -253,14 +270,21 @@ nlohmann::json moe_json(const model::StepResult& r) {
 }  // namespace
 
 void prepare_out(const TrainConfig& c, const RunOptions& opts) {
-  c.start(c.out, opts.resume, "training");
-  fs::create_directories(c.out);
+  const dist::Comm& comm = dist::Comm::world();
+  c.start(c.out, opts.resume, "training");  // every rank, before anything is written
+  comm.barrier();
+  if (comm.is_root()) fs::create_directories(c.out);
+  comm.barrier();
 }
 
 std::string run_training(const TrainConfig& c, const RunOptions& opts) {
+  const dist::Comm& comm = dist::Comm::world();
   prepare_out(c, opts);
   TrainInputs in;
-  in.model = prepare_data(c, opts.progress);
+  // Rank 0 trains the tokenizer and writes the shards; the others then open what it wrote.
+  if (comm.is_root()) in.model = prepare_data(c, opts.progress);
+  comm.barrier();
+  if (!comm.is_root()) in.model = prepare_data(c, false);
   in.tokenizer_dir = tokenizer_dir(c);
   Shard train_shard = c.tokens.empty() ? Shard::open(c.out + "/data/train.bin") : Shard::open_tokens(c.tokens, in.model.vocab_size);
   if (train_shard.size() < c.seq_len + 1)
@@ -326,10 +350,54 @@ void copy_checkpoint(const std::string& out, const std::string& from, const std:
   }
 }
 
+// A rank's result for a micro-batch share without sequences: zeros, shaped as a forward's.
+model::StepResult empty_result(const model::ModelConfig& mc) {
+  model::StepResult r;
+  r.ce_mtp.assign(size_t(mc.num_nextn_predict_layers), 0.0);
+  for (int64_t l = 0; l < mc.num_hidden_layers + mc.num_nextn_predict_layers; ++l)
+    if (mc.is_moe_layer(l)) {
+      r.moe_layers.push_back(l);
+      r.expert_load.emplace_back(size_t(mc.n_routed_experts), 0);
+    }
+  return r;
+}
+
+// Data parallelism: the step's statistics summed over the ranks (means of equal shares
+// averaged: `mean_of_shares`), so every rank logs and balances on the whole batch.
+void reduce_stats(const dist::Comm& comm, model::StepResult& r, bool mean_of_shares) {
+  if (comm.size() == 1) return;
+  std::vector<double> s = {r.loss, r.ce, r.balance};
+  s.insert(s.end(), r.ce_mtp.begin(), r.ce_mtp.end());
+  comm.allreduce_sum(s);
+  const double k = mean_of_shares ? 1.0 / comm.size() : 1.0;
+  r.loss = s[0] * k;
+  r.ce = s[1] * k;
+  r.balance = s[2] * k;
+  for (size_t i = 0; i < r.ce_mtp.size(); ++i) r.ce_mtp[i] = s[3 + i] * k;
+  std::vector<int64_t> loads;
+  for (const auto& l : r.expert_load) loads.insert(loads.end(), l.begin(), l.end());
+  loads.push_back(r.tokens);
+  comm.allreduce_sum(loads);
+  size_t o = 0;
+  for (auto& l : r.expert_load)
+    for (int64_t& x : l) x = loads[o++];
+  r.tokens = loads[o];
+}
+
 }  // namespace
 
 std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs& in) {
   if (c.threads > 0) omp_set_num_threads(c.threads);
+  const dist::Comm& comm = dist::Comm::world();
+  const int ranks = comm.size(), rank = comm.rank();
+  const bool root = comm.is_root();
+  if (c.data_parallel > 0 && c.data_parallel != ranks)
+    fail("{}: parallel: \"data\" is {} but the job has {} rank{} (run it with mpirun -np {})",
+         c.source, c.data_parallel, ranks, ranks == 1 ? "" : "s", c.data_parallel);
+  if (ranks > 1 && c.kind == TrainConfig::Kind::Pretrain && c.batch_size % ranks != 0)
+    fail("{}: train: \"batch_size\" {} does not divide among {} data-parallel ranks", c.source,
+         c.batch_size, ranks);
+  const bool zero = ranks > 1 && c.zero == 1;
   const model::ModelConfig& mc = in.model;
   BatchSource& loader = *in.train;
   const char* name_c = in.name.c_str();
@@ -341,29 +409,43 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string())
                     : !c.init.empty() ? model::Params::load(mc, c.init)
                                       : model::Params::init(mc, c.init_std, c.seed);
-  AdamW opt(p, c.adamw);
+  // ZeRO-1: this rank's shard of the flat weights and of the optimizer state.
+  const std::vector<int64_t> shards = dist::shard_counts(int64_t(p.size()), ranks);
+  const dist::Range mine = zero ? dist::shard(int64_t(p.size()), rank, ranks)
+                                : dist::Range{0, int64_t(p.size())};
+  AdamW opt = zero ? AdamW(p, c.adamw, mine.begin, mine.end) : AdamW(p, c.adamw);
   if (opts.resume) {
     st = load_train_state(c.out + "/latest", p.size());
     if (!st.master.empty()) p.data() = st.master;  // the file's BF16/FP8 weights are rounded
-    opt.m() = st.m;
-    opt.v() = st.v;
+    opt.m().assign(st.m.begin() + mine.begin, st.m.begin() + mine.end);
+    opt.v().assign(st.v.begin() + mine.begin, st.v.begin() + mine.end);
     opt.set_steps(st.step);
     loader.set_state(st.data);
     if (c.patience > 0) pat = Patience::load(c.out + "/latest/patience.json");
   }
+  // Rank 0 writes the run's files.
   const std::string metrics = c.out + "/metrics.jsonl";
-  if (!opts.resume) write_file_atomic(metrics, in.data_info.is_null() ? "" : in.data_info.dump() + "\n");
-  FILE* mf = std::fopen(metrics.c_str(), "a");
-  if (!mf) fail("cannot append to {}", metrics);
+  FILE* mf = nullptr;
+  if (root) {
+    if (!opts.resume) write_file_atomic(metrics, in.data_info.is_null() ? "" : in.data_info.dump() + "\n");
+    mf = std::fopen(metrics.c_str(), "a");
+    if (!mf) fail("cannot append to {}", metrics);
+  }
+  const auto log_line = [&mf](const nlohmann::json& j) {
+    if (!mf) return;
+    std::fprintf(mf, "%s\n", j.dump().c_str());
+    std::fflush(mf);
+  };
   const std::string config_text = read_file(c.source);
 
   int64_t n_params = 0;
   for (const model::ParamInfo& i : p.infos()) n_params += i.numel;
-  if (opts.progress)
-    std::fprintf(stderr, "%s: %s parameters (%lld layers + %lld MTP), %lld steps of %s%lld tokens%s\n", name_c,
+  if (opts.progress && root)
+    std::fprintf(stderr, "%s: %s parameters (%lld layers + %lld MTP), %lld steps of %s%lld tokens%s%s\n", name_c,
                  fmt::format("{:.2f}M", double(n_params) / 1e6).c_str(), (long long)mc.num_hidden_layers,
                  (long long)mc.num_nextn_predict_layers, (long long)c.steps, c.kind == TrainConfig::Kind::Sft ? "up to " : "",
-                 (long long)(c.batch_size * c.seq_len * c.grad_accum), opts.resume ? fmt::format(", resuming at step {}", st.step).c_str() : "");
+                 (long long)(c.batch_size * c.seq_len * c.grad_accum), opts.resume ? fmt::format(", resuming at step {}", st.step).c_str() : "",
+                 ranks > 1 ? fmt::format(", {} data-parallel ranks{}", ranks, zero ? " (ZeRO-1)" : "").c_str() : "");
 
   model::ObjectiveOptions oo;
   oo.mtp_lambda = c.mtp_lambda;
@@ -372,8 +454,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   oo.precision = c.gemm_precision();
   std::vector<float> grad(p.size());
   const bool tty = isatty(2);
-  auto evaluate = [&]() -> double {
-    if (!in.validate) return NAN;
+  auto evaluate_here = [&]() -> double {
     model::ObjectiveOptions eo = oo;
     eo.backward = false;
     eo.grad_scale = 1.0f;
@@ -382,9 +463,29 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     model::ModelGrads none;
     return in.validate([&](const model::TokenBatch& b) { return model::forward_backward(mc, w, none, b, eo); });
   };
+  // Rank 0 validates (every rank holds the same weights) and tells the others the loss, which
+  // the patience decisions need on every rank.
+  auto evaluate = [&]() -> double {
+    if (!in.validate) return NAN;
+    double vl = NAN;
+    if (root) vl = evaluate_here();
+    comm.broadcast(&vl, sizeof vl, 0);
+    return vl;
+  };
+  // Every rank calls save at the same steps (ZeRO-1 gathers the optimizer state whole first);
+  // rank 0 writes.
   auto save = [&](const std::string& name) {
-    st.m = opt.m();
-    st.v = opt.v();
+    if (zero) {
+      for (auto [full, part] : {std::pair{&st.m, &opt.m()}, std::pair{&st.v, &opt.v()}}) {
+        full->assign(p.size(), 0.0f);
+        std::copy(part->begin(), part->end(), full->begin() + mine.begin);
+        comm.allgather(*full, shards);
+      }
+    } else {
+      st.m = opt.m();
+      st.v = opt.v();
+    }
+    if (!root) return;
     st.data = loader.state();
     if (save_dtype != SaveDType::F32) st.master = p.data();
     std::vector<std::pair<std::string, std::string>> extra = {{"train_config.json", config_text}};
@@ -392,7 +493,9 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     save_checkpoint(c.out, name, p, st, in.tokenizer_dir, extra, int(c.keep), save_dtype);
     st.master.clear();
   };
-  auto report = [&] { write_report(metrics, c.out + "/report.html", in.name + ": " + c.out); };
+  auto report = [&] {
+    if (root) write_report(metrics, c.out + "/report.html", in.name + ": " + c.out);
+  };
 
   const double t_start = now_s();
   const int64_t first = st.step;
@@ -419,7 +522,16 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     oo.grad_scale = weighted ? 1.0f : 1.0f / float(c.grad_accum);
     model::StepResult agg;
     for (int64_t a = 0; a < c.grad_accum; ++a) {
-      model::StepResult r = model::forward_backward(mc, w, g, micro[size_t(a)], oo);
+      // Data parallelism: this rank's share of the micro-batch's sequences.
+      const model::TokenBatch* mb = &micro[size_t(a)];
+      model::TokenBatch share;
+      if (ranks > 1) {
+        const dist::Range r = dist::shard(int64_t(mb->lengths.size()), rank, ranks);
+        share = mb->sequences(size_t(r.begin), size_t(r.end));
+        mb = &share;
+      }
+      model::StepResult r = mb->lengths.empty() ? empty_result(mc)
+                                                : model::forward_backward(mc, w, g, *mb, oo);
       if (a == 0) {
         agg = r;
       } else {
@@ -436,8 +548,28 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
       agg.ce *= inv;
       for (double& x : agg.ce_mtp) x *= inv;
     }
+    // Data parallelism: weighted shares add up to the step's mean; unweighted ranks each hold
+    // the mean of an equal share, so the step's is their average (and so is its gradient).
+    reduce_stats(comm, agg, !weighted);
     const double lr = c.schedule.at(step);
-    const double gnorm = opt.step(p, grad, lr);
+    const float grad_k = weighted ? 1.0f : 1.0f / float(ranks);
+    double gnorm = 0.0;
+    if (!zero) {
+      comm.allreduce_sum(grad);
+      if (grad_k != 1.0f)
+        for (float& x : grad) x *= grad_k;
+      gnorm = opt.step(p, grad, lr);
+    } else {
+      comm.reduce_scatter_sum(grad, shards);
+      float* gs = grad.data() + mine.begin;
+      if (grad_k != 1.0f)
+        for (int64_t i = 0; i < mine.size(); ++i) gs[i] *= grad_k;
+      double sq = opt.shard_grad_sq(gs);
+      comm.allreduce_sum(std::span<double>(&sq, 1));
+      gnorm = std::sqrt(sq);
+      opt.step_shard(p.data().data(), gs, lr, gnorm);
+      comm.allgather(p.data(), shards);
+    }
     update_balance_bias(p, agg.moe_layers, agg.expert_load, c.bias_update_speed);
     st.step = step + 1;
     st.tokens += step_tokens;
@@ -453,10 +585,11 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         m["trained_tokens"] = int64_t(weight_total);  // assistant tokens (the mask's ones) in this step
         m["trained_tokens_per_s"] = weight_total / (elapsed / double(step + 1 - first));
       }
-      std::fprintf(mf, "%s\n", m.dump().c_str());
-      std::fflush(mf);
+      if (ranks > 1) m["ranks"] = ranks;
+      log_line(m);
     }
-    if (opts.progress && (tty || st.step % c.log_every == 0 || st.step == last)) {
+    const bool talk = opts.progress && root;
+    if (talk && (tty || st.step % c.log_every == 0 || st.step == last)) {
       const int width = 24, filled = int(double(width) * double(st.step) / double(c.steps));
       std::string bar(size_t(filled), '#');
       bar.resize(size_t(width), '.');
@@ -469,9 +602,8 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     if (st.step % c.eval_every == 0 || st.step == c.steps) {
       const double vl = evaluate();
       if (std::isfinite(vl)) {
-        std::fprintf(mf, "%s\n", nlohmann::json{{"type", "val"}, {"step", st.step}, {"val_loss", vl}}.dump().c_str());
-        std::fflush(mf);
-        if (opts.progress) std::fprintf(stderr, "%sstep %lld: validation loss %.4f (perplexity %.1f)\n", tty ? "\n" : "", (long long)st.step, vl, std::exp(vl));
+        log_line({{"type", "val"}, {"step", st.step}, {"val_loss", vl}});
+        if (talk) std::fprintf(stderr, "%sstep %lld: validation loss %.4f (perplexity %.1f)\n", tty ? "\n" : "", (long long)st.step, vl, std::exp(vl));
         if (c.patience > 0) {
           if (vl < pat.best) {
             const std::string old = std::isfinite(pat.best) ? pat.best_name() : "";
@@ -479,13 +611,12 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
             pat.best_step = st.step;
             pat.since = 0;
             save(pat.best_name());  // latest now points here, never at `old`
-            if (!old.empty() && old != pat.best_name()) fs::remove_all(c.out + "/" + old);
+            if (root && !old.empty() && old != pat.best_name()) fs::remove_all(c.out + "/" + old);
           } else if (++pat.since >= c.patience) {
             pat.stopped = true;
-            std::fprintf(mf, "%s\n", nlohmann::json{{"type", "stop"}, {"step", st.step}, {"best_step", pat.best_step},
-                                                    {"best_val_loss", pat.best}}.dump().c_str());
-            std::fflush(mf);
-            if (opts.progress)
+            log_line({{"type", "stop"}, {"step", st.step}, {"best_step", pat.best_step},
+                      {"best_val_loss", pat.best}});
+            if (talk)
               std::fprintf(stderr, "%s: no better validation loss in %lld evaluations; stopping (best %.4f at step %lld)\n",
                            name_c, (long long)c.patience, pat.best, (long long)pat.best_step);
           }
@@ -495,20 +626,23 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     }
     if (!pat.stopped && st.step % c.save_every == 0 && st.step != last) save(fmt::format("step-{:06}", st.step));
   }
-  std::fclose(mf);
-  if (opts.progress && tty) std::fprintf(stderr, "\n");
+  if (mf) std::fclose(mf);
+  if (opts.progress && root && tty) std::fprintf(stderr, "\n");
   const bool done = pat.stopped || last == c.steps;
   std::string name = done ? "final" : fmt::format("step-{:06}", st.step);
   if (done && c.patience > 0 && std::isfinite(pat.best)) {
     // OUT/final is the best-validation checkpoint; `latest` keeps the last state (which says the
     // run is over), so --resume of a finished run only redoes this copy.
     if (st.step != first) save(fmt::format("step-{:06}", st.step));
-    copy_checkpoint(c.out, pat.best_name(), name);
+    if (root) copy_checkpoint(c.out, pat.best_name(), name);
   } else {
     save(name);
   }
   report();
-  if (opts.progress)
+  // Every rank leaves once the checkpoint is complete (a test or script that reads it after the
+  // job ends, or a following job, must not race rank 0's writes).
+  comm.barrier();
+  if (opts.progress && root)
     std::fprintf(stderr, "%s: saved %s/%s%s (report: %s/report.html) in %s\n", name_c, c.out.c_str(), name.c_str(),
                  done && c.patience > 0 && std::isfinite(pat.best) ? fmt::format(" (= step {}, validation loss {:.4f})", pat.best_step, pat.best).c_str() : "",
                  c.out.c_str(), hms(now_s() - t_start).c_str());

@@ -34,7 +34,18 @@ namespace seek::train {
 //                "balance_alpha", "recompute", "init_std", "seed", "log_every", "eval_every",
 //                "eval_batches", "save_every", "keep_checkpoints", "threads",
 //                "save_dtype" (f32|bf16|fp8; default: the init's dtype, f32 without init) },
+//     "parallel": { "data": D (data-parallel ranks: the job's process count, the default),
+//                   "zero": 0 | 1 (1: ZeRO-1, the optimizer state sharded over the ranks),
+//                   "expert": 1, "pipeline": 1 } (optional; run under `mpirun -np D`),
 //     "out": "runs/name" }
+// Data parallelism (`mpirun -np D seek train --config C`): every rank reads the same batches
+// and trains on its share of each micro-batch's sequences (batch_size must divide by D when the
+// tokens carry no weights, so every share has the same number of targets); the gradients are
+// summed over the ranks (ZeRO-1: reduce-scattered, each rank updates its shard of the weights
+// with its shard of the optimizer state, then the weights are all-gathered), so every rank
+// holds the same weights after every step, and the run equals the single-process one up to the
+// order of float sums. Rank 0 writes metrics, report and checkpoints (the optimizer state
+// gathered whole, so a run resumes with any number of ranks).
 // `seek sft` (Kind::Sft) reads the same file with "init" required and
 //     "data":  { "sft": "chats.jsonl" | ["a.jsonl", ...], "val": "val.jsonl" (optional),
 //                "skip_bad": false (true: bad records are skipped and counted, not fatal) },
@@ -63,6 +74,9 @@ struct TrainConfig : ModelRunSettings {  // the "train" fields the trainers shar
   bool skip_bad = false;
   int64_t epochs = 0;    // resolved to `steps` once the records are packed (0: "steps" given)
   int64_t patience = 0;  // 0: off
+  // "parallel"
+  int64_t data_parallel = 0;  // 0: as many as the job has ranks
+  int64_t zero = 0;
 
   // Parses and checks everything up front: unknown keys, wrong types, non-positive sizes,
   // geometry that does not divide or contradicts the init checkpoint get an error naming the

@@ -58,12 +58,10 @@ struct TempDir {
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
-// `seek args...` with `input` on stdin.
-inline Result run_seek(const std::vector<std::string>& args, const std::string& input = "") {
+// Runs argv (argv[0] a path) with `input` on stdin and waits.
+inline Result run_program(std::vector<std::string> argv_s, const std::string& input = "") {
   TempDir io;
   spit(io / "in", input);
-  std::vector<std::string> argv_s = {SEEK_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -76,7 +74,7 @@ inline Result run_seek(const std::vector<std::string>& args, const std::string& 
   Result r;
   if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
     posix_spawn_file_actions_destroy(&fa);
-    ADD_FAILURE() << "cannot start " << SEEK_BINARY;
+    ADD_FAILURE() << "cannot start " << argv_s[0];
     return r;
   }
   posix_spawn_file_actions_destroy(&fa);
@@ -86,6 +84,13 @@ inline Result run_seek(const std::vector<std::string>& args, const std::string& 
   r.out = slurp(io / "out");
   r.err = slurp(io / "err");
   return r;
+}
+
+// `seek args...` with `input` on stdin.
+inline Result run_seek(const std::vector<std::string>& args, const std::string& input = "") {
+  std::vector<std::string> argv_s = {SEEK_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  return run_program(std::move(argv_s), input);
 }
 
 inline bool contains(const std::string& s, const std::string& part) {
