@@ -94,6 +94,49 @@ TEST(Distributed, DataParallelAndZero1EqualTheSingleProcessRun) {
   }
 }
 
+// `seek sft` on 2 ranks: packed chat samples (a share may hold no sample at all), the loss
+// normalized by the whole step's assistant tokens: equal to the single process's run.
+TEST(Distributed, SftOnTwoRanksEqualsOneProcess) {
+  TempDir dir;
+  std::string corpus;
+  for (int i = 0; i < 30; ++i) corpus += "add " + std::to_string(i) + " and 2 gives " + std::to_string(i + 2) + ".\n\n";
+  spit(dir / "corpus.txt", corpus);
+  spit(dir / "base.json", R"({
+    "model": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "q_lora_rank": 16, "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 8,
+              "v_head_dim": 8, "max_position_embeddings": 128, "num_nextn_predict_layers": 1},
+    "data": {"files": ["corpus.txt"], "vocab_size": 300, "val_every": 10, "doc_bytes": 200},
+    "train": {"seq_len": 16, "batch_size": 2, "steps": 1, "warmup": 0}, "out": "base" })");
+  Result b = run_seek({"train", "-c", dir / "base.json", "-q"});
+  ASSERT_EQ(b.code, 0) << b.err;
+  std::string chats;
+  for (int a = 0; a < 13; ++a)
+    chats += nlohmann::json{{"messages", {{{"role", "user"}, {"content", "add " + std::to_string(a) + " and 2"}},
+                                          {{"role", "assistant"}, {"content", std::to_string(a + 2)}}}}}.dump() + "\n";
+  spit(dir / "chats.jsonl", chats);
+  for (const char* name : {"one", "two"})
+    spit(dir / (std::string(name) + ".json"), R"({
+      "init": "base/final", "data": {"sft": "chats.jsonl"},
+      "train": {"seq_len": 64, "batch_size": 2, "epochs": 2, "lr": 1e-3, "warmup": 0, "log_every": 1},
+      "out": ")" + std::string(name) + R"(" })");
+  Result one = run_seek({"sft", "-c", dir / "one.json", "-q"});
+  ASSERT_EQ(one.code, 0) << one.err;
+  std::vector<std::string> cmd = mpirun(2);
+  cmd.insert(cmd.end(), {SEEK_BINARY, "sft", "-c", dir / "two.json", "-q"});
+  Result two = run_program(cmd);
+  ASSERT_EQ(two.code, 0) << two.err;
+  const auto a = train_lines(dir / "one/metrics.jsonl"), c = train_lines(dir / "two/metrics.jsonl");
+  ASSERT_EQ(a.size(), c.size());
+  ASSERT_GT(a.size(), 2u);
+  for (size_t s = 0; s < a.size(); ++s) {
+    EXPECT_EQ(a[s]["trained_tokens"], c[s]["trained_tokens"]);
+    EXPECT_EQ(c[s]["ranks"], 2);
+    for (const char* k : {"loss", "grad_norm"})
+      EXPECT_NEAR(c[s][k].get<double>(), a[s][k].get<double>(), 1e-6 * std::fabs(a[s][k].get<double>()))
+          << "step " << s + 1 << " " << k;
+  }
+}
+
 TEST(Distributed, ConfigThatDoesNotMatchTheJobIsAClearError) {
   TempDir dir;
   write_run(dir, "dp3", 2, R"( "parallel": {"data": 3},)");
