@@ -36,26 +36,21 @@ Val join(const Val& a, char op, const Val& b, int64_t v) {
 
 // The operations the search tries on a pair, larger value first, in its fixed order; each gives
 // a positive integer (the generator's solutions never leave the positive integers, never * 1 or
-// / 1). In the final step (`target` > 0) only the operations that can still reach the target are
-// written, judged by comparing the larger value p with it (a comparison, not a computation):
-// p + q and p * q (q >= 2) exceed p, so they need p < target; p - q and p / q fall below p, so
-// they need p > target. That halves the arithmetic a line asks of a small model and leaves out
-// every product above the target.
+// / 1). `final_step`: a product above kMaxTarget cannot be the target and is not computed.
 struct Step {
   const Val* a;
   char op;
   const Val* b;
   int64_t v;
 };
-std::vector<Step> steps(const Val& x, const Val& y, int64_t target = 0) {
+std::vector<Step> steps(const Val& x, const Val& y, bool final_step) {
   const Val& p = x.v >= y.v ? x : y;
   const Val& q = x.v >= y.v ? y : x;
-  const bool up = target == 0 || p.v < target, down = target == 0 || p.v > target;
   std::vector<Step> out;
-  if (up) out.push_back({&p, '+', &q, p.v + q.v});
-  if (down && p.v > q.v) out.push_back({&p, '-', &q, p.v - q.v});
-  if (up && q.v > 1) out.push_back({&p, '*', &q, p.v * q.v});
-  if (down && q.v > 1 && p.v % q.v == 0) out.push_back({&p, '/', &q, p.v / q.v});
+  out.push_back({&p, '+', &q, p.v + q.v});
+  if (p.v > q.v) out.push_back({&p, '-', &q, p.v - q.v});
+  if (q.v > 1 && (!final_step || p.v * q.v <= kMaxTarget)) out.push_back({&p, '*', &q, p.v * q.v});
+  if (q.v > 1 && p.v % q.v == 0) out.push_back({&p, '/', &q, p.v / q.v});
   return out;
 }
 
@@ -71,11 +66,11 @@ std::optional<Val> search3(const std::array<Val, 3>& vals, int64_t target,
                            std::vector<std::string>& lines) {
   static constexpr int kPairs[3][3] = {{0, 1, 2}, {0, 2, 1}, {1, 2, 0}};
   for (const auto& [i, j, k] : kPairs) {
-    for (const Step& first : steps(vals[size_t(i)], vals[size_t(j)])) {
+    for (const Step& first : steps(vals[size_t(i)], vals[size_t(j)], false)) {
       if (first.v > kMaxIntermediate) continue;
       const Val w = join(*first.a, first.op, *first.b, first.v);
       std::string line = step_text(first) + ":";
-      const std::vector<Step> finals = steps(w, vals[size_t(k)], target);
+      const std::vector<Step> finals = steps(w, vals[size_t(k)], true);
       for (size_t f = 0; f < finals.size(); ++f) {
         line += (f ? ", " : " ") + step_text(finals[f]);
         if (finals[f].v == target) {
@@ -120,7 +115,7 @@ std::optional<CountdownTrace> countdown_trace(const CountdownProblem& p, int max
         std::vector<Val> rest;
         for (size_t k = 0; k < 4; ++k)
           if (k != i && k != j) rest.push_back(given[k]);
-        for (const Step& s : steps(given[i], given[j])) {
+        for (const Step& s : steps(given[i], given[j], false)) {
           if (s.v > kMaxIntermediate) continue;
           const Val w = join(*s.a, s.op, *s.b, s.v);
           std::vector<std::string> sub = {
@@ -260,7 +255,7 @@ std::string chat_paragraph(Rng& r, const tokenizer::ChatTemplate& tmpl) {
   std::string work;
   while (vals.size() > 1) {
     const size_t i = size_t(r.uniform(0, int64_t(vals.size()) - 2));
-    const std::vector<Step> options = steps(vals[i], vals[i + 1]);
+    const std::vector<Step> options = steps(vals[i], vals[i + 1], false);
     const Step s = options[size_t(r.uniform(0, int64_t(options.size()) - 1))];
     if (s.v > kMaxIntermediate) continue;
     if (!work.empty()) work += '\n';

@@ -6,10 +6,9 @@
 //
 //   for each pair (1st,2nd), (1st,3rd), (2nd,3rd), larger value first:
 //     for op in + - * / (− only when larger > smaller; * and / never by 1; / only when exact):
-//       line "p op q = w:" followed by the final step with the remaining value r: with
-//       p = max(w, r), only the operations that can still give the target, judged by comparing
-//       p with it: p+q and p*q when p < target, p−q and p/q (exact) when p > target, each
-//       written "a op b=v"; stop at the target.
+//       line "p op q = w:" followed by the final step with the remaining value r, in the order
+//       w+r, larger−smaller, w*r (only when at most kMaxTarget: a larger product is never a
+//       target), larger/smaller (exact), each written "a op b=v"; stop at the target.
 //
 //   19 36 7 → 62:   36+19=55: 55+7=62
 //

@@ -503,6 +503,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   std::vector<model::TokenBatch> micro(size_t(c.grad_accum));
   int64_t step_tokens_total = 0;  // targets processed since this process started
   for (int64_t step = first; step < last && !pat.stopped; ++step) {
+    const double t_step = now_s();
     std::fill(grad.begin(), grad.end(), 0.0f);
     model::ModelWeights w = p.weights();
     model::ModelGrads g = p.grads(grad.data());
@@ -550,25 +551,36 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     }
     // Data parallelism: weighted shares add up to the step's mean; unweighted ranks each hold
     // the mean of an equal share, so the step's is their average (and so is its gradient).
+    const double t_comm = now_s();
+    double comm_s = 0.0;  // this step's time in collectives (data parallelism)
     reduce_stats(comm, agg, !weighted);
+    comm_s += now_s() - t_comm;
     const double lr = c.schedule.at(step);
     const float grad_k = weighted ? 1.0f : 1.0f / float(ranks);
     double gnorm = 0.0;
     if (!zero) {
+      const double t = now_s();
       comm.allreduce_sum(grad);
+      comm_s += now_s() - t;
       if (grad_k != 1.0f)
         for (float& x : grad) x *= grad_k;
       gnorm = opt.step(p, grad, lr);
     } else {
+      double t = now_s();
       comm.reduce_scatter_sum(grad, shards);
+      comm_s += now_s() - t;
       float* gs = grad.data() + mine.begin;
       if (grad_k != 1.0f)
         for (int64_t i = 0; i < mine.size(); ++i) gs[i] *= grad_k;
       double sq = opt.shard_grad_sq(gs);
+      t = now_s();
       comm.allreduce_sum(std::span<double>(&sq, 1));
+      comm_s += now_s() - t;
       gnorm = std::sqrt(sq);
       opt.step_shard(p.data().data(), gs, lr, gnorm);
+      t = now_s();
       comm.allgather(p.data(), shards);
+      comm_s += now_s() - t;
     }
     update_balance_bias(p, agg.moe_layers, agg.expert_load, c.bias_update_speed);
     st.step = step + 1;
@@ -585,7 +597,11 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         m["trained_tokens"] = int64_t(weight_total);  // assistant tokens (the mask's ones) in this step
         m["trained_tokens_per_s"] = weight_total / (elapsed / double(step + 1 - first));
       }
-      if (ranks > 1) m["ranks"] = ranks;
+      if (ranks > 1) {
+        m["ranks"] = ranks;
+        m["comm_s"] = comm_s;  // rank 0's time in this step's collectives (waits included)
+        m["step_s"] = now_s() - t_step;
+      }
       log_line(m);
     }
     const bool talk = opts.progress && root;

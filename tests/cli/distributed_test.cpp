@@ -98,17 +98,7 @@ TEST(Distributed, DataParallelAndZero1EqualTheSingleProcessRun) {
 // normalized by the whole step's assistant tokens: equal to the single process's run.
 TEST(Distributed, SftOnTwoRanksEqualsOneProcess) {
   TempDir dir;
-  std::string corpus;
-  for (int i = 0; i < 30; ++i) corpus += "add " + std::to_string(i) + " and 2 gives " + std::to_string(i + 2) + ".\n\n";
-  spit(dir / "corpus.txt", corpus);
-  spit(dir / "base.json", R"({
-    "model": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
-              "q_lora_rank": 16, "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 8,
-              "v_head_dim": 8, "max_position_embeddings": 128, "num_nextn_predict_layers": 1},
-    "data": {"files": ["corpus.txt"], "vocab_size": 300, "val_every": 10, "doc_bytes": 200},
-    "train": {"seq_len": 16, "batch_size": 2, "steps": 1, "warmup": 0}, "out": "base" })");
-  Result b = run_seek({"train", "-c", dir / "base.json", "-q"});
-  ASSERT_EQ(b.code, 0) << b.err;
+  make_tiny_base(dir);
   std::string chats;
   for (int a = 0; a < 13; ++a)
     chats += nlohmann::json{{"messages", {{{"role", "user"}, {"content", "add " + std::to_string(a) + " and 2"}},

@@ -8,21 +8,6 @@
 namespace seek::cli_test {
 namespace {
 
-// A tiny model trained for one step on a small corpus: WORK/base/final.
-void make_base(const TempDir& work) {
-  std::string corpus;
-  for (int i = 0; i < 30; ++i) corpus += "add " + std::to_string(i) + " and 2 gives " + std::to_string(i + 2) + ".\n\n";
-  spit(work / "corpus.txt", corpus);
-  spit(work / "base.json", R"({
-    "model": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
-              "q_lora_rank": 16, "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 8,
-              "v_head_dim": 8, "max_position_embeddings": 128, "num_nextn_predict_layers": 1},
-    "data": {"files": ["corpus.txt"], "vocab_size": 300, "val_every": 10, "doc_bytes": 200},
-    "train": {"seq_len": 16, "batch_size": 2, "steps": 1, "warmup": 0}, "out": "base" })");
-  Result t = run_seek({"train", "-c", work / "base.json", "-q"});
-  ASSERT_EQ(t.code, 0) << t.err;
-}
-
 std::string chat(int a) {
   return nlohmann::json{{"messages", {{{"role", "user"}, {"content", "add " + std::to_string(a) + " and 2"}},
                                       {{"role", "assistant"}, {"content", std::to_string(a + 2)},
@@ -40,7 +25,7 @@ void write_config(const TempDir& work, const std::string& data_extra) {
 
 TEST(SftCommand, FineTunesOnChatsIntoACheckpointSeekRunLoads) {
   TempDir work;
-  make_base(work);
+  make_tiny_base(work);
   std::string chats;
   for (int i = 0; i < 6; ++i) chats += chat(i);
   spit(work / "chats.jsonl", chats);
@@ -77,7 +62,7 @@ TEST(SftCommand, FineTunesOnChatsIntoACheckpointSeekRunLoads) {
 
 TEST(SftCommand, BadRecordsFailWithFileAndLineOrAreSkippedAndCounted) {
   TempDir work;
-  make_base(work);
+  make_tiny_base(work);
   spit(work / "chats.jsonl", chat(1) + R"({"messages": [{"role": "robot", "content": "x"}]})" "\n" + chat(2));
   spit(work / "val.jsonl", chat(3));
   write_config(work, "");

@@ -78,20 +78,20 @@ TEST(TinyR1Trace, PinnedFormat) {
 
   t = countdown_trace({{51, 78, 84}, 57, ""});
   ASSERT_TRUE(t);
-  EXPECT_EQ(t->reasoning, "78+51=129: 129-84=45\n78-51=27: 84-27=57");
+  EXPECT_EQ(t->reasoning, "78+51=129: 129+84=213, 129-84=45\n78-51=27: 84+27=111, 84-27=57");
   EXPECT_EQ(t->answer, "84 - (78 - 51)");
 
-  // The final step writes only what can still reach the target: 90 > 45, so - and / (exact).
+  // A product above 999 is not computed in the final step; a division only when exact.
   t = countdown_trace({{40, 50, 2}, 45, ""});
   ASSERT_TRUE(t);
-  EXPECT_EQ(t->reasoning, "50+40=90: 90-2=88, 90/2=45");
+  EXPECT_EQ(t->reasoning, "50+40=90: 90+2=92, 90-2=88, 90*2=180, 90/2=45");
   EXPECT_EQ(t->answer, "(50 + 40) / 2");
 
   // Four numbers: the first combination that leaves a solvable three, then the search.
   t = countdown_trace({{10, 40, 1, 99}, 70, ""});
   ASSERT_TRUE(t);
   EXPECT_EQ(t->reasoning,
-            "40-10=30, left 30 1 99\n30+1=31: 99-31=68\n30-1=29: 99-29=70");
+            "40-10=30, left 30 1 99\n30+1=31: 99+31=130, 99-31=68\n30-1=29: 99+29=128, 99-29=70");
   EXPECT_EQ(t->answer, "99 - (40 - 10 - 1)");
 
   EXPECT_FALSE(countdown_trace({{2, 3, 5}, 999, ""}));  // unreachable

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Data-parallel scaling of `seek train` on this machine: 1, 2 and 4 ranks (mpirun), strong
+(the same global batch split over the ranks) and weak (the same batch per rank), with ZeRO-1.
+
+Trains configs/quickstart.json's model (~5M parameters) on the Debian documentation for a few
+steps per run and prints tokens/s, the speed-up over 1 rank, and the share of a step rank 0
+spends in collectives (comm_s / step_s of metrics.jsonl, waits for slower ranks included).
+On one machine the ranks share its cores (each gets its share as OpenMP threads), so this
+measures the overhead of the data-parallel step rather than added compute.
+
+  bench/train_scaling.py [--steps 12] [--out /tmp/seek-scaling] [--seek build/seek]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("--steps", type=int, default=12)
+ap.add_argument("--out", default="/tmp/seek-scaling")
+ap.add_argument("--seek", default=os.path.join(root, "build", "seek"))
+args = ap.parse_args()
+
+text = re.sub(r"^\s*//.*$", "", open(os.path.join(root, "configs", "quickstart.json")).read(), flags=re.M)
+base = json.loads(text)
+B = base["train"]["batch_size"]
+os.makedirs(args.out, exist_ok=True)
+# The tokenizer and shards once, shared by every run (a token file of the quickstart corpus).
+prep = os.path.join(args.out, "prep")
+if not os.path.exists(os.path.join(prep, "data", "train.bin")):
+    cfg = json.loads(json.dumps(base))
+    cfg["train"].update({"steps": 1, "save_every": 1, "eval_every": 1})
+    cfg["out"] = prep
+    json.dump(cfg, open(prep + ".json", "w"))
+    shutil.rmtree(prep, ignore_errors=True)
+    subprocess.run([args.seek, "train", "--config", prep + ".json", "--quiet"], check=True)
+
+rows = []
+for mode in ("strong", "weak"):
+    for np_ in (1, 2, 4):
+        name = f"{mode}-{np_}"
+        run = os.path.join(args.out, name)
+        shutil.rmtree(run, ignore_errors=True)
+        os.makedirs(run)
+        shutil.copytree(os.path.join(prep, "data"), os.path.join(run, "data"))
+        shutil.copytree(os.path.join(prep, "tokenizer"), os.path.join(run, "tokenizer"))
+        cfg = json.loads(json.dumps(base))
+        cfg["train"].update({"steps": args.steps, "save_every": 10**6, "eval_every": 10**6,
+                             "log_every": 1, "batch_size": B if mode == "strong" else B * np_})
+        cfg["parallel"] = {"data": np_, "zero": 1 if np_ > 1 else 0}
+        cfg["out"] = run
+        path = run + ".json"
+        json.dump(cfg, open(path, "w"))
+        cmd = [args.seek, "train", "--config", path, "--quiet"]
+        if np_ > 1:
+            cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader",
+                   "-np", str(np_)] + cmd
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        subprocess.run(cmd, check=True)
+        lines = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
+        steps = [m for m in lines if m.get("type") == "train"][1:]  # the first step warms up
+        share = (sum(m["comm_s"] / m["step_s"] for m in steps) / len(steps)) if np_ > 1 else 0.0
+        rows.append((mode, np_, cfg["train"]["batch_size"], steps[-1]["tokens_per_s"], share))
+
+print(f"configs/quickstart.json's model, seq_len {base['train']['seq_len']}, {args.steps} steps per run, ZeRO-1 above 1 rank")
+print("| scaling | ranks | global batch | tokens/s | vs 1 rank | collectives share of a step |")
+print("|---|---|---|---|---|---|")
+for mode, np_, b, tps, share in rows:
+    one = next(r[3] for r in rows if r[0] == mode and r[1] == 1)
+    print(f"| {mode} | {np_} | {b} | {tps:.0f} | {tps / one:.2f}x | {100 * share:.1f}% |")
