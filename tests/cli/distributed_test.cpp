@@ -10,9 +10,12 @@
 namespace seek::cli_test {
 namespace {
 
+// Under the sanitizer build the ranks run without leak checking: OpenMPI's allocations live in
+// MCA components it dlopens and unloads, which LeakSanitizer can neither symbolize nor suppress.
+// (The same training code is leak-checked in the single-process tests.)
 std::vector<std::string> mpirun(int np) {
   return {"/usr/bin/mpirun", "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader",
-          "-np", std::to_string(np)};
+          "-x", "ASAN_OPTIONS=detect_leaks=0", "-np", std::to_string(np)};
 }
 
 // A tiny DeepSeek-V3 model (MLA, MoE with a shared expert, MTP) on a token file; `extra` adds
