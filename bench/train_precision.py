@@ -8,23 +8,15 @@ relative difference to fp32, tokens/s and its ratio to fp32, and the peak RSS.
 
   bench/train_precision.py [--steps 200] [--out /tmp/seek-precision] [--seek build/seek]
 """
-import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-ap.add_argument("--steps", type=int, default=200)
-ap.add_argument("--out", default="/tmp/seek-precision")
-ap.add_argument("--seek", default=os.path.join(root, "build", "seek"))
-args = ap.parse_args()
+from quickstart_runs import setup
 
-text = re.sub(r"^\s*//.*$", "", open(os.path.join(root, "configs", "quickstart.json")).read(), flags=re.M)
-base = json.loads(text)
+args, base = setup(__doc__, 200, "/tmp/seek-precision")
 os.makedirs(args.out, exist_ok=True)
 rows = {}
 for prec in ("fp32", "bf16", "fp8"):

@@ -10,23 +10,15 @@ measures the overhead of the data-parallel step rather than added compute.
 
   bench/train_scaling.py [--steps 12] [--out /tmp/seek-scaling] [--seek build/seek]
 """
-import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-ap.add_argument("--steps", type=int, default=12)
-ap.add_argument("--out", default="/tmp/seek-scaling")
-ap.add_argument("--seek", default=os.path.join(root, "build", "seek"))
-args = ap.parse_args()
+from quickstart_runs import setup
 
-text = re.sub(r"^\s*//.*$", "", open(os.path.join(root, "configs", "quickstart.json")).read(), flags=re.M)
-base = json.loads(text)
+args, base = setup(__doc__, 12, "/tmp/seek-scaling")
 B = base["train"]["batch_size"]
 os.makedirs(args.out, exist_ok=True)
 # The tokenizer and shards once, shared by every run (a token file of the quickstart corpus).

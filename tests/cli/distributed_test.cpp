@@ -6,6 +6,7 @@
 #include "cli/harness.h"
 #include "model/config.h"
 #include "model/params.h"
+#include "model/test_configs.h"
 
 namespace seek::cli_test {
 namespace {
@@ -29,13 +30,7 @@ void write_run(const TempDir& dir, const std::string& name, int64_t steps,
   }
   spit(dir / "ids.bin", ids);
   spit(dir / (name + ".json"), R"({
-    "model": {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "moe_intermediate_size": 16,
-              "num_hidden_layers": 2, "num_attention_heads": 2, "q_lora_rank": 16, "kv_lora_rank": 16,
-              "qk_nope_head_dim": 8, "qk_rope_head_dim": 8, "v_head_dim": 8,
-              "n_routed_experts": 4, "n_shared_experts": 1, "num_experts_per_tok": 2,
-              "first_k_dense_replace": 1, "scoring_func": "sigmoid", "topk_method": "noaux_tc",
-              "n_group": 2, "topk_group": 1, "norm_topk_prob": true, "routed_scaling_factor": 2.5,
-              "max_position_embeddings": 64, "num_nextn_predict_layers": 1},
+    "model": )" + model::test::tiny_v3_model_json(64, 64) + R"(,
     "data": {"tokens": "ids.bin", "order": "sequential"},
     "train": {"seq_len": 16, "batch_size": 4, "steps": )" + std::to_string(steps) + R"(, "lr": 3e-3,
               "schedule": "constant", "warmup": 0, "log_every": 1, "eval_every": 1000,

@@ -3,6 +3,9 @@
 // V2-Lite variant (q_proj, softmax scores, group_limited_greedy, no MTP). Header-only, so
 // tests/model (linked with seek_model alone) and tests/train share them.
 #pragma once
+#include <cstdint>
+#include <string>
+
 #include "model/config.h"
 
 namespace seek::model::test {
@@ -55,6 +58,21 @@ inline model::ModelConfig tiny_v2(int64_t vocab = 40) {
   c.rope_scaling.reset();
   c.num_nextn_predict_layers = 0;
   return c;
+}
+
+// The "model" section of a training config file (HF config.json fields) for the trainer and
+// CLI tests: a tiny DeepSeek-V3 (MLA with q/kv LoRA, a dense layer then MoE with 4 routed + 1
+// shared expert, noaux_tc grouped routing, one MTP module). `vocab` 0: the tokenizer gives it.
+inline std::string tiny_v3_model_json(int64_t max_positions, int64_t vocab = 0) {
+  return std::string("{") + (vocab > 0 ? "\"vocab_size\": " + std::to_string(vocab) + ", " : "") +
+         R"("hidden_size": 32, "intermediate_size": 64, "moe_intermediate_size": 16,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "q_lora_rank": 16, "kv_lora_rank": 16,
+            "qk_nope_head_dim": 8, "qk_rope_head_dim": 8, "v_head_dim": 8,
+            "n_routed_experts": 4, "n_shared_experts": 1, "num_experts_per_tok": 2,
+            "first_k_dense_replace": 1, "scoring_func": "sigmoid", "topk_method": "noaux_tc",
+            "n_group": 2, "topk_group": 1, "norm_topk_prob": true, "routed_scaling_factor": 2.5,
+            "max_position_embeddings": )" + std::to_string(max_positions) +
+         R"(, "num_nextn_predict_layers": 1})";
 }
 
 }  // namespace seek::model::test

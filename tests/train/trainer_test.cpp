@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "model/test_configs.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
@@ -45,13 +46,7 @@ std::string config(const std::string& dir, int64_t steps, const std::string& ext
   write_file_atomic(dir + "/corpus.txt", corpus);
   return R"({
     // tiny test model
-    "model": {"hidden_size": 32, "intermediate_size": 64, "moe_intermediate_size": 16,
-              "num_hidden_layers": 2, "num_attention_heads": 2, "q_lora_rank": 16, "kv_lora_rank": 16,
-              "qk_nope_head_dim": 8, "qk_rope_head_dim": 8, "v_head_dim": 8,
-              "n_routed_experts": 4, "n_shared_experts": 1, "num_experts_per_tok": 2,
-              "first_k_dense_replace": 1, "scoring_func": "sigmoid", "topk_method": "noaux_tc",
-              "n_group": 2, "topk_group": 1, "norm_topk_prob": true, "routed_scaling_factor": 2.5,
-              "max_position_embeddings": 256, "num_nextn_predict_layers": 1},
+    "model": )" + model::test::tiny_v3_model_json(256) + R"(,
     "data": {"files": ["corpus.txt"], "vocab_size": 320, "val_every": 10, "doc_bytes": 600},
     "train": {"seq_len": 32, "batch_size": 4, "steps": )" + std::to_string(steps) + R"(, "lr": 3e-3, "warmup": 5,
               "log_every": 1, "eval_every": 5, "eval_batches": 2, "save_every": 5, "bias_update_speed": 0.01)" +
