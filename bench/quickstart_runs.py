@@ -8,10 +8,12 @@ import re
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def setup(doc, steps, out):
-    """Parses the script's arguments (defaults: `steps`, `out`, build/seek) and returns them with
-    the quickstart config as a dict."""
+def setup(doc, steps, out, extra=None):
+    """Parses the script's arguments (defaults: `steps`, `out`, build/seek; `extra(parser)` adds
+    the script's own) and returns them with the quickstart config as a dict."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if extra:
+        extra(ap)
     ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--out", default=out)
     ap.add_argument("--seek", default=os.path.join(root, "build", "seek"))

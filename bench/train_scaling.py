@@ -8,7 +8,11 @@ spends in collectives (comm_s / step_s of metrics.jsonl, waits for slower ranks 
 On one machine the ranks share its cores (each gets its share as OpenMP threads), so this
 measures the overhead of the data-parallel step rather than added compute.
 
-  bench/train_scaling.py [--steps 12] [--out /tmp/seek-scaling] [--seek build/seek]
+With --expert, every multi-rank run is also expert-parallel over all its ranks (the model's 8
+routed experts split 4/4 or 2/2/2/2, all-to-all dispatch and combine in every MoE layer): the
+table adds rank 0's share of a step in the exchanges and the rows each rank sent per step.
+
+  bench/train_scaling.py [--steps 12] [--expert] [--out /tmp/seek-scaling] [--seek build/seek]
 """
 import json
 import os
@@ -18,7 +22,9 @@ import sys
 
 from quickstart_runs import setup
 
-args, base = setup(__doc__, 12, "/tmp/seek-scaling")
+args, base = setup(__doc__, 12, "/tmp/seek-scaling",
+                   lambda ap: ap.add_argument("--expert", action="store_true",
+                                              help="expert parallelism over all ranks of a run"))
 B = base["train"]["batch_size"]
 os.makedirs(args.out, exist_ok=True)
 # The tokenizer and shards once, shared by every run (a token file of the quickstart corpus).
@@ -44,6 +50,8 @@ for mode in ("strong", "weak"):
         cfg["train"].update({"steps": args.steps, "save_every": 10**6, "eval_every": 10**6,
                              "log_every": 1, "batch_size": B if mode == "strong" else B * np_})
         cfg["parallel"] = {"data": np_, "zero": 1 if np_ > 1 else 0}
+        if args.expert:
+            cfg["parallel"]["expert"] = np_
         cfg["out"] = run
         path = run + ".json"
         json.dump(cfg, open(path, "w"))
@@ -56,11 +64,16 @@ for mode in ("strong", "weak"):
         lines = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
         steps = [m for m in lines if m.get("type") == "train"][1:]  # the first step warms up
         share = (sum(m["comm_s"] / m["step_s"] for m in steps) / len(steps)) if np_ > 1 else 0.0
-        rows.append((mode, np_, cfg["train"]["batch_size"], steps[-1]["tokens_per_s"], share))
+        a2a = (sum(m.get("a2a_s", 0) / m["step_s"] for m in steps) / len(steps)) if np_ > 1 else 0.0
+        sent = (sum(sum(m.get("a2a_rows", [0])) for m in steps) / len(steps) / np_) if np_ > 1 else 0.0
+        rows.append((mode, np_, cfg["train"]["batch_size"], steps[-1]["tokens_per_s"], share, a2a, sent))
 
-print(f"configs/quickstart.json's model, seq_len {base['train']['seq_len']}, {args.steps} steps per run, ZeRO-1 above 1 rank")
-print("| scaling | ranks | global batch | tokens/s | vs 1 rank | collectives share of a step |")
-print("|---|---|---|---|---|---|")
-for mode, np_, b, tps, share in rows:
+print(f"configs/quickstart.json's model, seq_len {base['train']['seq_len']}, {args.steps} steps per run, "
+      f"ZeRO-1{' and expert parallelism' if args.expert else ''} above 1 rank")
+ep_cols = " all-to-all share | rows sent per rank per step |" if args.expert else ""
+print("| scaling | ranks | global batch | tokens/s | vs 1 rank | collectives share of a step |" + ep_cols)
+print("|---|---|---|---|---|---|" + ("---|---|" if args.expert else ""))
+for mode, np_, b, tps, share, a2a, sent in rows:
     one = next(r[3] for r in rows if r[0] == mode and r[1] == 1)
-    print(f"| {mode} | {np_} | {b} | {tps:.0f} | {tps / one:.2f}x | {100 * share:.1f}% |")
+    ep = f" {100 * a2a:.1f}% | {sent:.0f} |" if args.expert else ""
+    print(f"| {mode} | {np_} | {b} | {tps:.0f} | {tps / one:.2f}x | {100 * share:.1f}% |" + ep)

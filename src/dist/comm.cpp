@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "core/error.h"
@@ -45,12 +46,28 @@ template <>
 MPI_Datatype type_of<int64_t>() { return MPI_INT64_T; }
 
 template <class T>
-void allreduce(std::span<T> x) {
+void allreduce(std::span<T> x, MPI_Comm comm) {
   for (size_t off = 0; off < x.size(); off += size_t(kMaxCount)) {
     const int n = int(std::min<size_t>(size_t(kMaxCount), x.size() - off));
-    check(MPI_Allreduce(MPI_IN_PLACE, x.data() + off, n, type_of<T>(), MPI_SUM, MPI_COMM_WORLD),
-          "MPI_Allreduce");
+    check(MPI_Allreduce(MPI_IN_PLACE, x.data() + off, n, type_of<T>(), MPI_SUM, comm), "MPI_Allreduce");
   }
+}
+
+static_assert(sizeof(MPI_Comm) <= sizeof(void*), "MPI_Comm must fit the handle Comm keeps");
+MPI_Comm to_mpi(void* h) {
+  MPI_Comm c;
+  std::memcpy(&c, &h, sizeof c);
+  return c;
+}
+void* to_handle(MPI_Comm c) {
+  void* h = nullptr;
+  std::memcpy(&h, &c, sizeof c);
+  return h;
+}
+
+int to_int(int64_t v, const char* what) {
+  if (v < 0 || v > std::numeric_limits<int>::max()) fail("MPI: {} {} does not fit an int count", what, v);
+  return int(v);
 }
 
 }  // namespace
@@ -68,6 +85,7 @@ Comm::Comm() {
   check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
   g_started = true;
   mpi_ = true;
+  handle_ = to_handle(MPI_COMM_WORLD);
   // Errors come back as return codes (check() turns them into seek::Error) rather than
   // aborting inside MPI without a word.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -93,13 +111,13 @@ Comm::Comm() {
 }
 
 void Comm::allreduce_sum(std::span<float> x) const {
-  if (mpi_ && size_ > 1) allreduce(x);
+  if (mpi_ && size_ > 1) allreduce(x, to_mpi(handle_));
 }
 void Comm::allreduce_sum(std::span<double> x) const {
-  if (mpi_ && size_ > 1) allreduce(x);
+  if (mpi_ && size_ > 1) allreduce(x, to_mpi(handle_));
 }
 void Comm::allreduce_sum(std::span<int64_t> x) const {
-  if (mpi_ && size_ > 1) allreduce(x);
+  if (mpi_ && size_ > 1) allreduce(x, to_mpi(handle_));
 }
 
 void Comm::reduce_scatter_sum(std::span<float> x, std::span<const int64_t> counts) const {
@@ -112,7 +130,7 @@ void Comm::reduce_scatter_sum(std::span<float> x, std::span<const int64_t> count
     int64_t off = 0;
     for (int r = 0; r < rank_; ++r) off += counts[size_t(r)];
     std::vector<float> out(size_t(counts[size_t(rank_)]));
-    check(MPI_Reduce_scatter(x.data(), out.data(), rc.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+    check(MPI_Reduce_scatter(x.data(), out.data(), rc.data(), MPI_FLOAT, MPI_SUM, to_mpi(handle_)),
           "MPI_Reduce_scatter");
     std::copy(out.begin(), out.end(), x.begin() + off);
     return;
@@ -122,7 +140,7 @@ void Comm::reduce_scatter_sum(std::span<float> x, std::span<const int64_t> count
     for (int64_t p = 0; p < counts[size_t(r)]; p += kMaxCount) {
       const int n = int(std::min(kMaxCount, counts[size_t(r)] - p));
       float* d = x.data() + off + p;
-      check(MPI_Reduce(r == rank_ ? MPI_IN_PLACE : d, d, n, MPI_FLOAT, MPI_SUM, r, MPI_COMM_WORLD),
+      check(MPI_Reduce(r == rank_ ? MPI_IN_PLACE : d, d, n, MPI_FLOAT, MPI_SUM, r, to_mpi(handle_)),
             "MPI_Reduce");
     }
     off += counts[size_t(r)];
@@ -135,7 +153,7 @@ void Comm::allgather(std::span<float> x, std::span<const int64_t> counts) const 
   for (int r = 0; r < size_; ++r) {  // one broadcast per part: any size, exact placement
     for (int64_t p = 0; p < counts[size_t(r)]; p += kMaxCount) {
       const int n = int(std::min(kMaxCount, counts[size_t(r)] - p));
-      check(MPI_Bcast(x.data() + off + p, n, MPI_FLOAT, r, MPI_COMM_WORLD), "MPI_Bcast");
+      check(MPI_Bcast(x.data() + off + p, n, MPI_FLOAT, r, to_mpi(handle_)), "MPI_Bcast");
     }
     off += counts[size_t(r)];
   }
@@ -146,16 +164,70 @@ void Comm::broadcast(void* data, size_t bytes, int root) const {
   auto* p = static_cast<char*>(data);
   for (size_t off = 0; off < bytes; off += size_t(kMaxCount)) {
     const int n = int(std::min<size_t>(size_t(kMaxCount), bytes - off));
-    check(MPI_Bcast(p + off, n, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+    check(MPI_Bcast(p + off, n, MPI_BYTE, root, to_mpi(handle_)), "MPI_Bcast");
   }
 }
 
 void Comm::barrier() const {
-  if (mpi_ && size_ > 1) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+  if (mpi_ && size_ > 1) check(MPI_Barrier(to_mpi(handle_)), "MPI_Barrier");
+}
+
+Comm Comm::split(int color) const {
+  Comm c(0);
+  if (!mpi_) return c;
+  MPI_Comm sub;
+  check(MPI_Comm_split(to_mpi(handle_), color, rank_, &sub), "MPI_Comm_split");
+  MPI_Comm_set_errhandler(sub, MPI_ERRORS_RETURN);
+  c.mpi_ = true;
+  c.handle_ = to_handle(sub);
+  MPI_Comm_rank(sub, &c.rank_);
+  MPI_Comm_size(sub, &c.size_);
+  return c;
+}
+
+void Comm::alltoall(std::span<const int64_t> send, std::span<int64_t> recv) const {
+  if (send.size() != recv.size() || send.size() % size_t(size_) != 0)
+    fail("alltoall: {} values to send and {} to receive among {} ranks", send.size(), recv.size(), size_);
+  if (!mpi_ || size_ == 1) {
+    std::copy(send.begin(), send.end(), recv.begin());
+    return;
+  }
+  const int block = to_int(int64_t(send.size()) / size_, "alltoall block");
+  check(MPI_Alltoall(send.data(), block, MPI_INT64_T, recv.data(), block, MPI_INT64_T, to_mpi(handle_)),
+        "MPI_Alltoall");
+}
+
+void Comm::alltoallv(const float* send, std::span<const int64_t> send_rows, float* recv,
+                     std::span<const int64_t> recv_rows, int64_t width) const {
+  if (int64_t(send_rows.size()) != size_ || int64_t(recv_rows.size()) != size_)
+    fail("alltoallv: {} send and {} receive counts for {} ranks", send_rows.size(), recv_rows.size(), size_);
+  if (!mpi_ || size_ == 1) {
+    std::copy_n(send, send_rows[0] * width, recv);
+    return;
+  }
+  // Counted in rows (a contiguous type of `width` floats), so only row counts must fit an int.
+  MPI_Datatype row;
+  check(MPI_Type_contiguous(to_int(width, "row width"), MPI_FLOAT, &row), "MPI_Type_contiguous");
+  MPI_Type_commit(&row);
+  const auto n = static_cast<size_t>(size_);
+  std::vector<int> sc(n), sd(n), rc(n), rd(n);
+  int64_t so = 0, ro = 0;
+  for (size_t q = 0; q < size_t(size_); ++q) {
+    sc[q] = to_int(send_rows[q], "rows to send");
+    rc[q] = to_int(recv_rows[q], "rows to receive");
+    sd[q] = to_int(so, "send offset");
+    rd[q] = to_int(ro, "receive offset");
+    so += send_rows[q];
+    ro += recv_rows[q];
+  }
+  const int rc_ = MPI_Alltoallv(send, sc.data(), sd.data(), row, recv, rc.data(), rd.data(), row,
+                                to_mpi(handle_));
+  MPI_Type_free(&row);
+  check(rc_, "MPI_Alltoallv");
 }
 
 void Comm::abort(int code) const {
-  if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);
+  if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);  // the whole job, whatever this communicator
   std::exit(code);
 }
 

@@ -1,5 +1,5 @@
-// The distributed layer: one communicator over every process of the job (MPI_COMM_WORLD), used by
-// the trainers (data parallelism, ZeRO-1). A process launched by mpirun (OpenMPI sets
+// The distributed layer: one communicator over every process of the job (MPI_COMM_WORLD) and
+// groups split from it, used by the trainers (data parallelism, ZeRO-1, expert parallelism). A process launched by mpirun (OpenMPI sets
 // OMPI_COMM_WORLD_SIZE) starts MPI on first use of world(); any other process is one rank of
 // one and never touches MPI, so single-process runs need no MPI runtime at all.
 //
@@ -35,14 +35,26 @@ class Comm {
   // In place: rank r's part of x (as reduce_scatter_sum) to every rank.
   void allgather(std::span<float> x, std::span<const int64_t> counts) const;
   void broadcast(void* data, size_t bytes, int root) const;
+  // send and recv hold size() equal blocks; block q of send goes to rank q, block q of recv
+  // comes from rank q.
+  void alltoall(std::span<const int64_t> send, std::span<int64_t> recv) const;
+  // Rows of `width` floats: send_rows[q] consecutive rows of send go to rank q, recv_rows[q] rows
+  // from rank q land in recv, both in rank order.
+  void alltoallv(const float* send, std::span<const int64_t> send_rows, float* recv,
+                 std::span<const int64_t> recv_rows, int64_t width) const;
+  // The ranks with the same `color` as a communicator of their own, ranked as here
+  // (MPI_Comm_split; collective over this communicator; the group lives until MPI ends).
+  Comm split(int color) const;
   void barrier() const;
   // Ends every rank of the job with `code` (MPI_Abort); a plain exit for a job of one.
   [[noreturn]] void abort(int code) const;
 
  private:
   Comm();
+  Comm(int) {}  // a rank of one (split without MPI)
   int rank_ = 0, size_ = 1;
   bool mpi_ = false;
+  void* handle_ = nullptr;  // the MPI_Comm
 };
 
 // [begin, end) of the r-th of n near-equal parts of `total` elements (the first total % n parts

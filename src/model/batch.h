@@ -9,6 +9,7 @@
 namespace seek::model {
 
 struct Routing;
+class ExpertExchange;
 
 // One sequence's share of a batch: n_tokens consecutive tokens at positions start_pos.., whose
 // KV entries go to `slot`. Attention sees the slot's cached positions [0, start_pos) plus these.
@@ -37,6 +38,9 @@ struct ForwardOptions {
   std::vector<float>* last_hidden = nullptr;    // if set: [tokens, H] last block's output
                                                 // (before the final norm: the MTP's input)
   std::vector<Routing>* routing = nullptr;      // if set: per layer, the router's decisions
+  // Expert parallelism (model/expert_parallel.h): this rank runs only its share of the routed
+  // experts, exchanging rows with the other ranks of the group in every MoE layer.
+  const ExpertExchange* experts = nullptr;
 };
 
 }  // namespace seek::model

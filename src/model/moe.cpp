@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 
+#include "core/error.h"
 #include "core/threads.h"
 #include "kernels/ops.h"
 
@@ -90,8 +92,47 @@ Routing moe_route(const ModelConfig& cfg, const float* logits, int64_t T,
   return r;
 }
 
+namespace {
+
+// Runs expert e0 + j over its n_j = off[j+1] − off[j] rows for every j, writing its outputs to
+// rows off[j].. of y [off.back(), H]. Experts run in parallel, each whole on one thread (its GEMMs
+// single-threaded): one fork per layer instead of three per expert, and every thread streams its
+// own experts' weights. Experts go to threads longest first onto the least loaded thread; an
+// expert costs its weight reads (~kFixed tokens' worth of compute) plus its rows. `rows(j, buf)`
+// gives expert j's input rows [n_j, H], contiguous (gathered into buf, or in place).
+void run_experts(const MoeWeights& w, int64_t e0, const std::vector<int64_t>& off, int64_t H,
+                 const std::function<const float*(int64_t, std::vector<float>&)>& rows, float* y,
+                 Precision prec, std::vector<FfnTape>* tapes) {
+  const int64_t n_exp = int64_t(off.size()) - 1;
+  const auto n_of = [&](int64_t j) { return off[size_t(j) + 1] - off[size_t(j)]; };
+  std::vector<int64_t> order;
+  for (int64_t j = 0; j < n_exp; ++j)
+    if (n_of(j) > 0) order.push_back(j);
+  constexpr int64_t kFixed = 16;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return n_of(a) > n_of(b); });
+  const int nt = int(std::min<int64_t>(max_threads(), int64_t(order.size())));
+  std::vector<std::vector<int64_t>> bins(size_t(std::max(nt, 1)));  // each thread's experts
+  std::vector<int64_t> load(bins.size(), 0);
+  for (int64_t j : order) {
+    const auto t = size_t(std::min_element(load.begin(), load.end()) - load.begin());
+    bins[t].push_back(j);
+    load[t] += kFixed + n_of(j);
+  }
+  parallel_for(int64_t(bins.size()), nt, [&](int64_t b) {
+    std::vector<float> buf;
+    for (int64_t j : bins[size_t(b)]) {
+      const float* x = rows(j, buf);
+      ffn_forward(w.experts[size_t(e0 + j)], x, n_of(j), H, y + off[size_t(j)] * H, prec,
+                  tapes ? &(*tapes)[size_t(j)] : nullptr);
+    }
+  });
+}
+
+}  // namespace
+
 void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
-                 float* out, Precision prec, Routing* routing, MoeTape* tape) {
+                 float* out, Precision prec, Routing* routing, MoeTape* tape,
+                 const ExpertExchange* ep) {
   const int64_t H = cfg.hidden_size, E = cfg.n_routed_experts;
   // Router in float32 whatever the activation precision: gating is kept in high precision.
   std::vector<float> logits(size_t(T * E));
@@ -113,44 +154,92 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
   }
   if (tape) {
     tape->assigned = assigned;
-    tape->experts.assign(size_t(E), {});
-    tape->expert_out.assign(size_t(E), {});
+    tape->ep = ep && ep->size() > 1 ? ep : nullptr;
   }
+  const auto gather_tokens = [&](int64_t e, std::vector<float>& buf) -> const float* {
+    const auto& toks = assigned[size_t(e)];
+    buf.resize(toks.size() * size_t(H));
+    for (size_t i = 0; i < toks.size(); ++i)
+      std::copy_n(xn + int64_t(toks[i].first) * H, H, buf.data() + int64_t(i) * H);
+    return buf.data();
+  };
 
-  // Experts run in parallel, each whole on one thread (its GEMMs single-threaded): one fork per
-  // layer instead of three per expert, and every thread streams its own experts' weights. Experts
-  // go to threads longest first onto the least loaded thread; an expert costs its weight reads
-  // (~kFixed tokens' worth of compute) plus its tokens.
+  // ys [T·k, H]: Expert_e(x) of this rank's tokens, expert after expert (rows first[e]..).
   std::vector<float> ys(size_t(first[size_t(E)] * H));
-  std::vector<int64_t> order;
-  for (int64_t e = 0; e < E; ++e)
-    if (!assigned[size_t(e)].empty()) order.push_back(e);
-  constexpr int64_t kFixed = 16;
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return assigned[size_t(a)].size() > assigned[size_t(b)].size();
-  });
-  const int nt = int(std::min<int64_t>(max_threads(), int64_t(order.size())));
-  std::vector<std::vector<int64_t>> bins(size_t(std::max(nt, 1)));  // each thread's experts
-  std::vector<int64_t> load(bins.size(), 0);
-  for (int64_t e : order) {
-    const auto t = size_t(std::min_element(load.begin(), load.end()) - load.begin());
-    bins[t].push_back(e);
-    load[t] += kFixed + int64_t(assigned[size_t(e)].size());
-  }
-  parallel_for(int64_t(bins.size()), nt, [&](int64_t b) {
-    std::vector<float> xe;
-    for (int64_t e : bins[size_t(b)]) {
-      const auto& toks = assigned[size_t(e)];
-      const int64_t n = int64_t(toks.size());
-      xe.resize(size_t(n * H));
-      for (int64_t i = 0; i < n; ++i)
-        std::copy_n(xn + int64_t(toks[size_t(i)].first) * H, H, xe.data() + i * H);
-      float* ye = ys.data() + first[size_t(e)] * H;
-      ffn_forward(w.experts[size_t(e)], xe.data(), n, H, ye, prec,
-                  tape ? &tape->experts[size_t(e)] : nullptr);
-      if (tape) tape->expert_out[size_t(e)].assign(ye, ye + n * H);
+  if (!ep || ep->size() == 1) {
+    std::vector<FfnTape>* tapes = nullptr;
+    if (tape) tapes = &(tape->experts = std::vector<FfnTape>(size_t(E)));
+    run_experts(w, 0, first, H, gather_tokens, ys.data(), prec, tapes);
+  } else {
+    const int n = ep->size();
+    if (E % n != 0) fail("expert parallelism: {} routed experts do not divide among {} ranks", E, n);
+    const int64_t per = E / n;
+    const ExpertRange mine = owned_experts(E, ep->rank(), n);
+    // This rank's rows in expert order are rank after rank (each holds a contiguous range).
+    std::vector<float> xs(ys.size());
+    for (int64_t e = 0; e < E; ++e) {
+      std::vector<float> buf;
+      gather_tokens(e, buf);
+      std::copy(buf.begin(), buf.end(), xs.begin() + first[size_t(e)] * H);
     }
-  });
+    std::vector<int64_t> send_counts(static_cast<size_t>(E)), recv_counts(static_cast<size_t>(E));  // [n, per]
+    for (int64_t e = 0; e < E; ++e) send_counts[size_t(e)] = int64_t(assigned[size_t(e)].size());
+    ep->alltoall(send_counts, recv_counts, per);
+    std::vector<int64_t> send_rows(static_cast<size_t>(n)), recv_rows(static_cast<size_t>(n));
+    for (int q = 0; q < n; ++q)
+      for (int64_t j = 0; j < per; ++j) {
+        send_rows[size_t(q)] += send_counts[size_t(q * per + j)];
+        recv_rows[size_t(q)] += recv_counts[size_t(q * per + j)];
+      }
+    int64_t n_recv = 0;
+    for (int64_t c : recv_rows) n_recv += c;
+    std::vector<float> xr(size_t(n_recv * H));
+    ep->alltoallv(xs.data(), send_rows, xr.data(), recv_rows, H);
+    // Received rows are source-major ([src][expert][row]); each expert runs over its rows from
+    // every source in source order ([expert][src][row]): the order of one process's tokens when
+    // the ranks hold consecutive shares of a batch.
+    std::vector<int64_t> off(size_t(per) + 1, 0);
+    for (int64_t j = 0; j < per; ++j) {
+      off[size_t(j) + 1] = off[size_t(j)];
+      for (int q = 0; q < n; ++q) off[size_t(j) + 1] += recv_counts[size_t(q * per + j)];
+    }
+    std::vector<int64_t> src_at(size_t(n * per));  // row of (src, expert) block in xr
+    for (int64_t i = 0, o = 0; i < n * per; ++i) src_at[size_t(i)] = o, o += recv_counts[size_t(i)];
+    const auto to_expert_major = [&](const float* src_major, float* expert_major) {
+      for (int64_t j = 0, o = 0; j < per; ++j)
+        for (int q = 0; q < n; ++q) {
+          const int64_t c = recv_counts[size_t(q * per + j)];
+          std::copy_n(src_major + src_at[size_t(q * per + j)] * H, c * H, expert_major + o * H);
+          o += c;
+        }
+    };
+    std::vector<float> xe(xr.size()), ye(xr.size());
+    to_expert_major(xr.data(), xe.data());
+    std::vector<FfnTape>* tapes = nullptr;
+    if (tape) tapes = &(tape->experts = std::vector<FfnTape>(size_t(per)));
+    run_experts(w, mine.begin, off, H,
+                [&](int64_t j, std::vector<float>&) { return xe.data() + off[size_t(j)] * H; },
+                ye.data(), prec, tapes);
+    // Back to source-major for the return trip.
+    for (int64_t j = 0, o = 0; j < per; ++j)
+      for (int q = 0; q < n; ++q) {
+        const int64_t c = recv_counts[size_t(q * per + j)];
+        std::copy_n(ye.data() + o * H, c * H, xr.data() + src_at[size_t(q * per + j)] * H);
+        o += c;
+      }
+    ep->alltoallv(xr.data(), recv_rows, ys.data(), send_rows, H);
+    if (tape) {
+      tape->expert_in.assign(size_t(per), {});
+      for (int64_t j = 0; j < per; ++j)
+        tape->expert_in[size_t(j)].assign(xe.begin() + off[size_t(j)] * H, xe.begin() + off[size_t(j) + 1] * H);
+      tape->recv_counts = std::move(recv_counts);
+    }
+  }
+  if (tape) {
+    tape->expert_out.assign(size_t(E), {});
+    for (int64_t e = 0; e < E; ++e)
+      tape->expert_out[size_t(e)].assign(ys.begin() + first[size_t(e)] * H, ys.begin() + first[size_t(e) + 1] * H);
+  }
 
   // out[t] = Σ_i g_{t,i} · Expert_{e_{t,i}}(x_t), summed in routing order.
   const int nc = int(std::min<int64_t>(max_threads(), T));

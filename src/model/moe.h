@@ -6,6 +6,7 @@
 
 #include "kernels/matmul.h"
 #include "model/config.h"
+#include "model/expert_parallel.h"
 #include "model/grads.h"
 #include "model/weights.h"
 
@@ -37,15 +38,24 @@ Routing moe_route(const ModelConfig& cfg, const float* logits, int64_t T,
 struct MoeTape {
   Routing routing;
   std::vector<std::vector<std::pair<int32_t, int32_t>>> assigned;  // per expert: (token, slot)
-  std::vector<FfnTape> experts;
   std::vector<std::vector<float>> expert_out;  // per expert [n_e, H] Expert_e(x) before gating
+  // The experts this rank ran (all E alone; its own E/n with expert parallelism), in order:
+  std::vector<FfnTape> experts;
+  // Expert parallelism only: the exchange of the forward, the rows each of this rank's experts
+  // ran on ([Σ_src rows, H], source rank after source rank), and the rows received from each
+  // rank for each of its experts ([n, E/n], source-major).
+  const ExpertExchange* ep = nullptr;
+  std::vector<std::vector<float>> expert_in;
+  std::vector<int64_t> recv_counts;
   FfnTape shared;
 };
 
 // out[T, H] = Σ_{e ∈ TopK} g_e · Expert_e(x) + SharedExperts(x). `routing` receives the decision.
+// With `ep` (expert parallelism, model/expert_parallel.h) this rank runs only its own experts,
+// over the rows every rank of the group dispatches to them.
 void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
                  float* out, kernels::Precision prec, Routing* routing = nullptr,
-                 MoeTape* tape = nullptr);
+                 MoeTape* tape = nullptr, const ExpertExchange* ep = nullptr);
 
 // Backward passes (moe_backward.cpp). dout [T, H] → dx [T, H] (overwritten); weight gradients
 // accumulate. The router is trained through the gate values of the chosen experts (not the

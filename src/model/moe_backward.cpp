@@ -51,37 +51,95 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
   if (cfg.n_shared_experts > 0) ffn_backward(w.shared_experts, xn, T, H, tape.shared, dout, dx, g.shared_experts, false, prec);
   else std::fill_n(dx, T * H, 0.0f);
 
-  // Routed experts: dy_e = g · dout for each assigned token; dg = dout · Expert_e(x).
+  // Routed experts: dy_e = g · dout for each assigned token; dg = dout · Expert_e(x). dys holds
+  // the dy rows expert after expert (the forward's ys layout), dxs the input gradients back.
   std::vector<float> dgate(size_t(T * K), 0.0f);  // [T, K] gradient of the gate values
-  std::vector<float> xe, dye, dxe;
+  std::vector<int64_t> first(size_t(E) + 1, 0);
+  for (int64_t e = 0; e < E; ++e) first[size_t(e) + 1] = first[size_t(e)] + int64_t(tape.assigned[size_t(e)].size());
+  std::vector<float> dys(size_t(first[size_t(E)] * H)), dxs(dys.size());
   for (int64_t e = 0; e < E; ++e) {
     const auto& toks = tape.assigned[size_t(e)];
-    if (toks.empty()) continue;
-    const int64_t n = int64_t(toks.size());
     const std::vector<float>& ye = tape.expert_out[size_t(e)];
-    xe.resize(size_t(n * H));
-    dye.resize(size_t(n * H));
-    dxe.resize(size_t(n * H));
-    for (int64_t i = 0; i < n; ++i) {
-      const auto [t, slot] = toks[size_t(i)];
+    for (size_t i = 0; i < toks.size(); ++i) {
+      const auto [t, slot] = toks[i];
       const float gv = r.weights[size_t(t * K + slot)];
       const float* d = dout + int64_t(t) * H;
-      const float* y = ye.data() + i * H;
+      const float* y = ye.data() + int64_t(i) * H;
+      float* dy = dys.data() + (first[size_t(e)] + int64_t(i)) * H;
       double dot = 0.0;
       for (int64_t j = 0; j < H; ++j) {
-        dye[size_t(i * H + j)] = gv * d[j];
+        dy[j] = gv * d[j];
         dot += double(d[j]) * double(y[j]);
       }
       dgate[size_t(t * K + slot)] = float(dot);
-      std::copy_n(xn + int64_t(t) * H, H, xe.data() + i * H);
     }
+  }
+  // Expert e's backward over its n rows: x [n, H], dy [n, H] → dx [n, H] and its weight gradients.
+  std::vector<float> xe;
+  const auto expert_backward = [&](int64_t e, const FfnTape& ft, const float* x, const float* dy,
+                                   int64_t n, float* dxe) {
     FfnGrads* ge = g.experts.empty() ? nullptr : &g.experts[size_t(e)];
     FfnGrads none;
-    ffn_backward(w.experts[size_t(e)], xe.data(), n, H, tape.experts[size_t(e)], dye.data(),
-                 dxe.data(), ge ? *ge : none, false, prec);
-    for (int64_t i = 0; i < n; ++i) {
-      float* o = dx + int64_t(toks[size_t(i)].first) * H;
-      for (int64_t j = 0; j < H; ++j) o[j] += dxe[size_t(i * H + j)];
+    ffn_backward(w.experts[size_t(e)], x, n, H, ft, dy, dxe, ge ? *ge : none, false, prec);
+  };
+  if (!tape.ep) {
+    for (int64_t e = 0; e < E; ++e) {
+      const auto& toks = tape.assigned[size_t(e)];
+      const int64_t n = int64_t(toks.size());
+      if (n == 0) continue;
+      xe.resize(size_t(n * H));
+      for (int64_t i = 0; i < n; ++i) std::copy_n(xn + int64_t(toks[size_t(i)].first) * H, H, xe.data() + i * H);
+      const int64_t o = first[size_t(e)] * H;
+      expert_backward(e, tape.experts[size_t(e)], xe.data(), dys.data() + o, n, dxs.data() + o);
+    }
+  } else {
+    // Expert parallelism: dy rows to the experts' ranks, their input gradients back (the
+    // forward's exchanges in reverse, with the forward's counts).
+    const ExpertExchange& ep = *tape.ep;
+    const int n = ep.size();
+    const int64_t per = E / n;
+    const ExpertRange mine = owned_experts(E, ep.rank(), n);
+    const std::vector<int64_t>& rc = tape.recv_counts;  // [n, per]
+    std::vector<int64_t> send_rows(static_cast<size_t>(n)), recv_rows(static_cast<size_t>(n)), src_at(static_cast<size_t>(n * per));
+    int64_t n_recv = 0;
+    for (int q = 0; q < n; ++q)
+      for (int64_t j = 0; j < per; ++j) {
+        send_rows[size_t(q)] += first[size_t(q * per + j) + 1] - first[size_t(q * per + j)];
+        recv_rows[size_t(q)] += rc[size_t(q * per + j)];
+        src_at[size_t(q * per + j)] = n_recv;
+        n_recv += rc[size_t(q * per + j)];
+      }
+    std::vector<float> dyr(size_t(n_recv * H)), dy, dx;
+    ep.alltoallv(dys.data(), send_rows, dyr.data(), recv_rows, H);
+    for (int64_t j = 0; j < per; ++j) {
+      const int64_t rows = int64_t(tape.expert_in[size_t(j)].size()) / H;
+      if (rows == 0) continue;
+      dy.resize(size_t(rows * H));
+      dx.resize(size_t(rows * H));
+      int64_t o = 0;
+      for (int q = 0; q < n; ++q) {  // [src][row] of expert j, as its forward ran
+        const int64_t c = rc[size_t(q * per + j)];
+        std::copy_n(dyr.data() + src_at[size_t(q * per + j)] * H, c * H, dy.data() + o * H);
+        o += c;
+      }
+      expert_backward(mine.begin + j, tape.experts[size_t(j)], tape.expert_in[size_t(j)].data(),
+                      dy.data(), rows, dx.data());
+      o = 0;
+      for (int q = 0; q < n; ++q) {  // back into the source-major layout
+        const int64_t c = rc[size_t(q * per + j)];
+        std::copy_n(dx.data() + o * H, c * H, dyr.data() + src_at[size_t(q * per + j)] * H);
+        o += c;
+      }
+    }
+    ep.alltoallv(dyr.data(), recv_rows, dxs.data(), send_rows, H);
+  }
+  // dx[t] += the input gradients of its experts, expert after expert.
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& toks = tape.assigned[size_t(e)];
+    for (size_t i = 0; i < toks.size(); ++i) {
+      float* o = dx + int64_t(toks[i].first) * H;
+      const float* d = dxs.data() + (first[size_t(e)] + int64_t(i)) * H;
+      for (int64_t j = 0; j < H; ++j) o[j] += d[j];
     }
   }
 

@@ -63,7 +63,7 @@ void block_forward(const ModelConfig& cfg, const LayerWeights& lw, int64_t layer
     kernels::rmsnorm(h + t * H, lw.post_attention_layernorm.data(), xn.data() + t * H, H, eps);
   if (lw.is_moe)
     moe_forward(cfg, lw.moe, xn.data(), T, y.data(), opts.precision, routing,
-                tape ? &tape->moe : nullptr);
+                tape ? &tape->moe : nullptr, opts.experts);
   else ffn_forward(lw.mlp, xn.data(), T, H, y.data(), opts.precision, tape ? &tape->mlp : nullptr);
   for (int64_t i = 0; i < T * H; ++i) h[i] += y[size_t(i)];
   if (tape) tape->xn2 = std::move(xn);

@@ -138,6 +138,10 @@ struct ObjectiveOptions {
   // every GEMM, activations and gradients per 1×128 tile; the output heads then run in BF16.
   // Embedding, router, norms and the attention core stay float32 in both.
   kernels::Precision precision = kernels::Precision::F32;
+  // Expert parallelism: the routed experts split across the ranks of this exchange's group
+  // (model/expert_parallel.h). Every rank of the group must run forward_backward with the same
+  // options at the same time, each on its own sequences (at least one).
+  const ExpertExchange* experts = nullptr;
   TokenObjective token_objective;    // GRPO; MTP modules do not run with it
   HiddenObjective hidden_objective;  // reward model; MTP modules do not run with it
 };

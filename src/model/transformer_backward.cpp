@@ -115,6 +115,7 @@ class Step {
     // validation) must take the same form so that recomputed activations are bit-identical.
     fo_.attention = ForwardOptions::Attention::Naive;
     fo_.precision = opts.precision;
+    fo_.experts = opts.experts;
     if (opts.precision == kernels::Precision::BF16) {
       bf16_weights_ = with_bf16_matrices(w, bf16_store_);
       wf_ = &bf16_weights_;

@@ -16,6 +16,7 @@
 #include "core/io.h"
 #include "core/json_config.h"
 #include "dist/comm.h"
+#include "dist/expert_group.h"
 #include "model/params.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
@@ -49,14 +50,18 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
     check_keys(p, {"data", "expert", "pipeline", "zero", "schedule"}, ps);
     get(p, "data", c.data_parallel, ps);
     get(p, "zero", c.zero, ps);
-    int64_t expert = 1, pipeline = 1;
-    get(p, "expert", expert, ps);
+    int64_t pipeline = 1;
+    get(p, "expert", c.expert_parallel, ps);
     get(p, "pipeline", pipeline, ps);
     if (c.data_parallel < 0) fail("{}: \"data\" must be >= 1 (or 0: the number of ranks)", ps);
     if (c.zero != 0 && c.zero != 1) fail("{}: \"zero\" must be 0 or 1, got {}", ps, c.zero);
-    if (expert != 1 || pipeline != 1 || p.contains("schedule"))
-      fail("{}: expert and pipeline parallelism are not available yet; data parallelism and "
-           "ZeRO-1 are (\"data\", \"zero\")", ps);
+    if (c.expert_parallel < 1) fail("{}: \"expert\" must be >= 1, got {}", ps, c.expert_parallel);
+    if (c.data_parallel > 0 && c.data_parallel % c.expert_parallel != 0)
+      fail("{}: \"expert\" {} does not divide \"data\" {} (expert parallelism runs inside the "
+           "data-parallel group)", ps, c.expert_parallel, c.data_parallel);
+    if (pipeline != 1 || p.contains("schedule"))
+      fail("{}: pipeline parallelism is not available yet; data and expert parallelism and "
+           "ZeRO-1 are (\"data\", \"expert\", \"zero\")", ps);
   }
   get(j, "init", c.init, source);
   if (sft && c.init.empty()) fail("{}: missing \"init\" (the model directory to fine-tune)", source);
@@ -394,11 +399,22 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   if (c.data_parallel > 0 && c.data_parallel != ranks)
     fail("{}: parallel: \"data\" is {} but the job has {} rank{} (run it with mpirun -np {})",
          c.source, c.data_parallel, ranks, ranks == 1 ? "" : "s", c.data_parallel);
+  const bool zero = ranks > 1 && c.zero == 1;
+  const model::ModelConfig& mc = in.model;
+  // Expert parallelism: groups of E consecutive ranks, each rank running its share of the experts.
+  const int64_t ep_size = c.expert_parallel;
+  if (ranks % ep_size != 0)
+    fail("{}: parallel: \"expert\" {} does not divide the job's {} ranks", c.source, ep_size, ranks);
+  if (ep_size > 1 && (mc.n_routed_experts == 0 || mc.n_routed_experts % ep_size != 0))
+    fail("{}: parallel: \"expert\" {}: the model's {} routed experts do not divide among {} ranks",
+         c.source, ep_size, mc.n_routed_experts, ep_size);
+  const dist::Comm ep_comm = ep_size > 1 ? comm.split(int(rank / ep_size)) : dist::Comm::world();
+  std::optional<dist::ExpertGroup> ep;
+  if (ep_size > 1) ep.emplace(ep_comm);
   if (ranks > 1 && c.kind == TrainConfig::Kind::Pretrain && c.batch_size % ranks != 0)
     fail("{}: train: \"batch_size\" {} does not divide among {} data-parallel ranks", c.source,
          c.batch_size, ranks);
-  const bool zero = ranks > 1 && c.zero == 1;
-  const model::ModelConfig& mc = in.model;
+
   BatchSource& loader = *in.train;
   const char* name_c = in.name.c_str();
   SaveDType save_dtype = SaveDType::F32;
@@ -452,7 +468,26 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   oo.balance_alpha = c.balance_alpha;
   oo.recompute = c.recompute;
   oo.precision = c.gemm_precision();
+  oo.experts = ep ? &*ep : nullptr;
   std::vector<float> grad(p.size());
+  // This rank's share of a batch's sequences (data parallelism). With expert parallelism a rank
+  // must take part in every forward of its group, so an empty share runs the batch's first
+  // sequence with zero weights (no loss, no gradient, no load counted) instead of nothing.
+  auto run_share = [&](const model::TokenBatch& whole, const model::ObjectiveOptions& o,
+                       model::ModelGrads& g) -> model::StepResult {
+    if (ranks == 1) return model::forward_backward(mc, p.weights(), g, whole, o);
+    const dist::Range r = dist::shard(int64_t(whole.lengths.size()), rank, ranks);
+    if (r.size() > 0) return model::forward_backward(mc, p.weights(), g, whole.sequences(size_t(r.begin), size_t(r.end)), o);
+    if (ep) {
+      model::TokenBatch idle = whole.sequences(0, 1);
+      idle.weights.assign(size_t(idle.targets()), 0.0f);
+      model::ObjectiveOptions io = o;
+      io.balance_alpha = 0.0;
+      io.weight_total = 1.0;  // any positive normalizer: every term is 0
+      model::forward_backward(mc, p.weights(), g, idle, io);
+    }
+    return empty_result(mc);
+  };
   const bool tty = isatty(2);
   auto evaluate_here = [&]() -> double {
     model::ObjectiveOptions eo = oo;
@@ -464,10 +499,25 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     return in.validate([&](const model::TokenBatch& b) { return model::forward_backward(mc, w, none, b, eo); });
   };
   // Rank 0 validates (every rank holds the same weights) and tells the others the loss, which
-  // the patience decisions need on every rank.
+  // the patience decisions need on every rank. With expert parallelism every rank validates its
+  // share of each batch (normalized by the whole batch's weight, so the shares' losses add up).
   auto evaluate = [&]() -> double {
     if (!in.validate) return NAN;
     double vl = NAN;
+    if (ep) {
+      model::ObjectiveOptions eo = oo;
+      eo.backward = false;
+      eo.grad_scale = 1.0f;
+      model::ModelGrads none;
+      return in.validate([&](const model::TokenBatch& b) {
+        double total = 0.0;
+        for (float x : b.weights) total += x;
+        eo.weight_total = b.weights.empty() ? double(b.targets()) : total;
+        model::StepResult r = run_share(b, eo, none);
+        reduce_stats(comm, r, false);
+        return r;
+      });
+    }
     if (root) vl = evaluate_here();
     comm.broadcast(&vl, sizeof vl, 0);
     return vl;
@@ -505,8 +555,9 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   for (int64_t step = first; step < last && !pat.stopped; ++step) {
     const double t_step = now_s();
     std::fill(grad.begin(), grad.end(), 0.0f);
-    model::ModelWeights w = p.weights();
     model::ModelGrads g = p.grads(grad.data());
+    const int64_t a2a_before = ep ? ep->rows_sent : 0;
+    const double a2a_s_before = ep ? ep->seconds : 0.0;
     // The step's micro-batches first: with weights (SFT masks) every one is normalized by the
     // whole step's Σ weight, so the step's loss is the mean over its trained tokens however the
     // samples fell into micro-batches. Without weights: the mean of equal-sized micro-batches.
@@ -524,15 +575,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     model::StepResult agg;
     for (int64_t a = 0; a < c.grad_accum; ++a) {
       // Data parallelism: this rank's share of the micro-batch's sequences.
-      const model::TokenBatch* mb = &micro[size_t(a)];
-      model::TokenBatch share;
-      if (ranks > 1) {
-        const dist::Range r = dist::shard(int64_t(mb->lengths.size()), rank, ranks);
-        share = mb->sequences(size_t(r.begin), size_t(r.end));
-        mb = &share;
-      }
-      model::StepResult r = mb->lengths.empty() ? empty_result(mc)
-                                                : model::forward_backward(mc, w, g, *mb, oo);
+      model::StepResult r = run_share(micro[size_t(a)], oo, g);
       if (a == 0) {
         agg = r;
       } else {
@@ -553,6 +596,24 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     // the mean of an equal share, so the step's is their average (and so is its gradient).
     const double t_comm = now_s();
     double comm_s = 0.0;  // this step's time in collectives (data parallelism)
+    // Expert parallelism: the routed rows each rank's experts ran (its group's load on its
+    // experts) and the rows it sent to other ranks, for the metrics.
+    std::vector<int64_t> ep_rows, a2a_rows;
+    if (ep) {
+      std::vector<int64_t> group_load;
+      for (const auto& l : agg.expert_load) group_load.insert(group_load.end(), l.begin(), l.end());
+      ep_comm.allreduce_sum(group_load);
+      const model::ExpertRange mine_e = model::owned_experts(mc.n_routed_experts, ep->rank(), ep->size());
+      ep_rows.assign(size_t(ranks), 0);
+      a2a_rows.assign(size_t(ranks), 0);
+      for (size_t i = 0; i < group_load.size(); ++i) {
+        const int64_t e = int64_t(i) % mc.n_routed_experts;
+        if (e >= mine_e.begin && e < mine_e.end) ep_rows[size_t(rank)] += group_load[i];
+      }
+      a2a_rows[size_t(rank)] = ep->rows_sent - a2a_before;
+      comm.allreduce_sum(ep_rows);
+      comm.allreduce_sum(a2a_rows);
+    }
     reduce_stats(comm, agg, !weighted);
     comm_s += now_s() - t_comm;
     const double lr = c.schedule.at(step);
@@ -596,6 +657,11 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
       if (weighted) {
         m["trained_tokens"] = int64_t(weight_total);  // assistant tokens (the mask's ones) in this step
         m["trained_tokens_per_s"] = weight_total / (elapsed / double(step + 1 - first));
+      }
+      if (ep) {
+        m["ep_rows"] = ep_rows;    // routed rows each rank's experts ran (forward)
+        m["a2a_rows"] = a2a_rows;  // rows each rank sent to others (dispatch, combine, backward)
+        m["a2a_s"] = ep->seconds - a2a_s_before;  // rank 0's time in the exchanges (waits included)
       }
       if (ranks > 1) {
         m["ranks"] = ranks;

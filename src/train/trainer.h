@@ -36,7 +36,8 @@ namespace seek::train {
 //                "save_dtype" (f32|bf16|fp8; default: the init's dtype, f32 without init) },
 //     "parallel": { "data": D (data-parallel ranks: the job's process count, the default),
 //                   "zero": 0 | 1 (1: ZeRO-1, the optimizer state sharded over the ranks),
-//                   "expert": 1, "pipeline": 1 } (optional; run under `mpirun -np D`),
+//                   "expert": E (ranks per expert-parallel group; divides D; default 1),
+//                   "pipeline": 1 } (optional; run under `mpirun -np D`),
 //     "out": "runs/name" }
 // Data parallelism (`mpirun -np D seek train --config C`): every rank reads the same batches
 // and trains on its share of each micro-batch's sequences (batch_size must divide by D when the
@@ -46,6 +47,15 @@ namespace seek::train {
 // holds the same weights after every step, and the run equals the single-process one up to the
 // order of float sums. Rank 0 writes metrics, report and checkpoints (the optimizer state
 // gathered whole, so a run resumes with any number of ranks).
+// Expert parallelism (V3's, inside the data-parallel group): consecutive ranks form groups of E,
+// and rank r of a group runs routed experts [r·n/E, (r+1)·n/E) of every MoE layer for the tokens
+// of the whole group (model/expert_parallel.h: all-to-all dispatch and combine). A rank's
+// gradients of the experts it does not run are zero, so the data-parallel sum gives every rank
+// the whole gradient. (Each rank still stores every expert's weights and, without ZeRO-1, their
+// optimizer state: the experts' compute and activations are split, their memory not yet.) Every rank of a group must take part in each forward: a rank whose share
+// of a micro-batch is empty runs the micro-batch's first sequence with zero weights, and
+// validation runs on every rank, each on its share. Per step the metrics add each rank's routed
+// rows ("ep_rows": its experts' load) and the rows it exchanged ("a2a_rows").
 // `seek sft` (Kind::Sft) reads the same file with "init" required and
 //     "data":  { "sft": "chats.jsonl" | ["a.jsonl", ...], "val": "val.jsonl" (optional),
 //                "skip_bad": false (true: bad records are skipped and counted, not fatal) },
@@ -77,6 +87,7 @@ struct TrainConfig : ModelRunSettings {  // the "train" fields the trainers shar
   // "parallel"
   int64_t data_parallel = 0;  // 0: as many as the job has ranks
   int64_t zero = 0;
+  int64_t expert_parallel = 1;  // ranks per expert-parallel group (divides the data-parallel ranks)
 
   // Parses and checks everything up front: unknown keys, wrong types, non-positive sizes,
   // geometry that does not divide or contradicts the init checkpoint get an error naming the

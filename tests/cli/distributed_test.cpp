@@ -39,18 +39,51 @@ void write_run(const TempDir& dir, const std::string& name, int64_t steps,
     "out": ")" + name + R"(" })");
 }
 
-std::vector<nlohmann::json> train_lines(const std::string& metrics) {
+std::vector<nlohmann::json> lines_of_type(const std::string& metrics, const std::string& type) {
   std::vector<nlohmann::json> out;
   std::istringstream in(slurp(metrics));
   std::string line;
   while (std::getline(in, line))
-    if (auto j = nlohmann::json::parse(line); j["type"] == "train") out.push_back(j);
+    if (auto j = nlohmann::json::parse(line); j["type"] == type) out.push_back(j);
   return out;
 }
+std::vector<nlohmann::json> train_lines(const std::string& metrics) { return lines_of_type(metrics, "train"); }
 
 std::vector<float> final_weights(const std::string& dir) {
   const model::ModelConfig c = model::ModelConfig::load(dir);
   return model::Params::load(c, dir).data();
+}
+
+// Runs DIR/NAME.json under `mpirun -np NP` and checks it against DIR/single (the same run in one
+// process, 6 steps): losses and gradient norms within `tol` relative, the experts' loads exactly,
+// final weights within 1e-5 of the largest. Returns the run's train lines.
+std::vector<nlohmann::json> expect_same_as_single(const TempDir& dir, const std::string& name, int np,
+                                                  double tol = 1e-7) {
+  std::vector<std::string> cmd = mpirun(np);
+  cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / (name + ".json"), "--quiet"});
+  Result r = run_program(cmd);
+  EXPECT_EQ(r.code, 0) << name << ": " << r.err << r.out;
+  if (r.code != 0) return {};
+  const auto a = train_lines(dir / "single/metrics.jsonl"), b = train_lines(dir / (name + "/metrics.jsonl"));
+  EXPECT_EQ(a.size(), 6u);
+  EXPECT_EQ(b.size(), a.size()) << name;
+  for (size_t s = 0; s < std::min(a.size(), b.size()); ++s) {
+    EXPECT_EQ(b[s]["ranks"], np);
+    for (const char* k : {"loss", "ce", "grad_norm"}) {
+      const double x = a[s][k].get<double>(), y = b[s][k].get<double>();
+      EXPECT_NEAR(y, x, tol * std::fabs(x)) << name << " step " << s + 1 << " " << k;
+    }
+    EXPECT_EQ(a[s]["moe"], b[s]["moe"]) << name << " step " << s + 1;
+  }
+  const std::vector<float> wa = final_weights(dir / "single/final"), wb = final_weights(dir / (name + "/final"));
+  EXPECT_EQ(wa.size(), wb.size());
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < std::min(wa.size(), wb.size()); ++i) {
+    max_diff = std::max(max_diff, double(std::fabs(wa[i] - wb[i])));
+    max_abs = std::max(max_abs, double(std::fabs(wa[i])));
+  }
+  EXPECT_LT(max_diff, 1e-5 * max_abs) << name;
+  return b;
 }
 
 // Same data, same steps: losses, gradient norms and final weights of 2 data-parallel ranks and of
@@ -65,63 +98,78 @@ TEST(Distributed, DataParallelAndZero1EqualTheSingleProcessRun) {
   write_run(dir, "dp4z", 6, R"( "parallel": {"data": 4, "zero": 1},)");
   Result one = run_seek({"train", "--config", dir / "single.json", "--quiet"});
   ASSERT_EQ(one.code, 0) << one.err;
-  for (auto [name, np] : {std::pair{"dp2", 2}, std::pair{"dp4z", 4}}) {
-    std::vector<std::string> cmd = mpirun(np);
-    cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / (std::string(name) + ".json"), "--quiet"});
-    Result r = run_program(cmd);
-    ASSERT_EQ(r.code, 0) << name << ": " << r.err << r.out;
-    const auto a = train_lines(dir / "single/metrics.jsonl"), b = train_lines(dir / (std::string(name) + "/metrics.jsonl"));
-    ASSERT_EQ(a.size(), 6u);
-    ASSERT_EQ(b.size(), 6u) << name;
-    for (size_t s = 0; s < a.size(); ++s) {
-      EXPECT_EQ(b[s]["ranks"], np);
-      for (const char* k : {"loss", "ce", "grad_norm"}) {
-        const double x = a[s][k].get<double>(), y = b[s][k].get<double>();
-        EXPECT_NEAR(y, x, 1e-7 * std::fabs(x)) << name << " step " << s + 1 << " " << k;
-      }
-      EXPECT_EQ(a[s]["moe"][0]["load"], b[s]["moe"][0]["load"]) << name << " step " << s + 1;
+  expect_same_as_single(dir, "dp2", 2);
+  expect_same_as_single(dir, "dp4z", 4);
+}
+
+// Expert parallelism (the model's 4 routed experts split over groups of 2 or 4 ranks, all-to-all
+// dispatch and combine in both MoE blocks, the main layer's and the MTP module's), alone and
+// inside 4 data-parallel ranks with ZeRO-1: the same run as one process. The metrics name each
+// rank's routed rows, which add up to the experts' loads, and the rows it exchanged.
+TEST(Distributed, ExpertParallelEqualsTheSingleProcessRun) {
+  TempDir dir;
+  write_run(dir, "single", 6);
+  write_run(dir, "ep2", 6, R"( "parallel": {"data": 2, "expert": 2},)");
+  write_run(dir, "ep4", 6, R"( "parallel": {"expert": 4},)");
+  write_run(dir, "dp4ep2z", 6, R"( "parallel": {"data": 4, "expert": 2, "zero": 1},)");
+  Result one = run_seek({"train", "--config", dir / "single.json", "--quiet"});
+  ASSERT_EQ(one.code, 0) << one.err;
+  expect_same_as_single(dir, "ep2", 2);
+  expect_same_as_single(dir, "dp4ep2z", 4);
+  for (const nlohmann::json& m : expect_same_as_single(dir, "ep4", 4)) {
+    // One expert per rank: rank q ran expert q's rows of every MoE block.
+    ASSERT_EQ(m["ep_rows"].size(), 4u);
+    for (size_t q = 0; q < 4; ++q) {
+      int64_t load = 0;
+      for (const auto& block : m["moe"]) load += block["load"][q].get<int64_t>();
+      EXPECT_EQ(m["ep_rows"][q].get<int64_t>(), load) << "rank " << q;
+      EXPECT_GT(m["a2a_rows"][q].get<int64_t>(), 0) << "rank " << q;
     }
-    const std::vector<float> wa = final_weights(dir / "single/final"), wb = final_weights(dir / (std::string(name) + "/final"));
-    ASSERT_EQ(wa.size(), wb.size());
-    double max_diff = 0, max_abs = 0;
-    for (size_t i = 0; i < wa.size(); ++i) {
-      max_diff = std::max(max_diff, double(std::fabs(wa[i] - wb[i])));
-      max_abs = std::max(max_abs, double(std::fabs(wa[i])));
-    }
-    EXPECT_LT(max_diff, 1e-5 * max_abs) << name;
   }
 }
 
-// `seek sft` on 2 ranks: packed chat samples (a share may hold no sample at all), the loss
-// normalized by the whole step's assistant tokens: equal to the single process's run.
+// `seek sft` on 2 ranks, data-parallel and expert-parallel (a MoE model): packed chat samples (a
+// share may hold no sample at all: with expert parallelism that rank still joins every exchange),
+// the loss normalized by the whole step's assistant tokens, validation on shares: equal to the
+// single process's run.
 TEST(Distributed, SftOnTwoRanksEqualsOneProcess) {
   TempDir dir;
-  make_tiny_base(dir);
+  make_tiny_base(dir, model::test::tiny_v3_model_json(128));
   std::string chats;
   for (int a = 0; a < 13; ++a)
     chats += nlohmann::json{{"messages", {{{"role", "user"}, {"content", "add " + std::to_string(a) + " and 2"}},
                                           {{"role", "assistant"}, {"content", std::to_string(a + 2)}}}}}.dump() + "\n";
   spit(dir / "chats.jsonl", chats);
-  for (const char* name : {"one", "two"})
-    spit(dir / (std::string(name) + ".json"), R"({
-      "init": "base/final", "data": {"sft": "chats.jsonl"},
-      "train": {"seq_len": 64, "batch_size": 2, "epochs": 2, "lr": 1e-3, "warmup": 0, "log_every": 1},
-      "out": ")" + std::string(name) + R"(" })");
+  for (const auto& [name, parallel] : {std::pair<std::string, std::string>{"one", ""}, {"two", ""},
+                                       {"ep", R"("parallel": {"expert": 2},)"}})
+    spit(dir / (name + ".json"), R"({
+      "init": "base/final", "data": {"sft": "chats.jsonl", "val": "chats.jsonl"}, )" + parallel + R"(
+      "train": {"seq_len": 64, "batch_size": 2, "epochs": 2, "lr": 1e-3, "warmup": 0, "log_every": 1,
+                "eval_every": 2},
+      "out": ")" + name + R"(" })");
   Result one = run_seek({"sft", "-c", dir / "one.json", "-q"});
   ASSERT_EQ(one.code, 0) << one.err;
-  std::vector<std::string> cmd = mpirun(2);
-  cmd.insert(cmd.end(), {SEEK_BINARY, "sft", "-c", dir / "two.json", "-q"});
-  Result two = run_program(cmd);
-  ASSERT_EQ(two.code, 0) << two.err;
-  const auto a = train_lines(dir / "one/metrics.jsonl"), c = train_lines(dir / "two/metrics.jsonl");
-  ASSERT_EQ(a.size(), c.size());
+  const auto a = train_lines(dir / "one/metrics.jsonl");
   ASSERT_GT(a.size(), 2u);
-  for (size_t s = 0; s < a.size(); ++s) {
-    EXPECT_EQ(a[s]["trained_tokens"], c[s]["trained_tokens"]);
-    EXPECT_EQ(c[s]["ranks"], 2);
-    for (const char* k : {"loss", "grad_norm"})
-      EXPECT_NEAR(c[s][k].get<double>(), a[s][k].get<double>(), 1e-6 * std::fabs(a[s][k].get<double>()))
-          << "step " << s + 1 << " " << k;
+  for (const char* name : {"two", "ep"}) {
+    std::vector<std::string> cmd = mpirun(2);
+    cmd.insert(cmd.end(), {SEEK_BINARY, "sft", "-c", dir / (std::string(name) + ".json"), "-q"});
+    Result two = run_program(cmd);
+    ASSERT_EQ(two.code, 0) << name << ": " << two.err;
+    const auto c = train_lines(dir / (std::string(name) + "/metrics.jsonl"));
+    ASSERT_EQ(a.size(), c.size()) << name;
+    for (size_t s = 0; s < a.size(); ++s) {
+      EXPECT_EQ(a[s]["trained_tokens"], c[s]["trained_tokens"]) << name;
+      EXPECT_EQ(c[s]["ranks"], 2) << name;
+      for (const char* k : {"loss", "grad_norm"})
+        EXPECT_NEAR(c[s][k].get<double>(), a[s][k].get<double>(), 1e-6 * std::fabs(a[s][k].get<double>()))
+            << name << " step " << s + 1 << " " << k;
+    }
+    const auto va = lines_of_type(dir / "one/metrics.jsonl", "val"), vc = lines_of_type(dir / (std::string(name) + "/metrics.jsonl"), "val");
+    ASSERT_EQ(va.size(), vc.size()) << name;
+    ASSERT_GT(va.size(), 0u);
+    for (size_t i = 0; i < va.size(); ++i)
+      EXPECT_NEAR(vc[i]["val_loss"].get<double>(), va[i]["val_loss"].get<double>(), 1e-6 * va[i]["val_loss"].get<double>()) << name;
   }
 }
 
@@ -136,7 +184,17 @@ TEST(Distributed, ConfigThatDoesNotMatchTheJobIsAClearError) {
   write_run(dir, "ep", 2, R"( "parallel": {"expert": 2},)");
   Result e = run_seek({"train", "--config", dir / "ep.json", "--quiet"});
   EXPECT_NE(e.code, 0);
-  EXPECT_TRUE(contains(e.err, "expert and pipeline parallelism are not available yet")) << e.err;
+  EXPECT_TRUE(contains(e.err, "parallel: \"expert\" 2 does not divide the job's 1 ranks")) << e.err;
+  write_run(dir, "ep3", 2, R"( "parallel": {"expert": 3},)");
+  cmd = mpirun(3);
+  cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / "ep3.json", "--quiet"});
+  Result e3 = run_program(cmd);
+  EXPECT_NE(e3.code, 0);
+  EXPECT_TRUE(contains(e3.err, "the model's 4 routed experts do not divide among 3 ranks")) << e3.err;
+  write_run(dir, "pp", 2, R"( "parallel": {"pipeline": 2},)");
+  Result pp = run_seek({"train", "--config", dir / "pp.json", "--quiet"});
+  EXPECT_NE(pp.code, 0);
+  EXPECT_TRUE(contains(pp.err, "pipeline parallelism is not available yet")) << pp.err;
 }
 
 // A rank killed mid-run: mpirun ends the whole job (no rank waits forever in a collective) and

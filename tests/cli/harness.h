@@ -108,15 +108,17 @@ inline void link_model(const std::string& fixture, const TempDir& dir, bool with
 
 // A tiny model `seek train` made in one step on a small corpus ("add 3 and 2 gives 5."), with its
 // own BPE tokenizer and chat template: DIR/base/final, a starting point for `seek sft`.
-inline void make_tiny_base(const TempDir& dir) {
+// A tiny model trained for one step on a small corpus, with its tokenizer, in DIR/base/final:
+// dense, or `model_json` (a "model" section).
+inline void make_tiny_base(const TempDir& dir, const std::string& model_json = "") {
   std::string corpus;
   for (int i = 0; i < 30; ++i)
     corpus += "add " + std::to_string(i) + " and 2 gives " + std::to_string(i + 2) + ".\n\n";
   spit(dir / "corpus.txt", corpus);
   spit(dir / "base.json", R"({
-    "model": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+    "model": )" + (!model_json.empty() ? model_json : R"({"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
               "q_lora_rank": 16, "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 8,
-              "v_head_dim": 8, "max_position_embeddings": 128, "num_nextn_predict_layers": 1},
+              "v_head_dim": 8, "max_position_embeddings": 128, "num_nextn_predict_layers": 1})") + R"(,
     "data": {"files": ["corpus.txt"], "vocab_size": 300, "val_every": 10, "doc_bytes": 200},
     "train": {"seq_len": 16, "batch_size": 2, "steps": 1, "warmup": 0}, "out": "base" })");
   Result t = run_seek({"train", "-c", dir / "base.json", "-q"});
