@@ -28,6 +28,7 @@ Command add_tokenize(CLI::App& app);
 Command add_template(CLI::App& app);
 Command add_logits(CLI::App& app);
 Command add_perplexity(CLI::App& app);  // cmd_perplexity.cpp
+Command add_simulate(CLI::App& app);    // cmd_simulate.cpp
 Command add_make_model(CLI::App& app);
 Command add_export(CLI::App& app);
 Command add_quantize(CLI::App& app);

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
                 add_sft(app),       add_grpo(app),     add_rm(app),        add_sample(app),
                 add_eval(app),      add_info(app),     add_tokenize(app),  add_template(app),
                 add_logits(app),    add_make_model(app), add_make_data(app), add_export(app),
-                add_quantize(app),  add_perplexity(app)};
+                add_quantize(app),  add_perplexity(app), add_simulate(app)};
     // Set after the subcommands exist, so that they do not inherit the footer.
     app.footer("\nRun `seek COMMAND --help` for the options of a command.\n");
     if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"

@@ -173,6 +173,22 @@ TEST(Distributed, SftOnTwoRanksEqualsOneProcess) {
   }
 }
 
+// `seek simulate` on the shipped V3 layout: both schedules side by side; a bad file is an error.
+TEST(Distributed, SimulatePrintsTheV3StepForBothSchedules) {
+  const std::string cfg = std::string(SEEK_SOURCE_DIR) + "/configs/simulate/";
+  Result r = run_seek({"simulate", "--config", cfg + "deepseek-v3.json", "--hardware", cfg + "h800.json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "| per rank | 1f1b | dualpipe |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "2048 GPUs = pipeline 16 × data 128 (expert 64")) << r.out;
+  Result d = run_seek({"simulate", "--config", cfg + "deepseek-v3.json", "--hardware", cfg + "h800.json",
+                       "--schedule", "dualpipe", "--describe"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_TRUE(contains(d.out, "rank 15: F1.0")) << d.out;
+  Result bad = run_seek({"simulate", "--config", cfg + "h800.json", "--hardware", cfg + "h800.json"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_TRUE(contains(bad.err, "h800.json: unknown field")) << bad.err;
+}
+
 TEST(Distributed, ConfigThatDoesNotMatchTheJobIsAClearError) {
   TempDir dir;
   write_run(dir, "dp3", 2, R"( "parallel": {"data": 3},)");
