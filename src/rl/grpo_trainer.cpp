@@ -256,8 +256,7 @@ GrpoResult run_grpo(const GrpoConfig& c, const GrpoRunOptions& opts) {
   if (opts.resume) {
     st = train::load_train_state(c.out + "/latest", p.size());
     if (!st.master.empty()) p.data() = st.master;  // the file's BF16/FP8 weights are rounded
-    opt.m() = st.m;
-    opt.v() = st.v;
+    opt.set_moments(st.m.data(), st.v.data());
     opt.set_steps(st.step * c.mu);
   }
   // The frozen reference: the init weights, kept only when the KL term needs them.

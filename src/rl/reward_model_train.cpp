@@ -274,10 +274,11 @@ std::string run_reward_model_training(const RmConfig& c, const train::RunOptions
   if (opts.resume) {
     st = train::load_train_state(from, p.size());
     if (!st.master.empty()) p.data() = st.master;
-    opt.m() = st.m;
-    opt.v() = st.v;
+    opt.set_moments(st.m.data(), st.v.data());
     opt.set_steps(st.step);
-    decode_head_state(from + "/score_state.bin", size_t(H), hopt.m(), hopt.v());
+    std::vector<float> hm, hv;
+    decode_head_state(from + "/score_state.bin", size_t(H), hm, hv);
+    hopt.set_moments(hm.data(), hv.data());
     hopt.set_steps(st.step);
     order.set_state(st.data);
   }

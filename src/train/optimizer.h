@@ -13,6 +13,9 @@ namespace seek::train {
 struct AdamWConfig {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
   double grad_clip = 1.0;  // max global L2 norm (0: no clipping)
+  // V3 keeps AdamW's moments in BF16 (report §3.3): m and v are stored as bf16 (rounded to
+  // nearest even after every update, computed in float32), half the optimizer state's memory.
+  bool bf16_moments = false;
 };
 
 // torch.nn.utils.clip_grad_norm_'s factor: max_norm / (norm + 1e-6), at most 1 (max_norm 0:
@@ -51,13 +54,21 @@ class AdamW {
   void freeze(const model::ParamInfo& i);
 
   int64_t steps() const { return t_; }
-  std::vector<float>& m() { return m_; }
-  std::vector<float>& v() { return v_; }
+  // The moments as float32 (checkpoints store them so; bf16 ones widen exactly).
+  std::vector<float> m() const { return widened(m_, mh_); }
+  std::vector<float> v() const { return widened(v_, vh_); }
+  // Sets both moments (size() values each; rounded when they are kept in bf16).
+  void set_moments(const float* m, const float* v);
+  size_t size() const { return decay_.size(); }
+  size_t moment_bytes() const { return (m_.size() + v_.size()) * 4 + (mh_.size() + vh_.size()) * 2; }
   void set_steps(int64_t t) { t_ = t; }
 
  private:
   AdamWConfig cfg_;
-  std::vector<float> m_, v_;
+  std::vector<float> m_, v_;      // float32 moments, or
+  std::vector<uint16_t> mh_, vh_;  // bf16 ones (cfg_.bf16_moments); the other pair is empty
+  static std::vector<float> widened(const std::vector<float>& f, const std::vector<uint16_t>& h);
+  void allocate(size_t n);
   std::vector<uint8_t> decay_, trainable_;  // per element class, from ParamInfo
   int64_t t_ = 0;
   int64_t begin_ = 0;  // the first element m_[0] belongs to (ZeRO-1 shards)

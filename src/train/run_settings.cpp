@@ -17,7 +17,7 @@ std::vector<json_config::Field> RunSettings::fields() {
           {"weight_decay", &adamw.weight_decay}, {"beta1", &adamw.beta1}, {"beta2", &adamw.beta2},
           {"grad_clip", &adamw.grad_clip}, {"seed", &seed}, {"log_every", &log_every},
           {"eval_every", &eval_every}, {"save_every", &save_every}, {"keep_checkpoints", &keep},
-          {"threads", &threads}, {"precision", &precision}};
+          {"threads", &threads}, {"precision", &precision}, {"moments", &moments}};
 }
 
 kernels::Precision RunSettings::gemm_precision() const {
@@ -39,6 +39,7 @@ std::set<std::string> RunSettings::keys() { return keys_of(RunSettings().fields(
 void RunSettings::read(const nlohmann::json& t, const std::string& where) {
   json_config::get(t, fields(), where);
   if (!t.contains("min_lr")) schedule.min_lr = schedule.lr * 0.1;
+  adamw.bf16_moments = moments == "bf16";
 }
 
 void RunSettings::check(const std::string& where) const {
@@ -57,6 +58,8 @@ void RunSettings::check(const std::string& where) const {
   if (threads < 0) fail("{}: \"threads\" must be >= 0 (0: all cores)", where);
   if (precision != "fp32" && precision != "bf16" && precision != "fp8")
     fail("{}: \"precision\" must be fp32, bf16 or fp8, got \"{}\"", where, precision);
+  if (moments != "fp32" && moments != "bf16")
+    fail("{}: \"moments\" must be fp32 or bf16, got \"{}\"", where, moments);
 }
 
 void RunSettings::start(const std::string& out, bool resume, const char* kind) const {

@@ -21,7 +21,8 @@ namespace seek::train {
 // lr / 10), "warmup", "schedule" (cosine|wsd|constant), "wsd_decay", "weight_decay", "beta1",
 // "beta2", "grad_clip", "seed", "log_every", "eval_every", "save_every", "keep_checkpoints"
 // (0: all), "threads" (0: all cores), "precision" (fp32|bf16|fp8: the linear layers' GEMMs, see
-// model::ObjectiveOptions::precision; master weights and optimizer state are float32 always).
+// model::ObjectiveOptions::precision; master weights and gradients stay float32), "moments"
+// (fp32|bf16: AdamW's m and v; V3 keeps them in bf16).
 struct RunSettings {
   Schedule schedule;
   AdamWConfig adamw;
@@ -29,6 +30,7 @@ struct RunSettings {
   int64_t log_every = 10, eval_every = 100, save_every = 250, keep = 2;
   int threads = 0;
   std::string precision = "fp32";
+  std::string moments = "fp32";
   kernels::Precision gemm_precision() const;  // of `precision` (checked)
 
   std::vector<json_config::Field> fields();  // by key: the one list read() and keys() use

@@ -433,8 +433,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   if (opts.resume) {
     st = load_train_state(c.out + "/latest", p.size());
     if (!st.master.empty()) p.data() = st.master;  // the file's BF16/FP8 weights are rounded
-    opt.m().assign(st.m.begin() + mine.begin, st.m.begin() + mine.end);
-    opt.v().assign(st.v.begin() + mine.begin, st.v.begin() + mine.end);
+    opt.set_moments(st.m.data() + mine.begin, st.v.data() + mine.begin);
     opt.set_steps(st.step);
     loader.set_state(st.data);
     if (c.patience > 0) pat = Patience::load(c.out + "/latest/patience.json");
@@ -526,7 +525,8 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   // rank 0 writes.
   auto save = [&](const std::string& name) {
     if (zero) {
-      for (auto [full, part] : {std::pair{&st.m, &opt.m()}, std::pair{&st.v, &opt.v()}}) {
+      const std::vector<float> om = opt.m(), ov = opt.v();
+      for (auto [full, part] : {std::pair{&st.m, &om}, std::pair{&st.v, &ov}}) {
         full->assign(p.size(), 0.0f);
         std::copy(part->begin(), part->end(), full->begin() + mine.begin);
         comm.allgather(*full, shards);
