@@ -106,7 +106,8 @@ std::vector<float> expert_parallel_step(const Params& p, const TokenBatch& whole
 
 // A V3 model with 4 routed experts (two MoE blocks: a main layer and the MTP module's): 2 and 4
 // ranks, each with its share of 4 sequences, give the single process's gradient of the whole
-// batch, and a rank's gradient of an expert it does not hold is zero.
+// batch (also when the backward recomputes the forward), and a rank's gradient of an expert it
+// does not hold is zero.
 TEST(ExpertParallel, ThreadRanksAddUpToTheWholeBatch) {
   const ModelConfig c = test::tiny_v3();
   ASSERT_EQ(c.n_routed_experts, 4);
@@ -120,10 +121,13 @@ TEST(ExpertParallel, ThreadRanksAddUpToTheWholeBatch) {
   double scale = 0.0;
   for (float x : one) scale = std::max(scale, double(std::fabs(x)));
   ASSERT_GT(scale, 0.0);
-  for (int n : {2, 4}) {
+  for (const auto& [n, recompute] : {std::pair{2, false}, {4, false}, {2, true}}) {
+    // recompute: each block's forward runs again in the backward, its exchanges too.
+    ObjectiveOptions on = o;
+    on.recompute = recompute;
     std::vector<std::vector<float>> per_rank;
     std::vector<int64_t> sent;
-    const std::vector<float> sum = expert_parallel_step(p, batch, n, o, &per_rank, &sent);
+    const std::vector<float> sum = expert_parallel_step(p, batch, n, on, &per_rank, &sent);
     double worst = 0.0;
     for (size_t i = 0; i < one.size(); ++i) worst = std::max(worst, double(std::fabs(sum[i] - one[i])));
     EXPECT_LT(worst, 1e-5 * scale) << n << " ranks";
