@@ -191,26 +191,23 @@ TEST(Distributed, SimulatePrintsTheV3StepForBothSchedules) {
 
 TEST(Distributed, ConfigThatDoesNotMatchTheJobIsAClearError) {
   TempDir dir;
-  write_run(dir, "dp3", 2, R"( "parallel": {"data": 3},)");
-  std::vector<std::string> cmd = mpirun(2);
-  cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / "dp3.json", "--quiet"});
-  Result r = run_program(cmd);
-  EXPECT_NE(r.code, 0);
-  EXPECT_TRUE(contains(r.err, "parallel: \"data\" is 3 but the job has 2 ranks")) << r.err;
-  write_run(dir, "ep", 2, R"( "parallel": {"expert": 2},)");
-  Result e = run_seek({"train", "--config", dir / "ep.json", "--quiet"});
-  EXPECT_NE(e.code, 0);
-  EXPECT_TRUE(contains(e.err, "parallel: \"expert\" 2 does not divide the job's 1 ranks")) << e.err;
-  write_run(dir, "ep3", 2, R"( "parallel": {"expert": 3},)");
-  cmd = mpirun(3);
-  cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / "ep3.json", "--quiet"});
-  Result e3 = run_program(cmd);
-  EXPECT_NE(e3.code, 0);
-  EXPECT_TRUE(contains(e3.err, "the model's 4 routed experts do not divide among 3 ranks")) << e3.err;
-  write_run(dir, "pp", 2, R"( "parallel": {"pipeline": 2},)");
-  Result pp = run_seek({"train", "--config", dir / "pp.json", "--quiet"});
-  EXPECT_NE(pp.code, 0);
-  EXPECT_TRUE(contains(pp.err, "pipeline parallelism is not available yet")) << pp.err;
+  struct Case {
+    const char* name;
+    const char* parallel;
+    int ranks;
+    const char* error;
+  };
+  for (const Case& c : {Case{"dp3", R"({"data": 3})", 2, "parallel: \"data\" is 3 but the job has 2 ranks"},
+                        Case{"ep", R"({"expert": 2})", 1, "parallel: \"expert\" 2 does not divide the job's 1 ranks"},
+                        Case{"ep3", R"({"expert": 3})", 3, "the model's 4 routed experts do not divide among 3 ranks"},
+                        Case{"pp", R"({"pipeline": 2})", 1, "pipeline parallelism is not available yet"}}) {
+    write_run(dir, c.name, 2, std::string(R"( "parallel": )") + c.parallel + ",");
+    std::vector<std::string> cmd = c.ranks > 1 ? mpirun(c.ranks) : std::vector<std::string>{};
+    cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / (std::string(c.name) + ".json"), "--quiet"});
+    Result r = run_program(cmd);
+    EXPECT_NE(r.code, 0) << c.name;
+    EXPECT_TRUE(contains(r.err, c.error)) << c.name << ": " << r.err;
+  }
 }
 
 // A rank killed mid-run: mpirun ends the whole job (no rank waits forever in a collective) and
