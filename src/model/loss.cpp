@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
+#include "model/weight_grad.h"
 
 namespace seek::model {
 
@@ -56,7 +57,7 @@ double head_loss(const float* h, int64_t N, int64_t H, const std::vector<float>&
     }
     if (!bwd) continue;
     kernels::gemm_dyw(logits.data(), Wh, dxn.data(), n, V, H, false, prec);
-    if (g_head) kernels::gemm_dytx(logits.data(), xn.data(), g_head, n, V, H, prec);
+    if (g_head) weight_grad(logits.data(), xn.data(), g_head, n, V, H, prec);
     for (int64_t i = 0; i < n; ++i)
       rmsnorm_backward(h + (r0 + i) * H, gain.data(), dxn.data() + i * H, dh + (r0 + i) * H,
                        g_gain, H, eps);

@@ -13,6 +13,7 @@
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
 #include "model/mla.h"
+#include "model/weight_grad.h"
 
 namespace seek::model {
 
@@ -43,7 +44,7 @@ void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
   const float* w_o = f32(w.o_proj, "o_proj");
   std::vector<float> d_attn(size_t(T * nh * dv));  // [T, nh·d_v]
   kernels::gemm_dyw(dout, w_o, d_attn.data(), T, H, nh * dv, false, prec);
-  if (g.o_proj) kernels::gemm_dytx(dout, tape.attn.data(), g.o_proj, T, H, nh * dv, prec);
+  if (g.o_proj) weight_grad(dout, tape.attn.data(), g.o_proj, T, H, nh * dv, prec);
 
   // Attention, per chunk and head.
   std::vector<float> dq(size_t(T * nh * qd));    // [T, nh, d_h + d_R]
@@ -86,8 +87,7 @@ void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
   const float* w_kvb = f32(w.kv_b_proj, "kv_b_proj");
   gemm(Trans::No, Trans::No, T, dc, kvw, dkvf.data(), kvw, w_kvb, dc, drows.data(), W, true, prec);
   if (g.kv_b_proj)
-    gemm(Trans::Yes, Trans::No, kvw, dc, T, dkvf.data(), kvw, tape.rows.data(), W, g.kv_b_proj,
-         dc, true, prec, kernels::Operand::Activation);
+    weight_grad(dkvf.data(), kvw, tape.rows.data(), W, g.kv_b_proj, T, kvw, dc, prec);
 
   // Undo RoPE on the rope parts and RMSNorm on c (per token).
   std::vector<float> dkv(size_t(T * W));  // [T, d_c + d_R] gradient of kv_a(x)
@@ -106,7 +106,7 @@ void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
   // kv = kv_a(x)
   const float* w_kva = f32(w.kv_a_proj_with_mqa, "kv_a_proj_with_mqa");
   kernels::gemm_dyw(dkv.data(), w_kva, dxn, T, W, H, false, prec);
-  if (g.kv_a_proj_with_mqa) kernels::gemm_dytx(dkv.data(), xn, g.kv_a_proj_with_mqa, T, W, H, prec);
+  if (g.kv_a_proj_with_mqa) weight_grad(dkv.data(), xn, g.kv_a_proj_with_mqa, T, W, H, prec);
 
   // q = q_b(RMSNorm(q_a(x))) or q_proj(x)
   if (cfg.q_lora_rank > 0) {
@@ -115,16 +115,16 @@ void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
     const float* w_qa = f32(w.q_a_proj, "q_a_proj");
     std::vector<float> dqa(size_t(T * r));
     kernels::gemm_dyw(dq.data(), w_qb, dqa.data(), T, nh * qd, r, false, prec);
-    if (g.q_b_proj) kernels::gemm_dytx(dq.data(), tape.qa_n.data(), g.q_b_proj, T, nh * qd, r, prec);
+    if (g.q_b_proj) weight_grad(dq.data(), tape.qa_n.data(), g.q_b_proj, T, nh * qd, r, prec);
     for (int64_t t = 0; t < T; ++t)
       rmsnorm_backward(tape.qa.data() + t * r, w.q_a_layernorm.data(), dqa.data() + t * r,
                        dqa.data() + t * r, g.q_a_layernorm, r, eps);
     kernels::gemm_dyw(dqa.data(), w_qa, dxn, T, r, H, true, prec);
-    if (g.q_a_proj) kernels::gemm_dytx(dqa.data(), xn, g.q_a_proj, T, r, H, prec);
+    if (g.q_a_proj) weight_grad(dqa.data(), xn, g.q_a_proj, T, r, H, prec);
   } else {
     const float* w_q = f32(w.q_proj, "q_proj");
     kernels::gemm_dyw(dq.data(), w_q, dxn, T, nh * qd, H, true, prec);
-    if (g.q_proj) kernels::gemm_dytx(dq.data(), xn, g.q_proj, T, nh * qd, H, prec);
+    if (g.q_proj) weight_grad(dq.data(), xn, g.q_proj, T, nh * qd, H, prec);
   }
 }
 

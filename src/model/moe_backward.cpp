@@ -9,6 +9,7 @@
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
 #include "model/moe.h"
+#include "model/weight_grad.h"
 
 namespace seek::model {
 
@@ -30,13 +31,13 @@ void ffn_backward(const FfnWeights& w, const float* x, int64_t T, int64_t H, con
   kernels::gemm_dyw(dout, f32(w.down_proj, "down_proj"), da.data(), T, H, I, false, prec);
   if (g.down_proj) {
     kernels::silu_mul(tape.g.data(), tape.u.data(), a.data(), T * I);
-    kernels::gemm_dytx(dout, a.data(), g.down_proj, T, H, I, prec);
+    weight_grad(dout, a.data(), g.down_proj, T, H, I, prec);
   }
   kernels::silu_mul_backward(tape.g.data(), tape.u.data(), da.data(), dg.data(), du.data(), T * I);
   kernels::gemm_dyw(dg.data(), f32(w.gate_proj, "gate_proj"), dx, T, I, H, accumulate_dx, prec);
   kernels::gemm_dyw(du.data(), f32(w.up_proj, "up_proj"), dx, T, I, H, true, prec);
-  if (g.gate_proj) kernels::gemm_dytx(dg.data(), x, g.gate_proj, T, I, H, prec);
-  if (g.up_proj) kernels::gemm_dytx(du.data(), x, g.up_proj, T, I, H, prec);
+  if (g.gate_proj) weight_grad(dg.data(), x, g.gate_proj, T, I, H, prec);
+  if (g.up_proj) weight_grad(du.data(), x, g.up_proj, T, I, H, prec);
 }
 
 void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
@@ -169,7 +170,7 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
     }
   }
   kernels::gemm_dyw(dlogits.data(), f32(w.gate, "gate"), dx, T, E, H, true);
-  if (g.gate) kernels::gemm_dytx(dlogits.data(), xn, g.gate, T, E, H);
+  if (g.gate) weight_grad(dlogits.data(), xn, g.gate, T, E, H);
 }
 
 }  // namespace seek::model

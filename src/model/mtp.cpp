@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
+#include "model/weight_grad.h"
 
 namespace seek::model {
 
@@ -71,7 +72,7 @@ void mtp_backward(const ModelConfig& cfg, const MtpWeights& w, const Batch& batc
   if (w.eh_proj.dtype != DType::F32) fail("mtp_backward: eh_proj must be float32");
   const float* weh = static_cast<const float*>(w.eh_proj.data);
   kernels::gemm_dyw(dh.data(), weh, dcat.data(), T, H, 2 * H, false, prec);
-  if (g.eh_proj) kernels::gemm_dytx(dh.data(), tape.cat.data(), g.eh_proj, T, H, 2 * H, prec);
+  if (g.eh_proj) weight_grad(dh.data(), tape.cat.data(), g.eh_proj, T, H, 2 * H, prec);
   std::vector<float> de(size_t(T * H));  // gradient of the embeddings
   for (int64_t t = 0; t < T; ++t) {
     rmsnorm_backward(tape.emb.data() + t * H, w.enorm.data(), dcat.data() + t * 2 * H,

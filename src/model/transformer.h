@@ -163,4 +163,35 @@ struct StepResult {
 StepResult forward_backward(const ModelConfig& cfg, const ModelWeights& w, ModelGrads& g,
                             const TokenBatch& batch, const ObjectiveOptions& opts);
 
+// Pipeline parallelism: one micro-batch through main layers [first, last) of the model (at
+// least one), one stage. The first stage (first = 0) embeds the inputs; the last (last = num_hidden_layers) runs
+// the final norm, the heads, the MTP modules and the objective. forward_backward is the single
+// stage [0, L) run forward then backward. Weights, gradients and options as forward_backward's
+// (a pass keeps the views, so the weights' memory must outlive it); the result holds the stage's part of the step: the
+// objective's terms on the last stage, and on every stage its own MoE layers' loads and balance
+// terms (StepResult::moe_layers names them).
+class StageStep;
+class StagePass {
+ public:
+  StagePass(const ModelConfig& cfg, const ModelWeights& w, TokenBatch batch,
+            const ObjectiveOptions& opts, int64_t first_layer, int64_t last_layer);
+  ~StagePass();
+  StagePass(StagePass&&) noexcept;
+  StagePass& operator=(StagePass&&) noexcept;
+  // h_in [T, H]: the previous stage's output (null on the first stage). Returns this stage's
+  // output for the next one (empty on the last stage, which has run the objective and, unless
+  // opts.backward is false, the heads' backward).
+  const std::vector<float>& forward(ModelGrads& g, const float* h_in);
+  // dh_out [T, H]: the next stage's gradient of this stage's output (null on the last stage).
+  // Returns the gradient of this stage's input for the previous stage (empty on the first stage,
+  // whose goes into the embedding). Inside a DeferWeightGrads scope (model/weight_grad.h) the
+  // weight-gradient products are queued instead of run: a split backward's input-gradient part.
+  const std::vector<float>& backward(ModelGrads& g, const float* dh_out);
+  StepResult result();
+  int64_t tokens() const;  // T: the rows of the hidden states passed between stages
+
+ private:
+  std::unique_ptr<StageStep> step_;
+};
+
 }  // namespace seek::model

@@ -52,6 +52,8 @@ void embed_backward(const int32_t* ids, int64_t T, int64_t H, const float* dh, f
 
 namespace {
 
+void check_batch(const TokenBatch& tb, const ObjectiveOptions& opts);  // (below)
+
 size_t vec_bytes(const std::vector<float>& v) { return v.size() * sizeof(float); }
 
 size_t tape_bytes(const BlockTape& t) {
@@ -102,15 +104,24 @@ struct MtpStep {
       : seq(std::move(s)), len(std::move(l)), batch(whole_sequences(len)), rope(cfg, positions(len)) {}
 };
 
-// One training step: the model over whole sequences (no KV cache) and what backward needs.
-class Step {
+}  // namespace
+
+// One micro-batch through main layers [first, last) (the whole model: [0, L)) over whole
+// sequences (no KV cache), keeping what backward needs.
+class StageStep {
  public:
-  Step(const ModelConfig& cfg, const ModelWeights& w, const TokenBatch& tb,
-       const ObjectiveOptions& opts)
-      : cfg_(cfg), w_(w), opts_(opts), tb_(tb), n_seq_(int64_t(tb.lengths.size())),
-        T_(tb.targets()), H_(cfg.hidden_size), L_(cfg.num_hidden_layers),
-        D_(opts.token_objective || opts.hidden_objective ? 0 : int64_t(w.mtp.size())),
-        main_(whole_sequences(tb.lengths)), rope_(cfg, positions(tb.lengths)) {
+  StageStep(const ModelConfig& cfg, const ModelWeights& w, TokenBatch tb_in,
+            ObjectiveOptions opts_in, int64_t first, int64_t last)
+      : cfg_(cfg), w_(w), opts_(std::move(opts_in)), tb_(std::move(tb_in)),
+        n_seq_(int64_t(tb_.lengths.size())), T_(tb_.targets()), H_(cfg.hidden_size),
+        L_(cfg.num_hidden_layers), first_(first), last_(last),
+        D_(opts_.token_objective || opts_.hidden_objective || last != L_ ? 0 : int64_t(w.mtp.size())),
+        main_(whole_sequences(tb_.lengths)), rope_(cfg, positions(tb_.lengths)) {
+    check_batch(tb_, opts_);
+    if (first < 0 || first >= last || last > L_)
+      fail("pipeline stage: layers [{}, {}) of a {}-layer model", first, last, L_);
+    const ObjectiveOptions& opts = opts_;
+    const TokenBatch& tb = tb_;
     // The tape records the naive attention form; forwards without a tape (recompute,
     // validation) must take the same form so that recomputed activations are bit-identical.
     fo_.attention = ForwardOptions::Attention::Naive;
@@ -139,22 +150,49 @@ class Step {
     }
   }
 
-  StepResult run(ModelGrads& g) {
-    const bool bwd = opts_.backward;
-    forward_main();
-    if (bwd) dh_.resize(size_t(T_ * H_));
-    if (opts_.hidden_objective)
-      res_.loss = hidden_head(g);
-    else
-      res_.loss = main_head(g) + forward_mtp(g);
+  bool last_stage() const { return last_ == L_; }
+  int64_t tokens() const { return T_; }
+
+  // h_in: the previous stage's output (null on the first stage). Returns this stage's output
+  // (empty on the last stage, which runs the objective and its heads' backward).
+  const std::vector<float>& forward(ModelGrads& g, const float* h_in) {
+    forward_main(h_in);
+    if (last_stage()) {
+      if (opts_.backward) dh_.resize(size_t(T_ * H_));
+      if (opts_.hidden_objective)
+        res_.loss = hidden_head(g);
+      else
+        res_.loss = main_head(g) + forward_mtp(g);
+      h_.clear();
+      h_.shrink_to_fit();
+    }
     res_.loss += res_.balance;
     res_.tape_bytes = held_;
-    if (!bwd) return std::move(res_);
-    backward_mtp(g);
-    backward_main(g);
-    embed_backward(main_.tokens.data(), T_, H_, dh_.data(), g.embed_tokens);
-    return std::move(res_);
+    return h_;
   }
+
+  // dh_out: the next stage's gradient of this stage's output (null on the last stage). Returns
+  // the gradient of this stage's input (empty on the first stage: it went into the embedding).
+  const std::vector<float>& backward(ModelGrads& g, const float* dh_out) {
+    if (!opts_.backward) fail("pipeline stage: backward of a forward-only pass");
+    if (last_stage()) {
+      backward_mtp(g);
+    } else {
+      if (!dh_out) fail("pipeline stage: layers [{}, {}) need the next stage's gradient", first_, last_);
+      dh_.assign(dh_out, dh_out + T_ * H_);
+      h_.clear();
+      h_.shrink_to_fit();
+    }
+    backward_main(g);
+    if (first_ == 0) {
+      embed_backward(main_.tokens.data(), T_, H_, dh_.data(), g.embed_tokens);
+      dh_.clear();
+      dh_.shrink_to_fit();
+    }
+    return dh_;
+  }
+
+  StepResult result() { return std::move(res_); }
 
  private:
   int32_t tok_at(int64_t s, int64_t i) const { return tb_.tokens[size_t(tok_off_[size_t(s)] + i)]; }
@@ -224,15 +262,21 @@ class Step {
     return loss;
   }
 
-  // h = Blocks(Emb(inputs)), keeping each block's tape (or, recomputing, its input).
-  void forward_main() {
+  // h = Blocks(Emb(inputs)) (a later stage: Blocks(h_in)), keeping each block's tape (or,
+  // recomputing, its input).
+  void forward_main(const float* h_in) {
     const bool bwd = opts_.backward;
-    h_.resize(size_t(T_ * H_));
-    embed(w_.embed_tokens, main_.tokens.data(), T_, h_.data());
+    if (first_ == 0) {
+      h_.resize(size_t(T_ * H_));
+      embed(w_.embed_tokens, main_.tokens.data(), T_, h_.data());
+    } else {
+      if (!h_in) fail("pipeline stage: layers [{}, {}) need the previous stage's output", first_, last_);
+      h_.assign(h_in, h_in + T_ * H_);
+    }
     tapes_.resize(size_t(L_));
     inputs_.resize(size_t(L_));
     std::vector<Routing> routing(static_cast<size_t>(L_));
-    for (int64_t l = 0; l < L_; ++l) {
+    for (int64_t l = first_; l < last_; ++l) {
       const bool keep = bwd && !opts_.recompute;
       if (bwd && opts_.recompute) {
         inputs_[size_t(l)].assign(h_.begin(), h_.end());
@@ -346,7 +390,7 @@ class Step {
 
   void backward_main(ModelGrads& g) {
     std::vector<float> dscores;
-    for (int64_t l = L_ - 1; l >= 0; --l) {
+    for (int64_t l = last_ - 1; l >= first_; --l) {
       BlockTape local;
       const BlockTape* tape = &tapes_[size_t(l)];
       if (opts_.recompute) {
@@ -369,14 +413,14 @@ class Step {
   }
 
   const ModelConfig& cfg_;
-  const ModelWeights& w_;          // float32 master weights (backward, embeddings, heads)
-  const ObjectiveOptions& opts_;
+  const ModelWeights w_;           // float32 master weights (backward, embeddings, heads): views
+  const ObjectiveOptions opts_;
   std::vector<uint16_t> bf16_store_;
   ModelWeights bf16_weights_;      // BF16 precision: the forward's linear layers in bf16
   const ModelWeights* wf_ = &w_;   // the forward's weights
   kernels::Precision head_precision_ = kernels::Precision::F32;
-  const TokenBatch& tb_;
-  const int64_t n_seq_, T_, H_, L_, D_;
+  const TokenBatch tb_;
+  const int64_t n_seq_, T_, H_, L_, first_, last_, D_;
   ForwardOptions fo_;
   Batch main_;                     // every sequence's inputs
   std::vector<int32_t> targets_;   // their targets
@@ -389,8 +433,6 @@ class Step {
   StepResult res_;
   size_t held_ = 0;
 };
-
-}  // namespace
 
 TokenBatch TokenBatch::rows(int64_t B, int64_t S, std::vector<int32_t> tokens) {
   if (int64_t(tokens.size()) != B * (S + 1)) fail("batch: {} tokens for {}×{}", tokens.size(), B, S + 1);
@@ -421,6 +463,15 @@ int64_t TokenBatch::targets() const {
 
 StepResult forward_backward(const ModelConfig& cfg, const ModelWeights& w, ModelGrads& g,
                             const TokenBatch& tb, const ObjectiveOptions& opts) {
+  StageStep step(cfg, w, tb, opts, 0, cfg.num_hidden_layers);
+  step.forward(g, nullptr);
+  if (opts.backward) step.backward(g, nullptr);
+  return step.result();
+}
+
+namespace {
+
+void check_batch(const TokenBatch& tb, const ObjectiveOptions& opts) {
   int64_t need = 0;
   for (int64_t n : tb.lengths) {
     if (n < 1) fail("batch: a sequence of {} targets (each needs at least 1)", n);
@@ -432,7 +483,19 @@ StepResult forward_backward(const ModelConfig& cfg, const ModelWeights& w, Model
     fail("batch: {} weights for {} targets", tb.weights.size(), tb.targets());
   if (opts.token_objective && opts.hidden_objective)
     fail("objective: a token objective and a hidden-state objective at once");
-  return Step(cfg, w, tb, opts).run(g);
 }
+
+}  // namespace
+
+StagePass::StagePass(const ModelConfig& cfg, const ModelWeights& w, TokenBatch batch,
+                     const ObjectiveOptions& opts, int64_t first_layer, int64_t last_layer)
+    : step_(std::make_unique<StageStep>(cfg, w, std::move(batch), opts, first_layer, last_layer)) {}
+StagePass::~StagePass() = default;
+StagePass::StagePass(StagePass&&) noexcept = default;
+StagePass& StagePass::operator=(StagePass&&) noexcept = default;
+const std::vector<float>& StagePass::forward(ModelGrads& g, const float* h_in) { return step_->forward(g, h_in); }
+const std::vector<float>& StagePass::backward(ModelGrads& g, const float* dh_out) { return step_->backward(g, dh_out); }
+StepResult StagePass::result() { return step_->result(); }
+int64_t StagePass::tokens() const { return step_->tokens(); }
 
 }  // namespace seek::model
