@@ -226,6 +226,40 @@ void Comm::alltoallv(const float* send, std::span<const int64_t> send_rows, floa
   check(rc_, "MPI_Alltoallv");
 }
 
+static_assert(sizeof(MPI_Request) <= sizeof(void*), "MPI_Request must fit Comm::Request");
+
+Comm::Request Comm::send_async(std::span<const float> x, int dest, int tag) const {
+  if (!mpi_ || dest < 0 || dest >= size_ || dest == rank_)
+    fail("send: rank {} of {} cannot send to rank {}", rank_, size_, dest);
+  MPI_Request req;
+  check(MPI_Isend(x.data(), to_int(int64_t(x.size()), "floats to send"), MPI_FLOAT, dest, tag,
+                  to_mpi(handle_), &req), "MPI_Isend");
+  Request r;
+  std::memcpy(&r.handle, &req, sizeof req);
+  r.active = true;
+  return r;
+}
+
+void Comm::recv(std::span<float> x, int src, int tag) const {
+  if (!mpi_ || src < 0 || src >= size_ || src == rank_)
+    fail("recv: rank {} of {} cannot receive from rank {}", rank_, size_, src);
+  MPI_Status st;
+  check(MPI_Recv(x.data(), to_int(int64_t(x.size()), "floats to receive"), MPI_FLOAT, src, tag,
+                 to_mpi(handle_), &st), "MPI_Recv");
+  int got = 0;
+  MPI_Get_count(&st, MPI_FLOAT, &got);
+  if (int64_t(got) != int64_t(x.size()))
+    fail("recv: {} floats from rank {} (tag {}), expected {}", got, src, tag, x.size());
+}
+
+void Comm::wait(Request& r) {
+  if (!r.active) return;
+  MPI_Request req;
+  std::memcpy(&req, &r.handle, sizeof req);
+  r.active = false;
+  check(MPI_Wait(&req, MPI_STATUS_IGNORE), "MPI_Wait");
+}
+
 void Comm::abort(int code) const {
   if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);  // the whole job, whatever this communicator
   std::exit(code);

@@ -42,6 +42,16 @@ class Comm {
   // from rank q land in recv, both in rank order.
   void alltoallv(const float* send, std::span<const int64_t> send_rows, float* recv,
                  std::span<const int64_t> recv_rows, int64_t width) const;
+  // Point to point (pipeline parallelism), messages of floats matched by source and tag. A send
+  // returns at once with a request; `x` must stay alive and unchanged until wait() on it. A
+  // receive blocks until its message is there (its size must be the sent size).
+  struct Request {
+    void* handle = nullptr;  // the MPI_Request
+    bool active = false;
+  };
+  Request send_async(std::span<const float> x, int dest, int tag) const;
+  void recv(std::span<float> x, int src, int tag) const;
+  static void wait(Request& r);
   // The ranks with the same `color` as a communicator of their own, ranked as here
   // (MPI_Comm_split; collective over this communicator; the group lives until MPI ends).
   Comm split(int color) const;

@@ -17,6 +17,7 @@
 #include "core/json_config.h"
 #include "dist/comm.h"
 #include "dist/expert_group.h"
+#include "dist/pipeline_runtime.h"
 #include "model/params.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
@@ -50,18 +51,18 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
     check_keys(p, {"data", "expert", "pipeline", "zero", "schedule"}, ps);
     get(p, "data", c.data_parallel, ps);
     get(p, "zero", c.zero, ps);
-    int64_t pipeline = 1;
     get(p, "expert", c.expert_parallel, ps);
-    get(p, "pipeline", pipeline, ps);
+    get(p, "pipeline", c.pipeline_parallel, ps);
+    get(p, "schedule", c.pipeline_schedule, ps);
     if (c.data_parallel < 0) fail("{}: \"data\" must be >= 1 (or 0: the number of ranks)", ps);
     if (c.zero != 0 && c.zero != 1) fail("{}: \"zero\" must be 0 or 1, got {}", ps, c.zero);
     if (c.expert_parallel < 1) fail("{}: \"expert\" must be >= 1, got {}", ps, c.expert_parallel);
+    if (c.pipeline_parallel < 1) fail("{}: \"pipeline\" must be >= 1, got {}", ps, c.pipeline_parallel);
     if (c.data_parallel > 0 && c.data_parallel % c.expert_parallel != 0)
       fail("{}: \"expert\" {} does not divide \"data\" {} (expert parallelism runs inside the "
            "data-parallel group)", ps, c.expert_parallel, c.data_parallel);
-    if (pipeline != 1 || p.contains("schedule"))
-      fail("{}: pipeline parallelism is not available yet; data and expert parallelism and "
-           "ZeRO-1 are (\"data\", \"expert\", \"zero\")", ps);
+    if (c.pipeline_schedule != "1f1b" && c.pipeline_schedule != "dualpipe")
+      fail("{}: \"schedule\" must be \"1f1b\" or \"dualpipe\", got \"{}\"", ps, c.pipeline_schedule);
   }
   get(j, "init", c.init, source);
   if (sft && c.init.empty()) fail("{}: missing \"init\" (the model directory to fine-tune)", source);
@@ -151,6 +152,17 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
     fail("{}: seq_len {} is too short for {} MTP modules", ts, c.seq_len, mc.num_nextn_predict_layers);
   if (c.seq_len > mc.max_position_embeddings)
     fail("{}: seq_len {} exceeds the model's max_position_embeddings {}", ts, c.seq_len, mc.max_position_embeddings);
+  if (c.pipeline_parallel > 1) {
+    const std::string ps = source + ": parallel";
+    if (c.pipeline_parallel > mc.num_hidden_layers)
+      fail("{}: \"pipeline\" {} stages for a model of {} layers (each stage needs at least one)", ps,
+           c.pipeline_parallel, mc.num_hidden_layers);
+    try {  // the schedule's own conditions on stages and micro-batches (train: grad_accum)
+      dist::make_schedule(c.pipeline_schedule, int(c.pipeline_parallel), int(c.grad_accum));
+    } catch (const Error& e) {
+      fail("{}: {} (the micro-batches are train: \"grad_accum\")", ps, e.what());
+    }
+  }
   return c;
 }
 
@@ -367,14 +379,30 @@ model::StepResult empty_result(const model::ModelConfig& mc) {
   return r;
 }
 
+// A pipeline stage's part of a micro-batch's result in the whole model's shape (every MoE
+// layer; the other stages' loads zero).
+model::StepResult whole_shape(const model::ModelConfig& mc, model::StepResult part) {
+  model::StepResult r = empty_result(mc);
+  r.loss = part.loss;
+  r.ce = part.ce;
+  r.balance = part.balance;
+  r.tokens = part.tokens;
+  for (size_t k = 0; k < part.ce_mtp.size(); ++k) r.ce_mtp[k] = part.ce_mtp[k];
+  for (size_t j = 0; j < part.moe_layers.size(); ++j)
+    for (size_t i = 0; i < r.moe_layers.size(); ++i)
+      if (r.moe_layers[i] == part.moe_layers[j]) r.expert_load[i] = std::move(part.expert_load[j]);
+  return r;
+}
+
 // Data parallelism: the step's statistics summed over the ranks (means of equal shares
 // averaged: `mean_of_shares`), so every rank logs and balances on the whole batch.
-void reduce_stats(const dist::Comm& comm, model::StepResult& r, bool mean_of_shares) {
+// With pipelines the stages' parts add up too: `replicas` is the number of data-parallel shares.
+void reduce_stats(const dist::Comm& comm, model::StepResult& r, bool mean_of_shares, int replicas) {
   if (comm.size() == 1) return;
   std::vector<double> s = {r.loss, r.ce, r.balance};
   s.insert(s.end(), r.ce_mtp.begin(), r.ce_mtp.end());
   comm.allreduce_sum(s);
-  const double k = mean_of_shares ? 1.0 / comm.size() : 1.0;
+  const double k = mean_of_shares ? 1.0 / replicas : 1.0;
   r.loss = s[0] * k;
   r.ce = s[1] * k;
   r.balance = s[2] * k;
@@ -396,24 +424,38 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   const dist::Comm& comm = dist::Comm::world();
   const int ranks = comm.size(), rank = comm.rank();
   const bool root = comm.is_root();
-  if (c.data_parallel > 0 && c.data_parallel != ranks)
-    fail("{}: parallel: \"data\" is {} but the job has {} rank{} (run it with mpirun -np {})",
-         c.source, c.data_parallel, ranks, ranks == 1 ? "" : "s", c.data_parallel);
+  // Pipelines of P consecutive ranks (rank = replica·P + stage); D = ranks / P of them.
+  const int P = int(c.pipeline_parallel);
+  if (ranks % P != 0)
+    fail("{}: parallel: \"pipeline\" {} does not divide the job's {} rank{}", c.source, P, ranks,
+         ranks == 1 ? "" : "s");
+  const int D = ranks / P, stage = rank % P, replica = rank / P;
+  if (c.data_parallel > 0 && c.data_parallel * P != ranks)
+    fail("{}: parallel: \"data\" is {}{} but the job has {} rank{} (run it with mpirun -np {})",
+         c.source, c.data_parallel, P > 1 ? fmt::format(" × \"pipeline\" {}", P) : "", ranks,
+         ranks == 1 ? "" : "s", c.data_parallel * P);
   const bool zero = ranks > 1 && c.zero == 1;
   const model::ModelConfig& mc = in.model;
-  // Expert parallelism: groups of E consecutive ranks, each rank running its share of the experts.
+  // Expert parallelism: groups of E consecutive data-parallel ranks of one stage, each rank
+  // running its share of the experts.
   const int64_t ep_size = c.expert_parallel;
-  if (ranks % ep_size != 0)
-    fail("{}: parallel: \"expert\" {} does not divide the job's {} ranks", c.source, ep_size, ranks);
+  if (D % ep_size != 0)
+    fail("{}: parallel: \"expert\" {} does not divide the job's {} data-parallel ranks", c.source,
+         ep_size, D);
   if (ep_size > 1 && (mc.n_routed_experts == 0 || mc.n_routed_experts % ep_size != 0))
     fail("{}: parallel: \"expert\" {}: the model's {} routed experts do not divide among {} ranks",
          c.source, ep_size, mc.n_routed_experts, ep_size);
-  const dist::Comm ep_comm = ep_size > 1 ? comm.split(int(rank / ep_size)) : dist::Comm::world();
+  const dist::Comm pipe_comm = P > 1 ? comm.split(replica) : dist::Comm::world();
+  const dist::Comm dp_comm = P > 1 ? comm.split(stage) : dist::Comm::world();
+  const dist::Comm ep_comm = ep_size > 1 ? comm.split(int(stage * (D / ep_size) + replica / ep_size))
+                                         : dist::Comm::world();
   std::optional<dist::ExpertGroup> ep;
   if (ep_size > 1) ep.emplace(ep_comm);
-  if (ranks > 1 && c.kind == TrainConfig::Kind::Pretrain && c.batch_size % ranks != 0)
+  std::optional<dist::PipelineRuntime> pipeline;
+  if (P > 1) pipeline.emplace(pipe_comm, dist::make_schedule(c.pipeline_schedule, P, int(c.grad_accum)), mc);
+  if (D > 1 && c.kind == TrainConfig::Kind::Pretrain && c.batch_size % D != 0)
     fail("{}: train: \"batch_size\" {} does not divide among {} data-parallel ranks", c.source,
-         c.batch_size, ranks);
+         c.batch_size, D);
 
   BatchSource& loader = *in.train;
   const char* name_c = in.name.c_str();
@@ -460,7 +502,9 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
                  fmt::format("{:.2f}M", double(n_params) / 1e6).c_str(), (long long)mc.num_hidden_layers,
                  (long long)mc.num_nextn_predict_layers, (long long)c.steps, c.kind == TrainConfig::Kind::Sft ? "up to " : "",
                  (long long)(c.batch_size * c.seq_len * c.grad_accum), opts.resume ? fmt::format(", resuming at step {}", st.step).c_str() : "",
-                 ranks > 1 ? fmt::format(", {} data-parallel ranks{}", ranks, zero ? " (ZeRO-1)" : "").c_str() : "");
+                 ranks > 1 ? fmt::format(", {} data-parallel rank{}{}{}", D, D == 1 ? "" : "s",
+                                         P > 1 ? fmt::format(" × {} pipeline stages ({})", P, c.pipeline_schedule) : "",
+                                         zero ? " (ZeRO-1)" : "").c_str() : "");
 
   model::ObjectiveOptions oo;
   oo.mtp_lambda = c.mtp_lambda;
@@ -469,23 +513,45 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   oo.precision = c.gemm_precision();
   oo.experts = ep ? &*ep : nullptr;
   std::vector<float> grad(p.size());
-  // This rank's share of a batch's sequences (data parallelism). With expert parallelism a rank
-  // must take part in every forward of its group, so an empty share runs the batch's first
-  // sequence with zero weights (no loss, no gradient, no load counted) instead of nothing.
+  // This rank's share of a batch's sequences (data parallelism). With expert or pipeline
+  // parallelism a rank must take part in every forward of its groups, so an empty share runs the
+  // batch's first sequence with zero weights (no loss, no gradient, no load counted) instead of
+  // nothing: `idle` says so, and `o` is then changed to match.
+  auto share_of = [&](const model::TokenBatch& whole, model::ObjectiveOptions& o, bool& idle) {
+    idle = false;
+    if (D == 1) return whole;
+    const dist::Range r = dist::shard(int64_t(whole.lengths.size()), replica, D);
+    if (r.size() > 0) return whole.sequences(size_t(r.begin), size_t(r.end));
+    idle = true;
+    model::TokenBatch b = whole.sequences(0, 1);
+    b.weights.assign(size_t(b.targets()), 0.0f);
+    o.balance_alpha = 0.0;
+    o.weight_total = 1.0;  // any positive normalizer: every term is 0
+    return b;
+  };
   auto run_share = [&](const model::TokenBatch& whole, const model::ObjectiveOptions& o,
                        model::ModelGrads& g) -> model::StepResult {
-    if (ranks == 1) return model::forward_backward(mc, p.weights(), g, whole, o);
-    const dist::Range r = dist::shard(int64_t(whole.lengths.size()), rank, ranks);
-    if (r.size() > 0) return model::forward_backward(mc, p.weights(), g, whole.sequences(size_t(r.begin), size_t(r.end)), o);
-    if (ep) {
-      model::TokenBatch idle = whole.sequences(0, 1);
-      idle.weights.assign(size_t(idle.targets()), 0.0f);
-      model::ObjectiveOptions io = o;
-      io.balance_alpha = 0.0;
-      io.weight_total = 1.0;  // any positive normalizer: every term is 0
-      model::forward_backward(mc, p.weights(), g, idle, io);
+    model::ObjectiveOptions so = o;
+    bool idle = false;
+    const model::TokenBatch share = share_of(whole, so, idle);
+    if (idle && !ep) return empty_result(mc);
+    model::StepResult r = model::forward_backward(mc, p.weights(), g, share, so);
+    return idle ? empty_result(mc) : r;
+  };
+  // Pipeline parallelism: the step's micro-batches (this pipeline's shares) through the stages.
+  auto run_pipeline = [&](const std::vector<model::TokenBatch>& whole, const model::ObjectiveOptions& o,
+                          model::ModelGrads& g) {
+    std::vector<model::TokenBatch> shares;
+    std::vector<model::ObjectiveOptions> opts(whole.size(), o);
+    std::vector<bool> idle(whole.size());
+    for (size_t i = 0; i < whole.size(); ++i) {
+      bool b = false;
+      shares.push_back(share_of(whole[i], opts[i], b));
+      idle[i] = b;
     }
-    return empty_result(mc);
+    std::vector<model::StepResult> rs = pipeline->step(p.weights(), g, shares, opts);
+    for (size_t i = 0; i < rs.size(); ++i) rs[i] = idle[i] ? empty_result(mc) : whole_shape(mc, std::move(rs[i]));
+    return rs;
   };
   const bool tty = isatty(2);
   auto evaluate_here = [&]() -> double {
@@ -513,7 +579,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         for (float x : b.weights) total += x;
         eo.weight_total = b.weights.empty() ? double(b.targets()) : total;
         model::StepResult r = run_share(b, eo, none);
-        reduce_stats(comm, r, false);
+        reduce_stats(dp_comm, r, false, D);
         return r;
       });
     }
@@ -573,9 +639,11 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     oo.weight_total = weighted ? weight_total : 0.0;
     oo.grad_scale = weighted ? 1.0f : 1.0f / float(c.grad_accum);
     model::StepResult agg;
+    std::vector<model::StepResult> staged;
+    if (pipeline) staged = run_pipeline(micro, oo, g);
     for (int64_t a = 0; a < c.grad_accum; ++a) {
       // Data parallelism: this rank's share of the micro-batch's sequences.
-      model::StepResult r = run_share(micro[size_t(a)], oo, g);
+      model::StepResult r = pipeline ? std::move(staged[size_t(a)]) : run_share(micro[size_t(a)], oo, g);
       if (a == 0) {
         agg = r;
       } else {
@@ -614,10 +682,20 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
       comm.allreduce_sum(ep_rows);
       comm.allreduce_sum(a2a_rows);
     }
-    reduce_stats(comm, agg, !weighted);
+    reduce_stats(comm, agg, !weighted, D);
+    // Pipeline parallelism: each rank's compute and waiting (the bubble) in this step.
+    std::vector<double> pp_busy, pp_wait;
+    if (pipeline) {
+      pp_busy.assign(size_t(ranks), 0.0);
+      pp_wait.assign(size_t(ranks), 0.0);
+      pp_busy[size_t(rank)] = pipeline->times().busy_s;
+      pp_wait[size_t(rank)] = pipeline->times().wait_s;
+      comm.allreduce_sum(pp_busy);
+      comm.allreduce_sum(pp_wait);
+    }
     comm_s += now_s() - t_comm;
     const double lr = c.schedule.at(step);
-    const float grad_k = weighted ? 1.0f : 1.0f / float(ranks);
+    const float grad_k = weighted ? 1.0f : 1.0f / float(D);
     double gnorm = 0.0;
     if (!zero) {
       const double t = now_s();
@@ -662,6 +740,10 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         m["ep_rows"] = ep_rows;    // routed rows each rank's experts ran (forward)
         m["a2a_rows"] = a2a_rows;  // rows each rank sent to others (dispatch, combine, backward)
         m["a2a_s"] = ep->seconds - a2a_s_before;  // rank 0's time in the exchanges (waits included)
+      }
+      if (pipeline) {
+        m["pp_busy_s"] = pp_busy;  // each rank's time in its F, B and W ops
+        m["pp_wait_s"] = pp_wait;  // each rank's time waiting on other stages (the bubble)
       }
       if (ranks > 1) {
         m["ranks"] = ranks;

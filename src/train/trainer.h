@@ -37,7 +37,8 @@ namespace seek::train {
 //     "parallel": { "data": D (data-parallel ranks: the job's process count, the default),
 //                   "zero": 0 | 1 (1: ZeRO-1, the optimizer state sharded over the ranks),
 //                   "expert": E (ranks per expert-parallel group; divides D; default 1),
-//                   "pipeline": 1 } (optional; run under `mpirun -np D`),
+//                   "pipeline": P (pipeline stages; default 1), "schedule": "1f1b" |
+//                   "dualpipe" } (optional; run under `mpirun -np D·P`),
 //     "out": "runs/name" }
 // Data parallelism (`mpirun -np D seek train --config C`): every rank reads the same batches
 // and trains on its share of each micro-batch's sequences (batch_size must divide by D when the
@@ -56,6 +57,14 @@ namespace seek::train {
 // of a micro-batch is empty runs the micro-batch's first sequence with zero weights, and
 // validation runs on every rank, each on its share. Per step the metrics add each rank's routed
 // rows ("ep_rows": its experts' load) and the rows it exchanged ("a2a_rows").
+// Pipeline parallelism: the ranks form D pipelines of P consecutive ranks; rank s of a pipeline
+// runs stage s (a contiguous range of the main layers; the first embeds, the last runs the
+// heads, the MTP modules and the objective; DualPipe's ranks also run stage P-1-s for the
+// micro-batches fed from the other end) for the grad_accum micro-batches of each step in the
+// schedule's order (dist/pipeline_runtime.h). Data parallelism runs across the pipelines (the
+// ranks of one stage), expert parallelism inside those. A rank's gradients outside its stages
+// are zero, so the reduction over all ranks is unchanged. (Every rank still stores the whole
+// model: compute and activations are split by stage, weights not yet.)
 // `seek sft` (Kind::Sft) reads the same file with "init" required and
 //     "data":  { "sft": "chats.jsonl" | ["a.jsonl", ...], "val": "val.jsonl" (optional),
 //                "skip_bad": false (true: bad records are skipped and counted, not fatal) },
@@ -88,6 +97,8 @@ struct TrainConfig : ModelRunSettings {  // the "train" fields the trainers shar
   int64_t data_parallel = 0;  // 0: as many as the job has ranks
   int64_t zero = 0;
   int64_t expert_parallel = 1;  // ranks per expert-parallel group (divides the data-parallel ranks)
+  int64_t pipeline_parallel = 1;  // stages P (the job's ranks are data × pipeline)
+  std::string pipeline_schedule = "1f1b";  // "1f1b" | "dualpipe"
 
   // Parses and checks everything up front: unknown keys, wrong types, non-positive sizes,
   // geometry that does not divide or contradicts the init checkpoint get an error naming the

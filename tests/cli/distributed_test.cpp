@@ -20,9 +20,13 @@ std::vector<std::string> mpirun(int np) {
 }
 
 // A tiny DeepSeek-V3 model (MLA, MoE with a shared expert, MTP) on a token file; `extra` adds
-// top-level sections.
+// top-level sections, `train_extra` fields of "train"; `layers` main layers (the first dense).
 void write_run(const TempDir& dir, const std::string& name, int64_t steps,
-               const std::string& extra = "", int64_t save_every = 1000) {
+               const std::string& extra = "", int64_t save_every = 1000, int layers = 2,
+               const std::string& train_extra = "") {
+  std::string model = model::test::tiny_v3_model_json(64, 64);
+  const std::string two = "\"num_hidden_layers\": 2";
+  model.replace(model.find(two), two.size(), "\"num_hidden_layers\": " + std::to_string(layers));
   std::string ids;
   for (uint32_t i = 0; i < 4000; ++i) {
     const uint32_t id = (i % 17 == 0) ? 2 + (i / 17) % 50 : (i * 7 + i / 5) % 64;
@@ -30,11 +34,12 @@ void write_run(const TempDir& dir, const std::string& name, int64_t steps,
   }
   spit(dir / "ids.bin", ids);
   spit(dir / (name + ".json"), R"({
-    "model": )" + model::test::tiny_v3_model_json(64, 64) + R"(,
+    "model": )" + model + R"(,
     "data": {"tokens": "ids.bin", "order": "sequential"},
     "train": {"seq_len": 16, "batch_size": 4, "steps": )" + std::to_string(steps) + R"(, "lr": 3e-3,
               "schedule": "constant", "warmup": 0, "log_every": 1, "eval_every": 1000,
-              "save_every": )" + std::to_string(save_every) + R"(, "bias_update_speed": 0.01},)" +
+              "save_every": )" + std::to_string(save_every) + R"(, "bias_update_speed": 0.01)" +
+                                      train_extra + "}," +
                                       extra + R"(
     "out": ")" + name + R"(" })");
 }
@@ -58,13 +63,13 @@ std::vector<float> final_weights(const std::string& dir) {
 // process, 6 steps): losses and gradient norms within `tol` relative, the experts' loads exactly,
 // final weights within 1e-5 of the largest. Returns the run's train lines.
 std::vector<nlohmann::json> expect_same_as_single(const TempDir& dir, const std::string& name, int np,
-                                                  double tol = 1e-7) {
+                                                  double tol = 1e-7, const std::string& single = "single") {
   std::vector<std::string> cmd = mpirun(np);
   cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / (name + ".json"), "--quiet"});
   Result r = run_program(cmd);
   EXPECT_EQ(r.code, 0) << name << ": " << r.err << r.out;
   if (r.code != 0) return {};
-  const auto a = train_lines(dir / "single/metrics.jsonl"), b = train_lines(dir / (name + "/metrics.jsonl"));
+  const auto a = train_lines(dir / (single + "/metrics.jsonl")), b = train_lines(dir / (name + "/metrics.jsonl"));
   EXPECT_EQ(a.size(), 6u);
   EXPECT_EQ(b.size(), a.size()) << name;
   for (size_t s = 0; s < std::min(a.size(), b.size()); ++s) {
@@ -75,7 +80,7 @@ std::vector<nlohmann::json> expect_same_as_single(const TempDir& dir, const std:
     }
     EXPECT_EQ(a[s]["moe"], b[s]["moe"]) << name << " step " << s + 1;
   }
-  const std::vector<float> wa = final_weights(dir / "single/final"), wb = final_weights(dir / (name + "/final"));
+  const std::vector<float> wa = final_weights(dir / (single + "/final")), wb = final_weights(dir / (name + "/final"));
   EXPECT_EQ(wa.size(), wb.size());
   double max_diff = 0, max_abs = 0;
   for (size_t i = 0; i < std::min(wa.size(), wb.size()); ++i) {
@@ -126,6 +131,34 @@ TEST(Distributed, ExpertParallelEqualsTheSingleProcessRun) {
       EXPECT_GT(m["a2a_rows"][q].get<int64_t>(), 0) << "rank " << q;
     }
   }
+}
+
+// Pipeline parallelism (a 4-layer model, 4 micro-batches per step): 1F1B on 2 and 4 stages,
+// DualPipe on 2 (both directions, split backwards with deferred weight gradients, F&B pairs),
+// 2 pipelines of 2 stages with ZeRO-1, and 2 pipelines × 2 stages with expert parallelism across
+// the pipelines: the same run as one process. The metrics give each rank's compute and wait.
+TEST(Distributed, PipelineParallelEqualsTheSingleProcessRun) {
+  TempDir dir;
+  const std::string accum = R"(, "grad_accum": 4)";
+  write_run(dir, "single", 6, "", 1000, 4, accum);
+  const std::vector<std::tuple<std::string, std::string, int>> runs = {
+      {"pp2", R"({"pipeline": 2})", 2},
+      {"pp2dual", R"({"pipeline": 2, "schedule": "dualpipe"})", 2},
+      {"pp4", R"({"pipeline": 4})", 4},
+      {"dp2pp2z", R"({"data": 2, "pipeline": 2, "zero": 1})", 4},
+      {"dp2ep2pp2", R"({"data": 2, "expert": 2, "pipeline": 2})", 4}};
+  for (const auto& [name, parallel, np] : runs)
+    write_run(dir, name, 6, R"( "parallel": )" + parallel + ",", 1000, 4, accum);
+  Result one = run_seek({"train", "--config", dir / "single.json", "--quiet"});
+  ASSERT_EQ(one.code, 0) << one.err;
+  for (const auto& [name, parallel, np] : runs)
+    for (const nlohmann::json& m : expect_same_as_single(dir, name, np)) {
+      ASSERT_EQ(m["pp_busy_s"].size(), size_t(np)) << name;
+      for (int q = 0; q < np; ++q) {
+        EXPECT_GT(m["pp_busy_s"][q].get<double>(), 0.0) << name << " rank " << q;
+        EXPECT_GE(m["pp_wait_s"][q].get<double>(), 0.0) << name << " rank " << q;
+      }
+    }
 }
 
 // `seek sft` on 2 ranks, data-parallel and expert-parallel (a MoE model): packed chat samples (a
@@ -198,9 +231,13 @@ TEST(Distributed, ConfigThatDoesNotMatchTheJobIsAClearError) {
     const char* error;
   };
   for (const Case& c : {Case{"dp3", R"({"data": 3})", 2, "parallel: \"data\" is 3 but the job has 2 ranks"},
-                        Case{"ep", R"({"expert": 2})", 1, "parallel: \"expert\" 2 does not divide the job's 1 ranks"},
+                        Case{"ep", R"({"expert": 2})", 1, "parallel: \"expert\" 2 does not divide the job's 1 data-parallel ranks"},
                         Case{"ep3", R"({"expert": 3})", 3, "the model's 4 routed experts do not divide among 3 ranks"},
-                        Case{"pp", R"({"pipeline": 2})", 1, "pipeline parallelism is not available yet"}}) {
+                        Case{"pp", R"({"pipeline": 2})", 1, "parallel: \"pipeline\" 2 does not divide the job's 1 rank"},
+                        Case{"pp3", R"({"pipeline": 3})", 3, "\"pipeline\" 3 stages for a model of 2 layers"},
+                        Case{"dual", R"({"pipeline": 2, "schedule": "dualpipe"})", 2,
+                             "dualpipe: the micro-batches per step must be even and at least twice the stages (4), got 1 (the micro-batches are train: \"grad_accum\")"},
+                        Case{"sched", R"({"pipeline": 2, "schedule": "gpipe"})", 2, "\"schedule\" must be \"1f1b\" or \"dualpipe\", got \"gpipe\""}}) {
     write_run(dir, c.name, 2, std::string(R"( "parallel": )") + c.parallel + ",");
     std::vector<std::string> cmd = c.ranks > 1 ? mpirun(c.ranks) : std::vector<std::string>{};
     cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / (std::string(c.name) + ".json"), "--quiet"});

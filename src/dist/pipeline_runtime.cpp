@@ -1,0 +1,144 @@
+#include "dist/pipeline_runtime.h"
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <optional>
+
+#include "core/error.h"
+#include "model/weight_grad.h"
+
+namespace seek::dist {
+
+std::vector<std::pair<int64_t, int64_t>> stage_layers(int64_t layers, int stages) {
+  if (stages < 1 || layers < stages)
+    fail("pipeline: {} stages for a model of {} layers (each stage needs at least one)", stages, layers);
+  std::vector<std::pair<int64_t, int64_t>> r;
+  for (int s = 0; s < stages; ++s) {
+    const Range x = shard(layers, s, stages);
+    r.emplace_back(x.begin, x.end);
+  }
+  return r;
+}
+
+PipelineRuntime::PipelineRuntime(const Comm& pipe, PipeSchedule schedule, const model::ModelConfig& cfg)
+    : pipe_(pipe), schedule_(std::move(schedule)), cfg_(cfg),
+      layers_(stage_layers(cfg.num_hidden_layers, schedule_.stages)) {
+  if (pipe.size() != schedule_.stages)
+    fail("pipeline: a {}-stage schedule on {} ranks", schedule_.stages, pipe.size());
+}
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+enum Kind { kActivation = 0, kGradient = 1 };
+int tag(int micro, Kind k) { return micro * 2 + int(k); }
+
+}  // namespace
+
+std::vector<model::StepResult> PipelineRuntime::step(const model::ModelWeights& w, model::ModelGrads& g,
+                                                     const std::vector<model::TokenBatch>& micro,
+                                                     const std::vector<model::ObjectiveOptions>& opts) {
+  const PipeSchedule& s = schedule_;
+  const int P = s.stages, r = pipe_.rank();
+  if (int(micro.size()) != s.micro_batches || opts.size() != micro.size())
+    fail("pipeline: {} micro-batches ({} options) for a schedule of {}", micro.size(), opts.size(),
+         s.micro_batches);
+  const int per_dir = s.micro_batches / s.directions;
+  const int64_t H = cfg_.hidden_size;
+  times_ = {};
+
+  std::map<int, model::StagePass> passes;  // by micro-batch, from its F to its backward
+  std::vector<model::StepResult> results(micro.size());
+  std::deque<model::WeightGradQueue> queued;  // split backwards' W parts, oldest first
+  struct Pending {
+    std::vector<float> data;
+    Comm::Request req;
+  };
+  std::deque<Pending> sends;
+  std::vector<float> in;
+
+  const auto send = [&](const std::vector<float>& x, int dest, int t) {
+    Pending& p = sends.emplace_back();
+    p.data = x;
+    p.req = pipe_.send_async(p.data, dest, t);
+    times_.sent_floats += int64_t(x.size());
+  };
+  const auto receive = [&](int64_t n, int src, int t) {
+    const double t0 = now_s();
+    in.resize(size_t(n));
+    pipe_.recv(in, src, t);
+    times_.wait_s += now_s() - t0;
+  };
+  // Direction d's neighbours of this rank: the next stage's and the previous stage's.
+  const auto next_rank = [&](int d) { return d == 0 ? r + 1 : r - 1; };
+  const auto prev_rank = [&](int d) { return d == 0 ? r - 1 : r + 1; };
+
+  const auto forward = [&](int dir, int m) {
+    const int i = dir * per_dir + m, stage = s.stage_of(r, dir);
+    const auto [first, last] = layers_[size_t(stage)];
+    auto [it, fresh] = passes.try_emplace(i, cfg_, w, micro[size_t(i)], opts[size_t(i)], first, last);
+    if (!fresh) fail("pipeline: micro-batch {} entered stage {} twice", i, stage);
+    model::StagePass& pass = it->second;
+    const int64_t n = pass.tokens() * H;
+    if (stage > 0) receive(n, prev_rank(dir), tag(i, kActivation));
+    const double t0 = now_s();
+    const std::vector<float>& out = pass.forward(g, stage > 0 ? in.data() : nullptr);
+    times_.f_s += now_s() - t0;
+    ++times_.f_n;
+    if (stage < P - 1) send(out, next_rank(dir), tag(i, kActivation));
+  };
+  const auto backward = [&](int dir, int m, bool split) {
+    const int i = dir * per_dir + m, stage = s.stage_of(r, dir);
+    auto it = passes.find(i);
+    if (it == passes.end()) fail("pipeline: backward of micro-batch {} before its forward", i);
+    model::StagePass& pass = it->second;
+    if (stage < P - 1) receive(pass.tokens() * H, next_rank(dir), tag(i, kGradient));
+    const double t0 = now_s();
+    std::optional<model::DeferWeightGrads> defer;
+    if (split) defer.emplace(queued.emplace_back());
+    const std::vector<float>& dx = pass.backward(g, stage < P - 1 ? in.data() : nullptr);
+    defer.reset();
+    times_.b_s += now_s() - t0;
+    ++(split ? times_.b_split_n : times_.b_full_n);
+    if (stage > 0) send(dx, prev_rank(dir), tag(i, kGradient));
+    results[size_t(i)] = pass.result();
+    passes.erase(it);
+    size_t held = 0;
+    for (const auto& q : queued) held += q.bytes();
+    times_.peak_queued_bytes = std::max(times_.peak_queued_bytes, held);
+  };
+
+  for (const PipeOp& op : s.ranks[size_t(r)]) {
+    switch (op.kind) {
+      case PipeKind::Forward: forward(op.dir, op.micro); break;
+      case PipeKind::Backward: backward(op.dir, op.micro, op.split); break;
+      case PipeKind::Weight: {
+        if (queued.empty()) fail("pipeline: a W op with no split backward queued");
+        const double t0 = now_s();
+        queued.front().run();
+        queued.pop_front();
+        times_.w_s += now_s() - t0;
+        ++times_.w_n;
+        break;
+      }
+      case PipeKind::ForwardBackward:
+        forward(op.dir, op.micro);
+        backward(op.dir_b, op.micro_b, false);
+        break;
+    }
+  }
+  if (!passes.empty() || !queued.empty())
+    fail("pipeline: the {} schedule left {} micro-batches without a backward on rank {}", s.name,
+         passes.size(), r);
+  const double t0 = now_s();
+  for (Pending& p : sends) Comm::wait(p.req);
+  times_.wait_s += now_s() - t0;
+  times_.busy_s = times_.f_s + times_.b_s + times_.w_s;
+  return results;
+}
+
+}  // namespace seek::dist
