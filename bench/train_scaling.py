@@ -15,54 +15,24 @@ table adds rank 0's share of a step in the exchanges and the rows each rank sent
   bench/train_scaling.py [--steps 12] [--expert] [--out /tmp/seek-scaling] [--seek build/seek]
 """
 import json
-import os
-import shutil
-import subprocess
-import sys
 
-from quickstart_runs import setup
+from quickstart_runs import prepared, run, setup
 
 args, base = setup(__doc__, 12, "/tmp/seek-scaling",
                    lambda ap: ap.add_argument("--expert", action="store_true",
                                               help="expert parallelism over all ranks of a run"))
 B = base["train"]["batch_size"]
-os.makedirs(args.out, exist_ok=True)
-# The tokenizer and shards once, shared by every run (a token file of the quickstart corpus).
-prep = os.path.join(args.out, "prep")
-if not os.path.exists(os.path.join(prep, "data", "train.bin")):
-    cfg = json.loads(json.dumps(base))
-    cfg["train"].update({"steps": 1, "save_every": 1, "eval_every": 1})
-    cfg["out"] = prep
-    json.dump(cfg, open(prep + ".json", "w"))
-    shutil.rmtree(prep, ignore_errors=True)
-    subprocess.run([args.seek, "train", "--config", prep + ".json", "--quiet"], check=True)
-
+prep = prepared(args, base)
 rows = []
 for mode in ("strong", "weak"):
     for np_ in (1, 2, 4):
-        name = f"{mode}-{np_}"
-        run = os.path.join(args.out, name)
-        shutil.rmtree(run, ignore_errors=True)
-        os.makedirs(run)
-        shutil.copytree(os.path.join(prep, "data"), os.path.join(run, "data"))
-        shutil.copytree(os.path.join(prep, "tokenizer"), os.path.join(run, "tokenizer"))
         cfg = json.loads(json.dumps(base))
         cfg["train"].update({"steps": args.steps, "save_every": 10**6, "eval_every": 10**6,
                              "log_every": 1, "batch_size": B if mode == "strong" else B * np_})
         cfg["parallel"] = {"data": np_, "zero": 1 if np_ > 1 else 0}
         if args.expert:
             cfg["parallel"]["expert"] = np_
-        cfg["out"] = run
-        path = run + ".json"
-        json.dump(cfg, open(path, "w"))
-        cmd = [args.seek, "train", "--config", path, "--quiet"]
-        if np_ > 1:
-            cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader",
-                   "-np", str(np_)] + cmd
-        print(f"{name} ...", file=sys.stderr, flush=True)
-        subprocess.run(cmd, check=True)
-        lines = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
-        steps = [m for m in lines if m.get("type") == "train"][1:]  # the first step warms up
+        steps = run(args, prep, f"{mode}-{np_}", cfg, np_)[1:]  # the first step warms up
         share = (sum(m["comm_s"] / m["step_s"] for m in steps) / len(steps)) if np_ > 1 else 0.0
         a2a = (sum(m.get("a2a_s", 0) / m["step_s"] for m in steps) / len(steps)) if np_ > 1 else 0.0
         sent = (sum(sum(m.get("a2a_rows", [0])) for m in steps) / len(steps) / np_) if np_ > 1 else 0.0

@@ -50,6 +50,12 @@ std::vector<model::StepResult> PipelineRuntime::step(const model::ModelWeights& 
   const int per_dir = s.micro_batches / s.directions;
   const int64_t H = cfg_.hidden_size;
   times_ = {};
+  stage_ops_.assign(size_t(P * kOps), 0.0);
+  const auto count = [&](int stage, int op, double seconds) {
+    stage_ops_[size_t(stage * kOps + 2 * op)] += seconds;
+    stage_ops_[size_t(stage * kOps + 2 * op + 1)] += 1.0;
+  };
+  std::deque<int> queued_stage;  // the stage of each queued W
 
   std::map<int, model::StagePass> passes;  // by micro-batch, from its F to its backward
   std::vector<model::StepResult> results(micro.size());
@@ -89,6 +95,7 @@ std::vector<model::StepResult> PipelineRuntime::step(const model::ModelWeights& 
     const std::vector<float>& out = pass.forward(g, stage > 0 ? in.data() : nullptr);
     times_.f_s += now_s() - t0;
     ++times_.f_n;
+    count(stage, 0, now_s() - t0);
     if (stage < P - 1) send(out, next_rank(dir), tag(i, kActivation));
   };
   const auto backward = [&](int dir, int m, bool split) {
@@ -102,8 +109,10 @@ std::vector<model::StepResult> PipelineRuntime::step(const model::ModelWeights& 
     if (split) defer.emplace(queued.emplace_back());
     const std::vector<float>& dx = pass.backward(g, stage < P - 1 ? in.data() : nullptr);
     defer.reset();
-    times_.b_s += now_s() - t0;
-    ++(split ? times_.b_split_n : times_.b_full_n);
+    (split ? times_.bi_s : times_.b_s) += now_s() - t0;
+    ++(split ? times_.bi_n : times_.b_n);
+    count(stage, split ? 2 : 1, now_s() - t0);
+    if (split) queued_stage.push_back(stage);
     if (stage > 0) send(dx, prev_rank(dir), tag(i, kGradient));
     results[size_t(i)] = pass.result();
     passes.erase(it);
@@ -123,6 +132,8 @@ std::vector<model::StepResult> PipelineRuntime::step(const model::ModelWeights& 
         queued.pop_front();
         times_.w_s += now_s() - t0;
         ++times_.w_n;
+        count(queued_stage.front(), 3, now_s() - t0);
+        queued_stage.pop_front();
         break;
       }
       case PipeKind::ForwardBackward:
@@ -137,8 +148,36 @@ std::vector<model::StepResult> PipelineRuntime::step(const model::ModelWeights& 
   const double t0 = now_s();
   for (Pending& p : sends) Comm::wait(p.req);
   times_.wait_s += now_s() - t0;
-  times_.busy_s = times_.f_s + times_.b_s + times_.w_s;
+  times_.busy_s = times_.f_s + times_.b_s + times_.bi_s + times_.w_s;
   return results;
+}
+
+PipelineRuntime::Prediction PipelineRuntime::predict() const {
+  std::vector<double> v = stage_ops_;
+  pipe_.allreduce_sum(v);
+  const int P = schedule_.stages;
+  Prediction p;
+  for (int st = 0; st < P; ++st) {
+    const double* o = v.data() + st * kOps;
+    const auto mean = [&](int op) { return o[2 * op + 1] > 0 ? o[2 * op] / o[2 * op + 1] : 0.0; };
+    PipeCosts c;
+    c.F = mean(0);
+    if (o[5] > 0) {  // split backwards: B and W apart (a full one, in an F&B pair, is their sum)
+      c.B = mean(2);
+      c.W = mean(3);
+    } else {
+      c.B = mean(1);
+      c.W = 0.0;
+    }
+    p.stage_costs.push_back(c);
+    p.costs.F += c.F / P;
+    p.costs.B += c.B / P;
+    p.costs.W += c.W / P;
+  }
+  const PipeSimResult r = simulate_pipeline(schedule_, p.stage_costs);
+  for (double x : r.idle) p.sim_wait_s += x / double(r.idle.size());
+  p.formula_s = bubble_formula(schedule_, p.costs);
+  return p;
 }
 
 }  // namespace seek::dist

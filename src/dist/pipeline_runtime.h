@@ -16,6 +16,7 @@
 
 #include "dist/comm.h"
 #include "dist/pipeline_schedule.h"
+#include "dist/pipeline_sim.h"
 #include "model/transformer.h"
 
 namespace seek::dist {
@@ -28,10 +29,10 @@ std::vector<std::pair<int64_t, int64_t>> stage_layers(int64_t layers, int stages
 struct PipelineTimes {
   double busy_s = 0.0;   // running its F, B and W ops
   double wait_s = 0.0;   // waiting for another stage's activations or gradients, or for sends
-  // Compute time by op: forwards, backwards (full ones: input and weight gradients; split ones:
-  // input gradients) and W ops; how many of each.
-  double f_s = 0.0, b_s = 0.0, w_s = 0.0;
-  int f_n = 0, b_full_n = 0, b_split_n = 0, w_n = 0;
+  // Compute time by op: forwards, full backwards (input and weight gradients), split backwards
+  // (input gradients only) and W ops; how many of each.
+  double f_s = 0.0, b_s = 0.0, bi_s = 0.0, w_s = 0.0;
+  int f_n = 0, b_n = 0, bi_n = 0, w_n = 0;
   int64_t sent_floats = 0;
   size_t peak_queued_bytes = 0;  // weight-gradient operands held for W ops at the peak
 };
@@ -49,6 +50,17 @@ class PipelineRuntime {
                                       const std::vector<model::TokenBatch>& micro,
                                       const std::vector<model::ObjectiveOptions>& opts);
   const PipelineTimes& times() const { return times_; }  // of the last step
+  // What the last step's bubble should have been: the simulator (pipeline_sim.h) on this
+  // schedule with each stage's costs as measured (an op kind's mean time at that stage, over the
+  // ranks that ran it; without split backwards B is the full backward and W 0), and the V3
+  // report's formula on the stages' mean costs. Collective over the pipeline's ranks.
+  struct Prediction {
+    std::vector<PipeCosts> stage_costs;  // [P]
+    PipeCosts costs;                     // their mean
+    double sim_wait_s = 0.0;             // the simulator's idle time, mean over ranks
+    double formula_s = 0.0;
+  };
+  Prediction predict() const;
   const PipeSchedule& schedule() const { return schedule_; }
 
  private:
@@ -57,6 +69,9 @@ class PipelineRuntime {
   const model::ModelConfig& cfg_;
   std::vector<std::pair<int64_t, int64_t>> layers_;
   PipelineTimes times_;
+  // Per stage, this rank's last step: F time, count; full B; split B; W (kOps values each).
+  static constexpr int kOps = 8;
+  std::vector<double> stage_ops_;
 };
 
 }  // namespace seek::dist

@@ -21,11 +21,17 @@ struct Done {
 }  // namespace
 
 PipeSimResult simulate_pipeline(const PipeSchedule& s, const PipeCosts& c) {
+  return simulate_pipeline(s, std::vector<PipeCosts>(size_t(std::max(s.stages, 0)), c));
+}
+
+PipeSimResult simulate_pipeline(const PipeSchedule& s, const std::vector<PipeCosts>& stage_costs) {
   const int P = s.stages, dirs = s.directions;
   if (P < 1 || int(s.ranks.size()) != P) fail("pipeline {}: {} rank op lists for {} stages", s.name, s.ranks.size(), P);
+  if (int(stage_costs.size()) != P) fail("pipeline {}: {} stage costs for {} stages", s.name, stage_costs.size(), P);
   if (s.micro_batches % dirs != 0) fail("pipeline {}: {} micro-batches do not split over {} directions", s.name, s.micro_batches, dirs);
   const int per = s.micro_batches / dirs;
-  const double fb = c.FB > 0.0 ? c.FB : c.F + c.B + c.W;
+  const auto cost_of = [&](int r, int dir) -> const PipeCosts& { return stage_costs[size_t(s.stage_of(r, dir))]; };
+  const double p2p = stage_costs[0].p2p;
   Done fwd(dirs, per, P), bwd(dirs, per, P);
   PipeSimResult res;
   res.busy.assign(size_t(P), 0.0);
@@ -34,7 +40,8 @@ PipeSimResult simulate_pipeline(const PipeSchedule& s, const PipeCosts& c) {
   res.end.resize(size_t(P));
   std::vector<size_t> pc(size_t(P), 0);
   std::vector<double> free(size_t(P), 0.0);
-  std::vector<int> queued_w(size_t(P), 0), in_flight(size_t(P), 0);
+  std::vector<int> in_flight(size_t(P), 0);
+  std::vector<std::vector<int>> queued_w{size_t(P)};  // per rank: the stages of its queued Ws, oldest first
 
   const auto check = [&](int r, int dir, int micro) {
     if (dir < 0 || dir >= dirs || micro < 0 || micro >= per)
@@ -45,7 +52,7 @@ PipeSimResult simulate_pipeline(const PipeSchedule& s, const PipeCosts& c) {
     const int st = s.stage_of(r, dir);
     if (st == 0) return 0.0;
     const double t = fwd.at(dir, micro, st - 1);
-    return t == kNotYet ? kNotYet : t + c.p2p;
+    return t == kNotYet ? kNotYet : t + p2p;
   };
   const auto b_ready = [&](int r, int dir, int micro) -> double {
     const int st = s.stage_of(r, dir);
@@ -53,7 +60,7 @@ PipeSimResult simulate_pipeline(const PipeSchedule& s, const PipeCosts& c) {
     if (own == kNotYet) return kNotYet;
     if (st == P - 1) return own;  // the loss, on this rank
     const double t = bwd.at(dir, micro, st + 1);
-    return t == kNotYet ? kNotYet : std::max(own, t + c.p2p);
+    return t == kNotYet ? kNotYet : std::max(own, t + p2p);
   };
   const auto set_once = [&](Done& d, const char* what, int r, int dir, int micro, double t) {
     double& slot = d.at(dir, micro, s.stage_of(r, dir));
@@ -74,23 +81,26 @@ PipeSimResult simulate_pipeline(const PipeSchedule& s, const PipeCosts& c) {
         switch (op.kind) {
           case PipeKind::Forward:
             check(r, op.dir, op.micro);
-            ready = f_ready(r, op.dir, op.micro), cost = c.F;
+            ready = f_ready(r, op.dir, op.micro), cost = cost_of(r, op.dir).F;
             break;
           case PipeKind::Backward:
             check(r, op.dir, op.micro);
-            ready = b_ready(r, op.dir, op.micro), cost = op.split ? c.B : c.B + c.W;
+            ready = b_ready(r, op.dir, op.micro);
+            cost = op.split ? cost_of(r, op.dir).B : cost_of(r, op.dir).B + cost_of(r, op.dir).W;
             break;
           case PipeKind::Weight:
-            if (queued_w[size_t(r)] == 0)
+            if (queued_w[size_t(r)].empty())
               fail("pipeline {}: rank {} runs a W with no split backward queued (op {})", s.name, r, pc[size_t(r)]);
-            cost = c.W;
+            cost = stage_costs[size_t(queued_w[size_t(r)].front())].W;
             break;
           case PipeKind::ForwardBackward: {
             check(r, op.dir, op.micro);
             check(r, op.dir_b, op.micro_b);
             const double a = f_ready(r, op.dir, op.micro), b = b_ready(r, op.dir_b, op.micro_b);
             ready = a == kNotYet || b == kNotYet ? kNotYet : std::max(a, b);
-            cost = fb;
+            const PipeCosts& cf = cost_of(r, op.dir);
+            const PipeCosts& cb = cost_of(r, op.dir_b);
+            cost = cf.FB > 0.0 ? cf.FB : cf.F + cb.B + cb.W;
             break;
           }
         }
@@ -104,9 +114,9 @@ PipeSimResult simulate_pipeline(const PipeSchedule& s, const PipeCosts& c) {
           case PipeKind::Backward:
             set_once(bwd, "backward", r, op.dir, op.micro, t1);
             --in_flight[size_t(r)];
-            if (op.split) ++queued_w[size_t(r)];
+            if (op.split) queued_w[size_t(r)].push_back(s.stage_of(r, op.dir));
             break;
-          case PipeKind::Weight: --queued_w[size_t(r)]; break;
+          case PipeKind::Weight: queued_w[size_t(r)].erase(queued_w[size_t(r)].begin()); break;
           case PipeKind::ForwardBackward:
             set_once(fwd, "forward", r, op.dir, op.micro, t1);
             set_once(bwd, "backward", r, op.dir_b, op.micro_b, t1);
@@ -130,7 +140,8 @@ PipeSimResult simulate_pipeline(const PipeSchedule& s, const PipeCosts& c) {
     }
   }
   for (int r = 0; r < P; ++r)
-    if (queued_w[size_t(r)] != 0) fail("pipeline {}: rank {} ends with {} weight gradients never run", s.name, r, queued_w[size_t(r)]);
+    if (!queued_w[size_t(r)].empty())
+      fail("pipeline {}: rank {} ends with {} weight gradients never run", s.name, r, queued_w[size_t(r)].size());
   for (int d = 0; d < dirs; ++d)
     for (int m = 0; m < per; ++m)
       for (int st = 0; st < P; ++st)

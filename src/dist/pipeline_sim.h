@@ -28,6 +28,10 @@ struct PipeSimResult {
 };
 
 PipeSimResult simulate_pipeline(const PipeSchedule& s, const PipeCosts& c);
+// With each stage's own costs ([P], the p2p delay of the first): an op costs what its stage's
+// does (a W its queued backward's stage's; an F&B pair without its own FB, F of the forward's
+// stage + B + W of the backward's).
+PipeSimResult simulate_pipeline(const PipeSchedule& s, const std::vector<PipeCosts>& stage_costs);
 
 // The bubbles the V3 report gives (Table 2), in the same terms: 1F1B (P-1)(F+B+W) (B+W: its full
 // backward), DualPipe (P/2-1)(F&B+B-3W).

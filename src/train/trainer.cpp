@@ -685,7 +685,9 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     reduce_stats(comm, agg, !weighted, D);
     // Pipeline parallelism: each rank's compute and waiting (the bubble) in this step.
     std::vector<double> pp_busy, pp_wait;
+    dist::PipelineRuntime::Prediction pp_pred;
     if (pipeline) {
+      pp_pred = pipeline->predict();
       pp_busy.assign(size_t(ranks), 0.0);
       pp_wait.assign(size_t(ranks), 0.0);
       pp_busy[size_t(rank)] = pipeline->times().busy_s;
@@ -744,6 +746,12 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
       if (pipeline) {
         m["pp_busy_s"] = pp_busy;  // each rank's time in its F, B and W ops
         m["pp_wait_s"] = pp_wait;  // each rank's time waiting on other stages (the bubble)
+        // The simulator's and the V3 formula's bubble for the costs measured in this step.
+        nlohmann::json costs = nlohmann::json::array();
+        for (const dist::PipeCosts& k : pp_pred.stage_costs) costs.push_back({{"F", k.F}, {"B", k.B}, {"W", k.W}});
+        m["pp_costs_s"] = costs;  // per stage: mean F, B, W op times
+        m["pp_sim_wait_s"] = pp_pred.sim_wait_s;
+        m["pp_formula_s"] = pp_pred.formula_s;
       }
       if (ranks > 1) {
         m["ranks"] = ranks;

@@ -133,31 +133,45 @@ TEST(Distributed, ExpertParallelEqualsTheSingleProcessRun) {
   }
 }
 
-// Pipeline parallelism (a 4-layer model, 4 micro-batches per step): 1F1B on 2 and 4 stages,
-// DualPipe on 2 (both directions, split backwards with deferred weight gradients, F&B pairs),
-// 2 pipelines of 2 stages with ZeRO-1, and 2 pipelines × 2 stages with expert parallelism across
-// the pipelines: the same run as one process. The metrics give each rank's compute and wait.
+// Pipeline parallelism (a 4-layer model, 4 micro-batches per step; 8 for DualPipe on 4 stages):
+// 1F1B on 2 and 4 stages, DualPipe on 2 and 4 (both directions, split backwards with deferred
+// weight gradients, F&B pairs), 2 pipelines of 2 stages with ZeRO-1, and 2 pipelines × 2 stages
+// with expert parallelism across the pipelines: the same run as one process. The metrics give
+// each rank's compute and wait, each stage's measured op costs and the simulator's bubble.
 TEST(Distributed, PipelineParallelEqualsTheSingleProcessRun) {
   TempDir dir;
   const std::string accum = R"(, "grad_accum": 4)";
   write_run(dir, "single", 6, "", 1000, 4, accum);
-  const std::vector<std::tuple<std::string, std::string, int>> runs = {
-      {"pp2", R"({"pipeline": 2})", 2},
-      {"pp2dual", R"({"pipeline": 2, "schedule": "dualpipe"})", 2},
-      {"pp4", R"({"pipeline": 4})", 4},
-      {"dp2pp2z", R"({"data": 2, "pipeline": 2, "zero": 1})", 4},
-      {"dp2ep2pp2", R"({"data": 2, "expert": 2, "pipeline": 2})", 4}};
-  for (const auto& [name, parallel, np] : runs)
-    write_run(dir, name, 6, R"( "parallel": )" + parallel + ",", 1000, 4, accum);
-  Result one = run_seek({"train", "--config", dir / "single.json", "--quiet"});
-  ASSERT_EQ(one.code, 0) << one.err;
-  for (const auto& [name, parallel, np] : runs)
-    for (const nlohmann::json& m : expect_same_as_single(dir, name, np)) {
-      ASSERT_EQ(m["pp_busy_s"].size(), size_t(np)) << name;
-      for (int q = 0; q < np; ++q) {
-        EXPECT_GT(m["pp_busy_s"][q].get<double>(), 0.0) << name << " rank " << q;
-        EXPECT_GE(m["pp_wait_s"][q].get<double>(), 0.0) << name << " rank " << q;
+  write_run(dir, "single8", 6, "", 1000, 4, R"(, "grad_accum": 8)");
+  struct Run {
+    std::string name, parallel;
+    int np, stages;
+    std::string single = "single";
+  };
+  const std::vector<Run> runs = {
+      {"pp2", R"({"pipeline": 2})", 2, 2},
+      {"pp2dual", R"({"pipeline": 2, "schedule": "dualpipe"})", 2, 2},
+      {"pp4", R"({"pipeline": 4})", 4, 4},
+      {"pp4dual", R"({"pipeline": 4, "schedule": "dualpipe"})", 4, 4, "single8"},
+      {"dp2pp2z", R"({"data": 2, "pipeline": 2, "zero": 1})", 4, 2},
+      {"dp2ep2pp2", R"({"data": 2, "expert": 2, "pipeline": 2})", 4, 2}};
+  for (const Run& r : runs)
+    write_run(dir, r.name, 6, R"( "parallel": )" + r.parallel + ",", 1000, 4,
+              r.single == "single" ? accum : R"(, "grad_accum": 8)");
+  for (const char* single : {"single", "single8"}) {
+    Result one = run_seek({"train", "--config", dir / (std::string(single) + ".json"), "--quiet"});
+    ASSERT_EQ(one.code, 0) << one.err;
+  }
+  for (const Run& r : runs)
+    for (const nlohmann::json& m : expect_same_as_single(dir, r.name, r.np, 1e-7, r.single)) {
+      ASSERT_EQ(m["pp_busy_s"].size(), size_t(r.np)) << r.name;
+      for (int q = 0; q < r.np; ++q) {
+        EXPECT_GT(m["pp_busy_s"][q].get<double>(), 0.0) << r.name << " rank " << q;
+        EXPECT_GE(m["pp_wait_s"][q].get<double>(), 0.0) << r.name << " rank " << q;
       }
+      ASSERT_EQ(m["pp_costs_s"].size(), size_t(r.stages)) << r.name;
+      for (const auto& c : m["pp_costs_s"]) EXPECT_GT(c["F"].get<double>(), 0.0) << r.name;
+      EXPECT_GE(m["pp_sim_wait_s"].get<double>(), 0.0) << r.name;
     }
 }
 

@@ -107,3 +107,25 @@ TEST(Pipeline, DescribeNamesEveryOp) {
   EXPECT_NE(d.find("rank  0: F0.0 F0.1 F0.2 F1.0 B1.0s W F1.1 FB(0.3,1.1)"), std::string::npos) << d;
   EXPECT_NE(d.find("rank  3: F1.0 F1.1 F1.2 F0.0 B0.0s W"), std::string::npos) << d;
 }
+
+// Stages of different costs (a runtime's measured ones): each op costs its stage's. One
+// micro-batch through 2 stages of 1F1B runs F0, F1, B1, B0 one after the other; DualPipe's
+// stage costs equal the uniform run's when they are all the same.
+TEST(Pipeline, EachStageCanCostItsOwn) {
+  PipeCosts a, b;
+  a.F = 1.0, a.B = 2.0, a.W = 0.5;
+  b.F = 3.0, b.B = 5.0, b.W = 0.25;
+  const PipeSimResult r = simulate_pipeline(schedule_1f1b(2, 1), std::vector<PipeCosts>{a, b});
+  EXPECT_DOUBLE_EQ(r.step_time, 1.0 + 3.0 + 5.25 + 2.5);
+  EXPECT_DOUBLE_EQ(r.idle[0], 3.0 + 5.25);
+  EXPECT_DOUBLE_EQ(r.idle[1], 1.0 + 2.5);
+  const PipeSchedule d = schedule_dualpipe(4, 8);
+  const PipeSimResult u = simulate_pipeline(d, a), s = simulate_pipeline(d, std::vector<PipeCosts>(4, a));
+  EXPECT_EQ(u.idle, s.idle);
+  EXPECT_EQ(u.end, s.end);
+  // A slower last stage (the head and the MTP modules) makes the others wait longer.
+  std::vector<PipeCosts> slow_last(4, a);
+  slow_last[3].F = 2.0;
+  EXPECT_GT(simulate_pipeline(d, slow_last).step_time, u.step_time);
+  EXPECT_THROW(simulate_pipeline(d, std::vector<PipeCosts>(3, a)), Error);
+}
