@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/gguf.h"
 #include "core/io.h"
+#include "dist/pipeline_link.h"
 #include "tokenizer/tokenizer.h"
 
 namespace seek::cli {
@@ -110,6 +111,34 @@ std::unique_ptr<model::Model> load_model(const std::string& dir, const LoadFlags
     };
   }
   const auto t0 = std::chrono::steady_clock::now();
+  // Under mpirun: one pipeline stage per rank, each loading its own layers' tensors. Rank 0 runs
+  // the command; the others follow its forwards and end when it does.
+  const dist::Comm& world = dist::Comm::world();
+  if (world.size() > 1) {
+    if (is_gguf_file(dir))
+      fail("{}: a .gguf file is not split across ranks; give the model directory (safetensors)", dir);
+    const model::ModelConfig cfg = model::ModelConfig::load(dir);
+    if (cfg.num_hidden_layers < world.size())
+      fail("{}: {} pipeline stages (ranks) for a model of {} layers", dir, world.size(), cfg.num_hidden_layers);
+    opts = dist::stage_load_options(opts, cfg.num_hidden_layers, world.rank(), world.size());
+    if (world.rank() != 0) opts.progress = {};
+    auto m = model::Model::load(dir, opts);
+    auto link = std::make_unique<dist::MpiPipelineLink>(world);
+    const dist::MpiPipelineLink& l = *link;
+    link->on_finish = [](const std::string& line) { write_stderr("seek: " + line + "\n"); };
+    m->set_pipeline(std::move(link));
+    bar.reset();
+    write_stderr(fmt::format("seek: rank {} of {}: layers [{}, {}) of {}, {} tensors, {} bytes of weights\n",
+                             world.rank(), world.size(), m->first_layer(), m->last_layer(),
+                             cfg.num_hidden_layers, m->weights_store().tensors().size(),
+                             m->weights_store().total_bytes()));
+    if (world.rank() != 0) {
+      dist::follow_stage(*m, l);
+      m.reset();
+      std::exit(0);
+    }
+    return m;
+  }
   auto m = model::Model::load(dir, opts);
   if (bar) {  // a large model: say what loading cost
     bar.reset();

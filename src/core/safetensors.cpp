@@ -228,7 +228,8 @@ TensorStore TensorStore::adopt(std::string dir, LoadMode mode, std::vector<Tenso
   return store;
 }
 
-TensorStore TensorStore::open(const std::string& dir, LoadMode mode, const ProgressFn& progress) {
+TensorStore TensorStore::open(const std::string& dir, LoadMode mode, const ProgressFn& progress,
+                              const std::function<bool(std::string_view)>& keep) {
   Sources src = find_sources(dir);
 
   // Phase 1: every header, every name, the index. No tensor bytes are touched yet.
@@ -256,6 +257,15 @@ TensorStore TensorStore::open(const std::string& dir, LoadMode mode, const Progr
            shards[it->second].path);
   }
 
+  // A stage's share: only the kept tensors, each file's packed in storage order.
+  if (keep) {
+    total = 0;
+    for (Shard& s : shards) {
+      std::erase_if(s.header.tensors, [&](const TensorEntry& t) { return !keep(t.name); });
+      for (const TensorEntry& t : s.header.tensors) total += t.end - t.begin;
+    }
+  }
+
   // Phase 2: the bytes, one file at a time.
   TensorStore store;
   Impl& m = *store.impl_;
@@ -263,6 +273,43 @@ TensorStore TensorStore::open(const std::string& dir, LoadMode mode, const Progr
   m.mode = mode;
   uint64_t done = 0;
   for (Shard& s : shards) {
+    if (keep && s.header.tensors.empty()) continue;
+    if (keep && mode == LoadMode::Read) {
+      // The kept tensors only, each 64-byte aligned in one region.
+      uint64_t bytes = 0;
+      for (const TensorEntry& e : s.header.tensors) bytes = (bytes + 63) / 64 * 64 + (e.end - e.begin);
+      m.regions.push_back(alloc_huge(bytes, s.path));
+      uint8_t* dst = m.regions.back().data();
+      uint64_t at = 0;
+      for (TensorEntry& e : s.header.tensors) {
+        at = (at + 63) / 64 * 64;
+        const uint64_t n = e.end - e.begin;
+        for (uint64_t off = 0; off < n; off += kReadChunk) {
+          const uint64_t c = std::min<uint64_t>(kReadChunk, n - off);
+          read_at(s.fd.get(), dst + at + off, c, s.header.data_start + e.begin + off, s.path);
+          done += c;
+          if (progress) progress(done, total);
+        }
+        e.end = at + n;  // now offsets into the region
+        e.begin = at;
+        at += n;
+      }
+      if (dst) ::mprotect(dst, (bytes + kHugePage - 1) / kHugePage * kHugePage, PROT_READ);
+      for (TensorEntry& e : s.header.tensors) {
+        Tensor t;
+        t.name = std::move(e.name);
+        t.dtype = e.dtype;
+        t.shape = std::move(e.shape);
+        t.data = dst + e.begin;
+        t.nbytes = size_t(e.end - e.begin);
+        t.file = s.path;
+        t.aligned = uintptr_t(t.data) % dtype_size(t.dtype) == 0;
+        m.total_bytes += t.nbytes;
+        m.tensors.push_back(std::move(t));
+      }
+      m.files.push_back(s.path);
+      continue;
+    }
     const uint8_t* data = nullptr;
     if (mode == LoadMode::Mmap) {
       // No MADV_WILLNEED: on a checkpoint larger than RAM it would evict what it just read.

@@ -77,8 +77,12 @@ class TensorStore {
   // so a tensor is as aligned as its offset; in Mmap mode it is at the file offset 8 + N + begin.
   // `progress` is called with cumulative data-section bytes (per 64 MiB chunk in Read mode, per
   // file in Mmap mode).
+  // `keep`, if given, selects the tensors to load by name (a pipeline stage's share of a model):
+  // the others are left out of the store and their bytes are never read; a file holding none of
+  // the kept tensors is not even mapped.
   static TensorStore open(const std::string& dir, LoadMode mode = LoadMode::Read,
-                          const ProgressFn& progress = {});
+                          const ProgressFn& progress = {},
+                          const std::function<bool(std::string_view)>& keep = {});
   // A store over tensors whose bytes live elsewhere (a mapped GGUF file, buffers built while
   // importing one); `owners` keep that memory alive as long as the store. `dir` is what dir()
   // reports and each tensor's `file` names its source in errors. A repeated name is an error.

@@ -82,7 +82,8 @@ bool Comm::started() { return g_started; }
 Comm::Comm() {
   if (!launched_by_mpirun()) return;
   int provided = 0;
-  check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  // Serialized: a pipeline stage's forwards run on the server's engine thread.
+  check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
   g_started = true;
   mpi_ = true;
   handle_ = to_handle(MPI_COMM_WORLD);

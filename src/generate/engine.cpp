@@ -100,6 +100,9 @@ Engine::Engine(const model::Model& model, const tokenizer::Tokenizer* tok, const
   if (spec_ && cfg.num_nextn_predict_layers < 1)
     fail("speculative decoding drafts with the model's MTP module, and this model has none "
          "(num_nextn_predict_layers is 0)");
+  if (spec_ && model.is_stage())
+    fail("speculative decoding does not run across pipeline stages yet (the MTP module needs the "
+         "last stage's hidden states on the first stage)");
   const int64_t cache_layers = cfg.num_hidden_layers + (spec_ ? 1 : 0);
   const int64_t slot_bytes =
       context_ * cache_layers * cfg.kv_values_per_token_per_layer() * int64_t(sizeof(float));
@@ -349,13 +352,8 @@ int Engine::take_slot(const std::vector<int32_t>& prompt, int64_t& reused, bool 
   return slot;
 }
 
-// Rows of one slot and layer are contiguous (width floats each), so a prefix is one memcpy
-// per layer.
 void Engine::copy_prefix(int src, int dst, int64_t n) {
-  const int64_t layers = cache_->layers();
-  for (int64_t l = 0; l < layers; ++l)
-    std::memcpy(cache_->row(dst, l, 0), cache_->row(src, l, 0),
-                size_t(n * cache_->width()) * sizeof(float));
+  model::copy_cache_prefix(model_, *cache_, src, dst, n);
   slots_[size_t(dst)].tokens.assign(slots_[size_t(src)].tokens.begin(),
                                     slots_[size_t(src)].tokens.begin() + n);
   slots_[size_t(dst)].mtp_rows = std::min(slots_[size_t(src)].mtp_rows, n);

@@ -1,11 +1,15 @@
 #include "model/transformer.h"
 
+#include <cstring>
+#include <set>
+
 #include "core/error.h"
 #include "core/gguf.h"
 #include "kernels/ops.h"
 #include "model/gguf_import.h"
 #include "model/mla.h"
 #include "model/moe.h"
+#include "model/tensors.h"
 
 namespace seek::model {
 
@@ -14,21 +18,42 @@ using kernels::Precision;
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
   auto m = std::unique_ptr<Model>(new Model());
   m->dir_ = dir;
+  const auto range = [&](const ModelConfig& c) {
+    const int64_t L = c.num_hidden_layers;
+    m->first_layer_ = opts.first_layer;
+    m->last_layer_ = opts.last_layer < 0 ? L : opts.last_layer;
+    if (m->first_layer_ < 0 || m->first_layer_ >= m->last_layer_ || m->last_layer_ > L)
+      fail("{}: a pipeline stage of layers [{}, {}) in a model of {}", dir, m->first_layer_,
+           m->last_layer_, L);
+  };
   if (is_gguf_file(dir)) {  // a llama.cpp deepseek2 file: config and tensors under HF names
     GgufModel g = import_gguf(dir, opts.mode, opts.progress);
     m->config_ = std::move(g.config);
     m->store_ = std::move(g.store);
+    range(m->config_);
   } else {
     m->config_ = ModelConfig::load(dir);
-    m->store_ = TensorStore::open(dir, opts.mode, opts.progress);
+    range(m->config_);
+    std::function<bool(std::string_view)> keep;
+    std::set<std::string, std::less<>> names;
+    if (m->is_stage()) {  // read only the stage's tensors (and their FP8 scales)
+      for (const TensorSpec& t : model_tensors(m->config_))
+        if (in_stage(t, m->config_, m->first_layer_, m->last_layer_)) {
+          names.insert(t.name);
+          names.insert(t.name + "_scale_inv");
+        }
+      keep = [&names](std::string_view n) { return names.count(n) > 0; };
+    }
+    m->store_ = TensorStore::open(dir, opts.mode, opts.progress, keep);
   }
-  m->weights_ = bind_weights(m->config_, m->store_);
+  m->weights_ = bind_weights(m->config_, m->store_, m->first_layer_, m->last_layer_);
   return m;
 }
 
 std::unique_ptr<Model> Model::borrow(const ModelConfig& cfg, ModelWeights w) {
   auto m = std::unique_ptr<Model>(new Model());
   m->config_ = cfg;
+  m->last_layer_ = cfg.num_hidden_layers;
   m->weights_ = std::move(w);
   return m;
 }
@@ -94,9 +119,23 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
   }
   if (n_tok != T) fail("batch: {} tokens but the chunks cover {}", T, n_tok);
 
+  // A pipeline stage runs its layers only: stage 0 embeds (after telling the others what to
+  // run), later stages take the previous one's hidden states.
+  const PipelineLink* link = m.pipeline();
+  const int64_t first = m.first_layer(), last = m.last_layer();
+  if (m.is_stage() && !link) fail("forward: a pipeline stage (layers [{}, {})) without its link", first, last);
+  if (link && (opts.hidden_states || opts.last_hidden || opts.routing || opts.experts))
+    fail("forward: hidden states, routing and expert parallelism are not available across pipeline stages");
+  if (link && link->stage() == 0) link->announce({{}, batch, opts, cache.n_slots(), cache.capacity()});
+
   // h = embed_tokens[ids]                                                           [T, H]
   std::vector<float> h(size_t(T * H));
-  embed(w.embed_tokens, batch.tokens.data(), T, h.data());
+  if (first == 0) {
+    embed(w.embed_tokens, batch.tokens.data(), T, h.data());
+  } else {
+    link->recv_prev(h);
+    if (int64_t(h.size()) != T * H) fail("pipeline: {} hidden values from the previous stage, expected {}", h.size(), T * H);
+  }
   if (opts.hidden_states) {
     opts.hidden_states->clear();
     opts.hidden_states->insert(opts.hidden_states->end(), h.begin(), h.end());
@@ -104,7 +143,7 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
 
   if (opts.routing) opts.routing->assign(size_t(cfg.num_hidden_layers), Routing{});
   const RopeTables rope(cfg, positions);
-  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+  for (int64_t l = first; l < last; ++l) {
     block_forward(cfg, w.layers[size_t(l)], l, h.data(), batch, rope, &cache, opts,
                   opts.routing ? &(*opts.routing)[size_t(l)] : nullptr);
     if (opts.hidden_states) opts.hidden_states->insert(opts.hidden_states->end(), h.begin(), h.end());
@@ -112,6 +151,12 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
   for (const SeqChunk& sc : batch.seqs)
     cache.set_length(sc.slot, std::max(cache.length(sc.slot), sc.start_pos + sc.n_tokens));
   if (opts.last_hidden) opts.last_hidden->assign(h.begin(), h.end());
+  if (last < cfg.num_hidden_layers) {  // not the last stage: on to the next
+    link->send_next(h);
+    logits.assign(link->stage() == 0 ? size_t(n_out * V) : 0, 0.0f);
+    if (link->stage() == 0) link->recv_logits(logits);
+    return;
+  }
 
   // logits = lm_head(RMSNorm(h)) for the rows asked for                           [n_out, V]
   std::vector<float> rows(size_t(n_out * H));
@@ -123,6 +168,23 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
   }
   logits.resize(size_t(n_out * V));
   kernels::matmul(rows.data(), n_out, H, w.lm_head, logits.data(), V, opts.precision);
+  if (link && link->stage() != 0) link->send_logits(logits);
+}
+
+void copy_cache_prefix(const Model& m, KVCache& cache, int src, int dst, int64_t n) {
+  if (src < 0 || src >= cache.n_slots() || dst < 0 || dst >= cache.n_slots() || n < 0 || n > cache.capacity())
+    fail("KV cache: cannot copy {} rows from slot {} to slot {}", n, src, dst);
+  if (const PipelineLink* link = m.pipeline(); link && link->stage() == 0) {
+    StageWork w;
+    w.copy = {src, dst, n};
+    w.n_slots = cache.n_slots();
+    w.capacity = cache.capacity();
+    link->announce(w);
+  }
+  // Rows of one slot and layer are contiguous (width floats each): one memcpy per layer.
+  for (int64_t l = 0; l < cache.layers(); ++l)
+    std::memcpy(cache.row(dst, l, 0), cache.row(src, l, 0), size_t(n * cache.width()) * sizeof(float));
+  cache.set_length(dst, n);
 }
 
 namespace {

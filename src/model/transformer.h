@@ -18,6 +18,7 @@
 #include "model/loss.h"
 #include "model/mla.h"
 #include "model/moe.h"
+#include "model/pipeline_link.h"
 #include "model/weights.h"
 
 namespace seek::model {
@@ -25,6 +26,10 @@ namespace seek::model {
 struct LoadOptions {
   LoadMode mode = LoadMode::Read;
   ProgressFn progress;  // (bytes done, bytes total) while reading weights
+  // A pipeline stage (model/pipeline_link.h): main layers [first_layer, last_layer) only, with
+  // the embedding on the first stage and the final norm and head on the last; the MTP modules
+  // are left out. A safetensors directory's other tensors are never read. last_layer -1: all.
+  int64_t first_layer = 0, last_layer = -1;
 };
 
 class Model {
@@ -37,6 +42,13 @@ class Model {
   // Model; change the weights (Params::sync(m.weights_for_update())) only while no forward runs.
   static std::unique_ptr<Model> borrow(const ModelConfig& cfg, ModelWeights w);
   ModelWeights& weights_for_update() { return weights_; }
+  // The main layers this process holds: [0, L) unless it is a pipeline stage.
+  int64_t first_layer() const { return first_layer_; }
+  int64_t last_layer() const { return last_layer_; }
+  bool is_stage() const { return first_layer_ != 0 || last_layer_ != config_.num_hidden_layers; }
+  // A stage's link to the others (forward() then runs across them); the model owns it.
+  void set_pipeline(std::unique_ptr<PipelineLink> link) { pipeline_ = std::move(link); }
+  const PipelineLink* pipeline() const { return pipeline_.get(); }
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const std::string& dir() const { return dir_; }
@@ -47,6 +59,8 @@ class Model {
   ModelConfig config_;
   TensorStore store_;  // owns the bytes every WeightView points into
   ModelWeights weights_;
+  int64_t first_layer_ = 0, last_layer_ = 0;
+  std::unique_ptr<PipelineLink> pipeline_;
 };
 
 // Sizes `seek info` reports, derived from the config and the stored dtypes.
@@ -87,9 +101,14 @@ void block_backward(const ModelConfig& cfg, const LayerWeights& lw, const Batch&
                     const float* dscores = nullptr, kernels::Precision prec = kernels::Precision::F32);
 
 // Runs the batch, appends its KV entries to the cache, and writes logits
-// [Σ_seq (all_logits ? n_tokens : 1), vocab] into `logits`.
+// [Σ_seq (all_logits ? n_tokens : 1), vocab] into `logits`. On a pipeline stage (Model::
+// pipeline()) it runs the stage's part: stage 0 announces the batch and returns the last stage's
+// logits; the others (driven by dist::follow_stage) leave `logits` empty, the last one sends them.
 void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<float>& logits,
              const ForwardOptions& opts = {});
+// Copies slot src's first n cache rows of every layer to slot dst (prefix reuse); on stage 0 of
+// a pipeline the other stages copy theirs too.
+void copy_cache_prefix(const Model& m, KVCache& cache, int src, int dst, int64_t n);
 
 // ---- Training (transformer_backward.cpp): the whole model over whole sequences, no KV cache.
 // Forward keeping what backward needs (or recomputing it per block), the objective

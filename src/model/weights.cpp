@@ -113,18 +113,30 @@ bool copy_as_f32(const Tensor& t, float* out) {
   }
 }
 
-ModelWeights bind_weights(const ModelConfig& cfg, const TensorStore& store) {
+bool in_stage(const TensorSpec& t, const ModelConfig& cfg, int64_t first, int64_t last) {
+  const int64_t L = cfg.num_hidden_layers;
+  if (first == 0 && last == L) return true;
+  if (t.mtp) return false;
+  if (t.layer >= 0) return t.layer >= first && t.layer < last;
+  if (t.name == "model.embed_tokens.weight") return first == 0 || (last == L && cfg.tie_word_embeddings);
+  return last == L;  // the final norm and the head
+}
+
+ModelWeights bind_weights(const ModelConfig& cfg, const TensorStore& store, int64_t first,
+                          int64_t last) {
+  if (last < 0) last = cfg.num_hidden_layers;
   Binder b(cfg, store);
   ModelWeights w;
   for_each_tensor(cfg, TensorOrder::Release, &w, nullptr,
                   [&](const TensorSpec& t, const TensorSlots& s) {
+                    if (!in_stage(t, cfg, first, last)) return;
                     // The release stores the MTP copies of the shared embedding and head; a
                     // checkpoint may omit them (the walk then points them at the main ones).
                     if (!t.tied_to.empty() && !store.find(t.name)) return;
                     if (s.view) *s.view = b.linear(t.name, t.shape[0], t.shape[1]);
                     else *s.vec = b.vec(t.name, t.shape[0]);
                   });
-  b.check_all_used();
+  if (first == 0 && last == cfg.num_hidden_layers) b.check_all_used();
   return w;
 }
 

@@ -10,6 +10,8 @@
 
 namespace seek::model {
 
+struct TensorSpec;  // model/tensors.h
+
 using kernels::WeightView;
 
 struct MlaWeights {
@@ -77,6 +79,12 @@ ModelWeights with_bf16_matrices(const ModelWeights& w, std::vector<uint16_t>& st
 // Binds every tensor of `store` to its place, checking names, shapes and dtypes against the
 // config. Missing or unexpected tensors, wrong shapes or dtypes, FP8 weights without a matching
 // weight_scale_inv: seek::Error naming the tensor (and its file).
-ModelWeights bind_weights(const ModelConfig& cfg, const TensorStore& store);
+// With first/last: a pipeline stage's tensors only (in_stage), the rest of w left empty.
+ModelWeights bind_weights(const ModelConfig& cfg, const TensorStore& store, int64_t first = 0,
+                          int64_t last = -1);
+// Whether a tensor belongs to the stage of main layers [first, last): its layers, the embedding
+// on the first stage (and on the last with tied embeddings), the final norm and head on the
+// last; never the MTP modules unless the stage is the whole model.
+bool in_stage(const TensorSpec& t, const ModelConfig& cfg, int64_t first, int64_t last);
 
 }  // namespace seek::model
