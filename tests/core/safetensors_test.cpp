@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -69,6 +70,37 @@ TEST_P(FixtureTest, BothModesLoadTheSameBytes) {
     EXPECT_TRUE(t.aligned) << t.name;
     EXPECT_EQ(uintptr_t(t.data) % dtype_size(t.dtype), 0u) << t.name;
     EXPECT_EQ(&read.get(t.name), read.find(t.name));
+  }
+}
+
+// A pipeline stage's share (`keep`): only the kept tensors, with the same bytes as a whole
+// load, in both modes; a shard holding none of them is left out.
+TEST_P(FixtureTest, KeepLoadsOnlyTheSelectedTensors) {
+  const FixtureCase& c = GetParam();
+  const std::string dir = kModels + "/" + c.dir;
+  const TensorStore whole = TensorStore::open(dir, LoadMode::Read);
+  const auto keep = [](std::string_view n) { return n.find("layers.1.") != std::string_view::npos; };
+  size_t want = 0;
+  uint64_t want_bytes = 0;
+  std::set<std::string> want_files;
+  for (const Tensor& t : whole.tensors())
+    if (keep(t.name)) ++want, want_bytes += t.nbytes, want_files.insert(t.file);
+  ASSERT_GT(want, 0u);
+  for (LoadMode mode : {LoadMode::Read, LoadMode::Mmap}) {
+    uint64_t last = 0;
+    const TensorStore part = TensorStore::open(dir, mode, [&](uint64_t d, uint64_t) { last = d; }, keep);
+    EXPECT_EQ(part.tensors().size(), want);
+    EXPECT_EQ(part.total_bytes(), want_bytes);
+    EXPECT_EQ(part.files().size(), want_files.size());
+    if (mode == LoadMode::Read) EXPECT_EQ(last, want_bytes);  // only their bytes were read
+    for (const Tensor& t : part.tensors()) {
+      ASSERT_TRUE(keep(t.name)) << t.name;
+      const Tensor& w = whole.get(t.name);
+      ASSERT_EQ(t.nbytes, w.nbytes) << t.name;
+      EXPECT_EQ(std::memcmp(t.data, w.data, t.nbytes), 0) << t.name;
+      EXPECT_TRUE(t.aligned) << t.name;
+    }
+    EXPECT_EQ(part.find("model.embed_tokens.weight"), nullptr);
   }
 }
 
