@@ -274,6 +274,7 @@ TensorStore TensorStore::open(const std::string& dir, LoadMode mode, const Progr
   uint64_t done = 0;
   for (Shard& s : shards) {
     if (keep && s.header.tensors.empty()) continue;
+    const uint8_t* data = nullptr;
     if (keep && mode == LoadMode::Read) {
       // The kept tensors only, each 64-byte aligned in one region.
       uint64_t bytes = 0;
@@ -295,23 +296,8 @@ TensorStore TensorStore::open(const std::string& dir, LoadMode mode, const Progr
         at += n;
       }
       if (dst) ::mprotect(dst, (bytes + kHugePage - 1) / kHugePage * kHugePage, PROT_READ);
-      for (TensorEntry& e : s.header.tensors) {
-        Tensor t;
-        t.name = std::move(e.name);
-        t.dtype = e.dtype;
-        t.shape = std::move(e.shape);
-        t.data = dst + e.begin;
-        t.nbytes = size_t(e.end - e.begin);
-        t.file = s.path;
-        t.aligned = uintptr_t(t.data) % dtype_size(t.dtype) == 0;
-        m.total_bytes += t.nbytes;
-        m.tensors.push_back(std::move(t));
-      }
-      m.files.push_back(s.path);
-      continue;
-    }
-    const uint8_t* data = nullptr;
-    if (mode == LoadMode::Mmap) {
+      data = dst;
+    } else if (mode == LoadMode::Mmap) {
       // No MADV_WILLNEED: on a checkpoint larger than RAM it would evict what it just read.
       void* p = ::mmap(nullptr, s.file_size, PROT_READ, MAP_PRIVATE, s.fd.get(), 0);
       if (p == MAP_FAILED) fail("cannot map {}: {}", s.path, std::strerror(errno));
