@@ -23,10 +23,15 @@ export function tinyModel() {
   return dir;
 }
 
-// Resolves when the server prints its address. `args` are extra `seek serve` flags.
-export async function startServer(args = []) {
-  const proc = spawn(seekBin, ["serve", tinyModel(), "--port", "0", "--test-hooks", "--ctx", "2048",
-    "--keepalive", "0.2", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+// Resolves when the server prints its address. `args` are extra `seek serve` flags; `ranks` > 1
+// runs it under mpirun, the model's layers split into that many pipeline stages.
+export async function startServer(args = [], { ranks = 1 } = {}) {
+  const serve = ["serve", tinyModel(), "--port", "0", "--test-hooks", "--ctx", "2048",
+    "--keepalive", "0.2", ...args];
+  const proc = ranks > 1
+    ? spawn("mpirun", ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader",
+      "-np", String(ranks), seekBin, ...serve], { stdio: ["ignore", "ignore", "pipe"] })
+    : spawn(seekBin, serve, { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   const port = await new Promise((resolvePort, reject) => {
     const timer = setTimeout(() => reject(new Error("seek serve did not start:\n" + log)), 30000);
