@@ -124,7 +124,6 @@ std::unique_ptr<model::Model> load_model(const std::string& dir, const LoadFlags
     if (world.rank() != 0) opts.progress = {};
     auto m = model::Model::load(dir, opts);
     auto link = std::make_unique<dist::MpiPipelineLink>(world);
-    const dist::MpiPipelineLink& l = *link;
     link->on_finish = [](const std::string& line) { write_stderr("seek: " + line + "\n"); };
     m->set_pipeline(std::move(link));
     bar.reset();
@@ -133,7 +132,7 @@ std::unique_ptr<model::Model> load_model(const std::string& dir, const LoadFlags
                              cfg.num_hidden_layers, m->weights_store().tensors().size(),
                              m->weights_store().total_bytes()));
     if (world.rank() != 0) {
-      dist::follow_stage(*m, l);
+      model::follow_stage(*m);
       m.reset();
       std::exit(0);
     }

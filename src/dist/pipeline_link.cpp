@@ -4,7 +4,6 @@
 
 #include "core/error.h"
 #include "dist/pipeline_runtime.h"
-#include "model/kv_cache.h"
 
 namespace seek::dist {
 
@@ -132,18 +131,6 @@ model::LoadOptions stage_load_options(model::LoadOptions base, int64_t layers, i
   base.first_layer = stages[size_t(rank)].first;
   base.last_layer = stages[size_t(rank)].second;
   return base;
-}
-
-void follow_stage(const model::Model& m, const MpiPipelineLink& link) {
-  std::unique_ptr<model::KVCache> cache;
-  std::vector<float> logits;
-  while (std::optional<model::StageWork> w = link.next()) {
-    if (!cache || cache->n_slots() != w->n_slots || cache->capacity() != w->capacity)
-      cache = std::make_unique<model::KVCache>(m.config(), w->n_slots, w->capacity);
-    if (w->copy.src >= 0) model::copy_cache_prefix(m, *cache, w->copy.src, w->copy.dst, w->copy.n);
-    else model::forward(m, *cache, w->batch, logits, w->options);
-  }
-  link.total_bytes();  // for rank 0's report
 }
 
 }  // namespace seek::dist

@@ -1,6 +1,7 @@
 // `mpirun -np N seek run|chat|serve|logits|perplexity MODEL_DIR`: the model's main layers split
 // into N pipeline stages, one per rank, each loading only its own tensors (model/pipeline_link.h
-// has the protocol). Rank 0 runs the command; the others follow its forwards until it ends.
+// has the protocol). Rank 0 runs the command; the others follow its forwards until it ends
+// (model::follow_stage).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -28,15 +29,14 @@ class MpiPipelineLink final : public model::PipelineLink {
   void send_logits(const std::vector<float>& logits) const override;
   void recv_logits(std::vector<float>& logits) const override;
 
-  // A follower: the next forward stage 0 announced, or nothing when it has ended.
-  std::optional<model::StageWork> next() const;
+  std::optional<model::StageWork> next() const override;
+  void followed() const override { total_bytes(); }  // for rank 0's report
 
   // Traffic: floats this rank sent to other stages, bytes of announced batches, forwards and
   // tokens run.
   mutable int64_t floats_sent = 0, announced_bytes = 0, forwards = 0, tokens = 0;
 
  private:
-  friend void follow_stage(const model::Model& m, const MpiPipelineLink& link);
   // Every rank's traffic summed (collective, after the stop).
   int64_t total_bytes() const;
   const Comm& comm_;
@@ -46,8 +46,5 @@ class MpiPipelineLink final : public model::PipelineLink {
 // earlier stages taking the extra layers (the last also runs the final norm and head).
 model::LoadOptions stage_load_options(model::LoadOptions base, int64_t layers, int rank, int ranks);
 
-// A follower's loop (rank > 0): runs its stage of every forward stage 0 announces, on a KV cache
-// shaped as stage 0's, until stage 0 ends.
-void follow_stage(const model::Model& m, const MpiPipelineLink& link);
 
 }  // namespace seek::dist

@@ -5,7 +5,8 @@
 // final norm and the head and sends the logits back to stage 0, whose forward returns them. So
 // the decode loop (the engine, sampling, the server) runs unchanged in stage 0 and only there;
 // the other processes follow its forwards (dist/pipeline_link.h runs them) until it ends.
-// The interface keeps model code free of MPI; dist::MpiPipelineLink implements it.
+// The interface keeps model code free of MPI; dist::MpiPipelineLink implements it, and
+// follow_stage (transformer.h) is a following stage's loop.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -41,6 +42,10 @@ class PipelineLink {
   // The last stage's logits to stage 0 (its size is known to both).
   virtual void send_logits(const std::vector<float>& logits) const = 0;
   virtual void recv_logits(std::vector<float>& logits) const = 0;
+  // A following stage: the next work stage 0 announced, or nothing once it has ended.
+  virtual std::optional<StageWork> next() const = 0;
+  // A following stage, after the last work (the link's own bookkeeping).
+  virtual void followed() const {}
 };
 
 }  // namespace seek::model

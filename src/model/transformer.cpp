@@ -187,6 +187,20 @@ void copy_cache_prefix(const Model& m, KVCache& cache, int src, int dst, int64_t
   cache.set_length(dst, n);
 }
 
+void follow_stage(const Model& m) {
+  const PipelineLink* link = m.pipeline();
+  if (!link || link->stage() == 0) fail("follow_stage: not a following pipeline stage");
+  std::unique_ptr<KVCache> cache;
+  std::vector<float> logits;
+  while (std::optional<StageWork> w = link->next()) {
+    if (!cache || cache->n_slots() != w->n_slots || cache->capacity() != w->capacity)
+      cache = std::make_unique<KVCache>(m.config(), w->n_slots, w->capacity);
+    if (w->copy.src >= 0) copy_cache_prefix(m, *cache, w->copy.src, w->copy.dst, w->copy.n);
+    else forward(m, *cache, w->batch, logits, w->options);
+  }
+  link->followed();
+}
+
 namespace {
 int64_t view_bytes(const WeightView& v) {
   int64_t b = v.rows * dtype_bytes(v.dtype, v.cols);  // whole blocks per row for GGML types

@@ -109,6 +109,9 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
 // Copies slot src's first n cache rows of every layer to slot dst (prefix reuse); on stage 0 of
 // a pipeline the other stages copy theirs too.
 void copy_cache_prefix(const Model& m, KVCache& cache, int src, int dst, int64_t n);
+// A following pipeline stage (not stage 0): runs its part of every forward and cache copy
+// stage 0 announces, on a KV cache shaped as stage 0's, until stage 0 ends.
+void follow_stage(const Model& m);
 
 // ---- Training (transformer_backward.cpp): the whole model over whole sequences, no KV cache.
 // Forward keeping what backward needs (or recomputing it per block), the objective
