@@ -143,26 +143,32 @@ void decode_blocks_dot(const DecodeArgs& a, int64_t b0, int64_t b1, float* state
     for (int64_t t0 = 0; t0 < n; t0 += kTile) {
       const int64_t nt = std::min(kTile, n - t0);
       const float* tile = rows + t0 * a.ldr;
-      // The tile in bf16, row-major, prefetching the next tile's rows as it goes.
-      for (int64_t j = 0; j < nt; ++j) {
-        const float* src = tile + j * a.ldr;
-        for (int64_t k = 0; k < Wp; k += 32) {
-          _mm_prefetch(reinterpret_cast<const char*>(src + kPrefetch + k), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(src + kPrefetch + k + 16), _MM_HINT_T0);
-          const __m512bh v = _mm512_cvtne2ps_pbh(load_part(src + k + 16, W - k - 16),
-                                                 load_part(src + k, W - k));
-          _mm512_storeu_si512(w.rb.data() + j * Wp + k, (__m512i)v);
-        }
-      }
-      // Pair-transposed values; an odd tile's last row pairs with zeros.
+      // The tile in bf16 twice, in one pass over it by row pairs: row-major (rb) and
+      // pair-transposed (vt); an odd tile's last row pairs with zeros.
+      uint16_t* const rb = w.rb.data();
+      uint32_t* const vt = w.vt.data();
       for (int64_t jp = 0; jp < (nt + 1) / 2; ++jp) {
         const float* even = tile + 2 * jp * a.ldr;
         const float* odd = even + a.ldr;
         const bool has_odd = 2 * jp + 1 < nt;
-        for (int64_t c = 0; c < dvp; c += 16) {
-          const __m512 lo = load_part(even + c, dv - c);
-          const __m512 hi = has_odd ? load_part(odd + c, dv - c) : _mm512_setzero_ps();
-          _mm512_storeu_si512(w.vt.data() + jp * dvp + c, interleave_bf16(lo, hi));
+        for (int64_t k = 0; k < Wp; k += 32) {
+          _mm_prefetch(reinterpret_cast<const char*>(even + kPrefetch + k), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(even + kPrefetch + k + 16), _MM_HINT_T0);
+          const __m512 e0 = load_part(even + k, W - k), e1 = load_part(even + k + 16, W - k - 16);
+          __m512 o0 = _mm512_setzero_ps(), o1 = o0;
+          if (has_odd) {
+            o0 = load_part(odd + k, W - k), o1 = load_part(odd + k + 16, W - k - 16);
+            _mm512_storeu_si512(rb + (2 * jp + 1) * Wp + k, (__m512i)_mm512_cvtne2ps_pbh(o1, o0));
+          }
+          _mm512_storeu_si512(rb + 2 * jp * Wp + k, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
+          for (int64_t h = 0; h < 2; ++h) {  // values: the first dv columns, zeros to dvp
+            const int64_t c = k + 16 * h;
+            if (c >= dvp) break;
+            const __mmask16 mk = lanes(dv - c);
+            _mm512_storeu_si512(vt + jp * dvp + c,
+                                interleave_bf16(_mm512_maskz_mov_ps(mk, h ? e1 : e0),
+                                                _mm512_maskz_mov_ps(mk, h ? o1 : o0)));
+          }
         }
       }
       // Memory and dots overlap: the conversions above find their rows in L2, prefetched by the
@@ -171,7 +177,7 @@ void decode_blocks_dot(const DecodeArgs& a, int64_t b0, int64_t b1, float* state
       const float* next = rows + (t0 + kTile) * a.ldr;
       const int64_t next_floats = std::min(kTile, a.n - r0 - t0 - kTile) * a.ldr;
       for (int64_t g = 0; g < G; ++g)
-        dot_tile_step(a, w.qt2.data() + g * (Wp / 2) * 16, w.rb.data(), Wp, w.vt.data(), dvp, nt,
+        dot_tile_step(a, w.qt2.data() + g * (Wp / 2) * 16, rb, Wp, vt, dvp, nt,
                       g == 0 ? next : nullptr, next_floats,
                       w.ml.data() + g * 32, w.ml.data() + g * 32 + 16,
                       w.acc.data() + g * dvp * 16);
