@@ -2,9 +2,11 @@
 //   bench_model MODEL_DIR [--threads N] [--prompt 512] [--gen 32] [--reps 3] [--mmap] [--precise]
 //               [--chunk N]   (prefill in chunks of N tokens, as the engine's chunked prefill; long
 //                              contexts: --prompt 16384 --chunk 512 decodes at depth 16k)
+//               [--near N]    (depth of the companion decode, default 64)
 // Prints prefill tokens/s (and its share of the measured bf16 dot peak), decode tokens/s (and its
-// share of the memory-bandwidth roofline = bandwidth ÷ weight bytes read per token), and peak RSS
-// against weights + KV cache.
+// share of the memory-bandwidth roofline = bandwidth ÷ weight bytes read per token), decode at
+// the `--near` depth measured in the same pairs (and the ratio of the two: what depth costs),
+// and peak RSS against weights + KV cache.
 #include <CLI/CLI.hpp>
 #include <omp.h>
 #include <sys/resource.h>
@@ -35,7 +37,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   std::string dir;
-  int threads = 2, prompt = 512, gen = 32, reps = 3, chunk = 0;
+  int threads = 2, prompt = 512, gen = 32, reps = 3, chunk = 0, near = 64;
   bool mmap_mode = false, precise = false;
   CLI::App app{"bench_model: prefill and decode speed of a checkpoint against the roofline"};
   app.add_option("MODEL_DIR", dir, "Model directory")->required();
@@ -43,7 +45,8 @@ int main(int argc, char** argv) {
                                    {"--prompt", &prompt, "Prompt tokens"},
                                    {"--gen", &gen, "Generated tokens"},
                                    {"--reps", &reps, "Repetitions (median)"},
-                                   {"--chunk", &chunk, "Prefill chunk (default: the whole prompt)"}})
+                                   {"--chunk", &chunk, "Prefill chunk (default: the whole prompt)"},
+                                   {"--near", &near, "Depth of the companion decode"}})
     app.add_option(name, *value, what)->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--mmap", mmap_mode, "Map the weights instead of reading them");
   app.add_flag("--precise", precise, "FP32 activations in every product");
@@ -57,6 +60,8 @@ int main(int argc, char** argv) {
     double load_s = bench::now_s() - t0;
     const auto& cfg = m->config();
     model::KVCache cache(cfg, 1, prompt + gen + 1);
+    // The companion sequence decoded at depth `near` next to every token at depth `prompt`.
+    model::KVCache near_cache(cfg, 1, near + gen + 1);
     model::ModelStats st = model::model_stats(*m);
 
     // Matrix-product FLOPs of the prefill: 2 per active weight per token, without the embedding
@@ -103,19 +108,38 @@ int main(int argc, char** argv) {
       model::forward(*m, cache, model::Batch{{next}, {{0, prompt + i, 1, false}}}, logits, po);
       return bench::now_s() - t;
     };
+    std::vector<float> near_logits;
+    auto near_prefill = [&] {
+      std::vector<int32_t> near_ids(static_cast<size_t>(near));
+      for (auto& id : near_ids) id = int32_t(rng() % uint32_t(cfg.vocab_size));
+      model::forward(*m, near_cache, model::Batch{near_ids, {{0, 0, near, false}}}, near_logits, po);
+    };
+    auto near_decode_one = [&](int i) {
+      const int32_t next =
+          int32_t(std::max_element(near_logits.begin(), near_logits.end()) - near_logits.begin());
+      const double t = bench::now_s();
+      model::forward(*m, near_cache, model::Batch{{next}, {{0, near + i, 1, false}}}, near_logits, po);
+      return bench::now_s() - t;
+    };
     run_prefill();
-    for (int i = 0; i < std::min(gen, 4); ++i) decode_one(i);
+    near_prefill();
+    for (int i = 0; i < std::min(gen, 4); ++i) decode_one(i), near_decode_one(i);
     const double rss = peak_rss_bytes();
 
     const size_t probe = size_t(256) << 20;
-    std::vector<double> pre_tps, pre_ratio, dec_tps, dec_ratio, bws, peaks;
+    std::vector<double> pre_tps, pre_ratio, dec_tps, dec_ratio, bws, peaks, near_tps, depth_ratio;
     for (int r = 0; r < reps; ++r) {
       const double peak = bench::bf16_peak_gflops(threads);
       const double prefill_s = run_prefill();
-      double probe_s = 0, decode_s = 0;
+      near_prefill();
+      // Each deep token is paired with a near one (in alternating order), so both see the same
+      // bandwidth and their ratio is what depth costs, not what the host was doing.
+      double probe_s = 0, decode_s = 0, near_s = 0;
       for (int i = 0; i < gen; ++i) {
         probe_s += double(probe) / 1e9 / bench::read_bandwidth_gbs(threads, probe, 1);
+        if (i % 2) near_s += near_decode_one(i);
         decode_s += decode_one(i);
+        if (i % 2 == 0) near_s += near_decode_one(i);
       }
       const double bw = double(gen) * double(probe) / 1e9 / probe_s;
       const double roofline_tps = bw * 1e9 / double(st.weight_bytes_per_token);
@@ -123,12 +147,14 @@ int main(int argc, char** argv) {
       pre_ratio.push_back(flops / prefill_s / 1e9 / peak);
       dec_tps.push_back(gen / decode_s);
       dec_ratio.push_back(gen / decode_s / roofline_tps);
+      near_tps.push_back(gen / near_s);
+      depth_ratio.push_back(near_s / decode_s);
       bws.push_back(bw);
       peaks.push_back(peak);
       std::printf("rep %d            peak %.0f GFLOP/s, prefill %.1f tok/s (%.1f%%); bandwidth %.1f GB/s, "
-                  "decode %.2f tok/s (%.1f%%)\n",
+                  "decode %.2f tok/s (%.1f%%), at depth %d %.2f tok/s (ratio %.1f%%)\n",
                   r + 1, peak, pre_tps.back(), 100 * pre_ratio.back(), bw, dec_tps.back(),
-                  100 * dec_ratio.back());
+                  100 * dec_ratio.back(), near, near_tps.back(), 100 * depth_ratio.back());
     }
     const double weights = double(st.weight_bytes_total);
     const double kv = double(st.kv_bytes_per_token) * double(prompt + gen + 1);
@@ -139,6 +165,8 @@ int main(int argc, char** argv) {
                 100.0 * median(pre_ratio), precise ? "f32 activations" : "bf16 activations");
     std::printf("decode           %d tokens: %.2f tok/s; %.1f MB weights/token; %.1f%% of roofline\n",
                 gen, median(dec_tps), st.weight_bytes_per_token / 1e6, 100.0 * median(dec_ratio));
+    std::printf("decode by depth  at %d: %.2f tok/s, at %d: %.2f tok/s (same pairs): ratio %.1f%%\n",
+                prompt, median(dec_tps), near, median(near_tps), 100.0 * median(depth_ratio));
     std::printf("peak RSS         %.2f GB (weights %.2f GB + KV %.3f GB = %.2f GB; ratio %.3f)\n",
                 rss / 1e9, weights / 1e9, kv / 1e9, (weights + kv) / 1e9, rss / (weights + kv));
   } catch (const std::exception& e) {

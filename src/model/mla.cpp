@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "kernels/attention.h"
 #include "kernels/ops.h"
 
 namespace seek::model {
@@ -60,7 +61,8 @@ void causal_softmax(float* s, int64_t len, int64_t pos, float scale) {
 // head's query is moved into the latent space once and scores run directly over cache rows
 // [c_kv | k_pe]; the value projection W_UV_h is applied after the weighted sum of latents.
 void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
-                           int64_t start, const float* cache_rows, float scale, float* attn) {
+                           int64_t start, const float* cache_rows, float scale, Precision prec,
+                           float* attn) {
   const int64_t end = start + n;
   std::vector<float> qf(size_t(n * d.nh * d.W));    // [n, nh, W]: [q_nope·W_UK_h | q_pe]
   for (int64_t h = 0; h < d.nh; ++h) {
@@ -70,13 +72,23 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
       std::copy_n(q + i * d.nh * d.qd + h * d.qd + d.dh, d.dr,
                   qf.data() + (i * d.nh + h) * d.W + d.dc);
   }
-  const WeightView kv = f32_view(cache_rows, end, d.W, d.W);  // [end, W]
-  std::vector<float> s(size_t(n * d.nh * end));                // [n, nh, end]
-  kernels::matmul(qf.data(), n * d.nh, d.W, kv, s.data(), end);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t h = 0; h < d.nh; ++h) causal_softmax(s.data() + (i * d.nh + h) * end, end, start + i, scale);
   std::vector<float> lat(size_t(n * d.nh * d.dc));  // [n, nh, d_c] = Σ_j p_j · c_kv[j]
-  kernels::matmul_t(s.data(), n * d.nh, end, kv.slice_cols(0, d.dc), lat.data(), d.dc);
+  if (n == 1) {
+    // Decoding: one fused pass over the cache rows, split across the threads (flash decoding,
+    // kernels/attention.h). Under BF16 the kernel rounds qf, the rows and the weights to bf16
+    // for the CPU's bf16 dots (DeepSeek's reference keeps its cache in bf16 throughout).
+    kernels::attention_decode(qf.data(), d.nh, d.W, cache_rows, end, d.W, d.W, d.dc, scale,
+                              lat.data(), d.dc,
+                              prec == Precision::BF16 ? Precision::BF16 : Precision::F32);
+  } else {
+    const WeightView kv = f32_view(cache_rows, end, d.W, d.W);  // [end, W]
+    std::vector<float> s(size_t(n * d.nh * end));                // [n, nh, end]
+    kernels::matmul(qf.data(), n * d.nh, d.W, kv, s.data(), end);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t h = 0; h < d.nh; ++h)
+        causal_softmax(s.data() + (i * d.nh + h) * end, end, start + i, scale);
+    kernels::matmul_t(s.data(), n * d.nh, end, kv.slice_cols(0, d.dc), lat.data(), d.dc);
+  }
   for (int64_t h = 0; h < d.nh; ++h) {
     const WeightView w_uv = w.kv_b_proj.slice_rows(h * (d.dh + d.dv) + d.dh, d.dv);  // [d_v, d_c]
     kernels::matmul(lat.data() + h * d.dc, n, d.nh * d.dc, w_uv, attn + h * d.dv, d.nh * d.dv);
@@ -90,10 +102,11 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
 constexpr int64_t kPerTokenChunk = 4;
 
 void attend_absorbed(const Dims& d, const MlaWeights& w, const float* q, int64_t n, int64_t start,
-                     const float* cache_rows, float scale, float* attn) {
-  if (n > kPerTokenChunk) return attend_absorbed_chunk(d, w, q, n, start, cache_rows, scale, attn);
+                     const float* cache_rows, float scale, Precision prec, float* attn) {
+  if (n > kPerTokenChunk)
+    return attend_absorbed_chunk(d, w, q, n, start, cache_rows, scale, prec, attn);
   for (int64_t i = 0; i < n; ++i)
-    attend_absorbed_chunk(d, w, q + i * d.nh * d.qd, 1, start + i, cache_rows, scale,
+    attend_absorbed_chunk(d, w, q + i * d.nh * d.qd, 1, start + i, cache_rows, scale, prec,
                           attn + i * d.nh * d.dv);
 }
 
@@ -218,7 +231,7 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
     const float* qs = q.data() + first[i] * d.nh * d.qd;
     float* as = attn.data() + first[i] * d.nh * d.dv;
     if (use_absorbed(d, sc.n_tokens, sc.start_pos + sc.n_tokens, opts.attention))
-      attend_absorbed(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, as);
+      attend_absorbed(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, prec, as);
     else
       attend_naive(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, prec, as);
   };
@@ -233,8 +246,9 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
     }
   } else {
     // Decode tokens of many sequences (batched serving) are small, single-threaded problems:
-    // they are spread over the threads, one sequence each at a time. Longer chunks (prefill)
-    // then run one after another with every thread inside their products.
+    // they are spread over the threads, one sequence each at a time (a lone sequence runs on
+    // this thread, and attention_decode splits its cache rows over every thread). Longer chunks
+    // (prefill) then run one after another with every thread inside their products.
     std::vector<size_t> small, large;
     for (size_t i = 0; i < batch.seqs.size(); ++i)
       (batch.seqs[i].n_tokens <= kParallelSeqTokens ? small : large).push_back(i);

@@ -1,0 +1,246 @@
+// attention_decode's blocks on fp32 FMAs, compiled twice: into avx2:: (attention_avx2.cpp, 8
+// lanes) and into avx512:: (attention_avx512.cpp, 16 lanes; its Precision::BF16 runs on bf16 dots
+// instead, see there). The including file defines SEEK_ATTN_NS and SEEK_ATTN_AVX512 (0 or 1);
+// every helper is in an anonymous namespace, so the two compilations never merge at link time.
+//
+// Heads go in the vector lanes: with q transposed once per call (qt[k] = q[0..L-1, k]), a row's
+// scores for L heads are Σ_k broadcast(row[k]) · qt[k] (no horizontal sums), the online softmax
+// is lane-wise, and the accumulator is kept transposed, acc[c] = (Σ_j p_j[h] · row_j[c])_h, so
+// the weighted sum is again broadcast(row[c]) · p_j. Rows are taken kTile at a time: each row is
+// read from memory once, by the score pass of the first head group, which also prefetches the
+// next tile; the value pass and the other head groups (V3: 128 heads = 8 groups of 16) reread the
+// tile from L1/L2.
+//
+// Precision::BF16 here (no bf16 dot instruction) rounds q, the tile's rows and the weights p to
+// bf16 and multiplies them on fp32 FMAs: the reference semantics exactly.
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "kernels/attention_internal.h"
+#include "kernels/matmul_internal.h"
+
+#ifndef SEEK_ATTN_NS
+#error "define SEEK_ATTN_NS and SEEK_ATTN_AVX512 before including attention_x86.h"
+#endif
+
+namespace seek::kernels::SEEK_ATTN_NS {
+namespace {
+
+#if SEEK_ATTN_AVX512
+using V = __m512;
+constexpr int L = 16;
+inline V vzero() { return _mm512_setzero_ps(); }
+inline V vset(float x) { return _mm512_set1_ps(x); }
+inline V vload(const float* p) { return _mm512_loadu_ps(p); }
+inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
+inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline V vmul(V a, V b) { return _mm512_mul_ps(a, b); }
+inline V vadd(V a, V b) { return _mm512_add_ps(a, b); }
+inline V vsub(V a, V b) { return _mm512_sub_ps(a, b); }
+inline V vmax(V a, V b) { return _mm512_max_ps(a, b); }
+inline bool any_gt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) != 0; }
+inline V vround(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+inline V vscale2(V p, V n) { return _mm512_scalef_ps(p, n); }  // p·2^n, 0 on underflow
+inline __m512i vbits(V x) { return _mm512_castps_si512(x); }
+inline V vfloat(__m512i x) { return _mm512_castsi512_ps(x); }
+inline __m512i iadd(__m512i a, __m512i b) { return _mm512_add_epi32(a, b); }
+inline __m512i iand(__m512i a, __m512i b) { return _mm512_and_si512(a, b); }
+inline __m512i isrl(__m512i a, int n) { return _mm512_srli_epi32(a, n); }
+inline __m512i iset(int v) { return _mm512_set1_epi32(v); }
+#else
+using V = __m256;
+constexpr int L = 8;
+inline V vzero() { return _mm256_setzero_ps(); }
+inline V vset(float x) { return _mm256_set1_ps(x); }
+inline V vload(const float* p) { return _mm256_loadu_ps(p); }
+inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
+inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
+inline V vadd(V a, V b) { return _mm256_add_ps(a, b); }
+inline V vsub(V a, V b) { return _mm256_sub_ps(a, b); }
+inline V vmax(V a, V b) { return _mm256_max_ps(a, b); }
+inline bool any_gt(V a, V b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ)) != 0; }
+inline V vround(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+inline __m256i vbits(V x) { return _mm256_castps_si256(x); }
+inline V vfloat(__m256i x) { return _mm256_castsi256_ps(x); }
+inline __m256i iadd(__m256i a, __m256i b) { return _mm256_add_epi32(a, b); }
+inline __m256i iand(__m256i a, __m256i b) { return _mm256_and_si256(a, b); }
+inline __m256i isrl(__m256i a, int n) { return _mm256_srli_epi32(a, n); }
+inline __m256i iset(int v) { return _mm256_set1_epi32(v); }
+// p·2^n for integral n >= -126 (vexp's clamp keeps it there), through the exponent field.
+inline V vscale2(V p, V n) {
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), iset(127)), 23);
+  return vmul(p, vfloat(e));
+}
+#endif
+
+// e^x for x <= 0 (softmax arguments, -inf included): x = n·ln2 + r with n integral and
+// |r| <= ln2/2, e^r by its Taylor polynomial to degree 7 (truncation < 6e-9 relative, below
+// fp32's half ulp), times 2^n. Below the clamp e^x is under fp32's normal range and taken as 0
+// (the clamp also keeps -inf from becoming inf - inf).
+inline V vexp(V x) {
+  constexpr float kMin = -87.0f;
+  const V xc = vmax(x, vset(kMin));
+  const V n = vround(vmul(xc, vset(1.44269504f)));  // log2(e)
+  V r = vfma(n, vset(-0.693359375f), xc);            // ln2 in two parts: n·hi is exact
+  r = vfma(n, vset(2.12194440e-4f), r);
+  V p = vset(1.0f / 5040);
+  for (float c : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = vfma(p, r, vset(c));
+  const V e = vscale2(p, n);
+#if SEEK_ATTN_AVX512
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, vset(kMin), _CMP_GE_OQ), e);
+#else
+  return _mm256_and_ps(e, _mm256_cmp_ps(x, vset(kMin), _CMP_GE_OQ));
+#endif
+}
+
+// Round to nearest even bf16, kept as fp32 (finite inputs).
+inline V vround_bf16(V x) {
+  auto b = vbits(x);
+  b = iadd(b, iadd(iset(0x7fff), iand(isrl(b, 16), iset(1))));
+  return vfloat(iand(b, iset(int(0xffff0000u))));
+}
+
+constexpr int64_t kTile = 32;  // rows per online-softmax step
+constexpr int R = 8;           // rows per register block of the score pass
+constexpr int C = 16;          // accumulator columns per register block of the value pass
+constexpr int64_t kLine = 16;  // floats per cache line
+
+// Per-thread buffers, grown as needed.
+struct FmaWork {
+  std::vector<float> qt;    // [G, W, L]: head group g's queries, transposed (zeros past nh)
+  std::vector<float> acc;   // [G, dv, L]: transposed accumulators
+  std::vector<float> ml;    // [G, 2, L]: running max and sum
+  std::vector<float> tile;  // [kTile, W]: the tile's rows rounded to bf16 (BF16 only)
+  std::vector<float> zero;  // [W]: stands in for rows past the end of a tile
+};
+
+// One head group over one tile of `nt` rows rp[0..nt) (rp[nt..nt+R) point at zeros). `next`:
+// the source rows of the next tile, prefetched by the score pass (null: none).
+void tile_step(const DecodeArgs& a, const float* qt, const float* const* rp, int64_t nt,
+               const float* next, float* m, float* l, float* acc) {
+  const int64_t W = a.W;
+  alignas(64) float S[kTile][L];
+  for (int64_t r = 0; r < nt; r += R) {
+    V s[R];
+    const float* p[R];
+    SEEK_UNROLL
+    for (int i = 0; i < R; ++i) s[i] = vzero(), p[i] = rp[r + i];
+    int64_t k = 0;
+    for (; k + kLine <= W; k += kLine) {
+      if (next)
+        for (int i = 0; i < R; ++i)
+          _mm_prefetch(reinterpret_cast<const char*>(next + (r + i) * a.ldr + k), _MM_HINT_T1);
+      SEEK_UNROLL
+      for (int kk = 0; kk < kLine; ++kk) {
+        const V qk = vload(qt + (k + kk) * L);
+        SEEK_UNROLL
+        for (int i = 0; i < R; ++i) s[i] = vfma(vset(p[i][k + kk]), qk, s[i]);
+      }
+    }
+    for (; k < W; ++k) {
+      const V qk = vload(qt + k * L);
+      SEEK_UNROLL
+      for (int i = 0; i < R; ++i) s[i] = vfma(vset(p[i][k]), qk, s[i]);
+    }
+    SEEK_UNROLL
+    for (int i = 0; i < R; ++i)
+      if (r + i < nt) vstore(S[r + i], vmul(s[i], vset(a.scale)));
+  }
+  // Online softmax: a new max rescales what was summed so far by e^(m_old − m_new).
+  const V m_old = vload(m);
+  V mx = m_old;
+  for (int64_t j = 0; j < nt; ++j) mx = vmax(mx, vload(S[j]));
+  const bool grew = any_gt(mx, m_old);
+  const V alpha = vexp(vsub(m_old, mx));
+  V sum = vzero();
+  for (int64_t j = 0; j < nt; ++j) {
+    const V e = vexp(vsub(vload(S[j]), mx));
+    sum = vadd(sum, e);
+    vstore(S[j], a.p == Precision::BF16 ? vround_bf16(e) : e);
+  }
+  vstore(l, vfma(vload(l), alpha, sum));
+  vstore(m, mx);
+  int64_t c = 0;
+  for (; c + C <= a.dv; c += C) {
+    V ac[C];
+    SEEK_UNROLL
+    for (int i = 0; i < C; ++i) {
+      ac[i] = vload(acc + (c + i) * L);
+      if (grew) ac[i] = vmul(ac[i], alpha);
+    }
+    for (int64_t j = 0; j < nt; ++j) {
+      const V pj = vload(S[j]);
+      const float* v = rp[j] + c;
+      SEEK_UNROLL
+      for (int i = 0; i < C; ++i) ac[i] = vfma(vset(v[i]), pj, ac[i]);
+    }
+    SEEK_UNROLL
+    for (int i = 0; i < C; ++i) vstore(acc + (c + i) * L, ac[i]);
+  }
+  for (; c < a.dv; ++c) {
+    V ac = vload(acc + c * L);
+    if (grew) ac = vmul(ac, alpha);
+    for (int64_t j = 0; j < nt; ++j) ac = vfma(vset(rp[j][c]), vload(S[j]), ac);
+    vstore(acc + c * L, ac);
+  }
+}
+
+void decode_blocks_fma(const DecodeArgs& a, int64_t b0, int64_t b1, float* states) {
+  thread_local FmaWork w;
+  const bool bf = a.p == Precision::BF16;
+  const int64_t G = (a.nh + L - 1) / L, W = a.W, dv = a.dv;
+  w.qt.assign(size_t(G * W * L), 0.0f);
+  w.acc.resize(size_t(G * dv * L));
+  w.ml.resize(size_t(G * 2 * L));
+  w.zero.assign(size_t(W), 0.0f);
+  if (bf) w.tile.resize(size_t(kTile * W));
+  for (int64_t h = 0; h < a.nh; ++h)
+    for (int64_t k = 0; k < W; ++k) {
+      const float v = a.q[h * a.ldq + k];
+      w.qt[size_t(((h / L) * W + k) * L + h % L)] = bf ? vround_bf16(vset(v))[0] : v;
+    }
+  const float* rp[kTile + R];
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t r0 = b * kDecodeBlockRows, n = std::min(a.n - r0, kDecodeBlockRows);
+    const float* rows = a.rows + r0 * a.ldr;
+    std::fill(w.acc.begin(), w.acc.end(), 0.0f);
+    for (int64_t g = 0; g < G; ++g) {
+      std::fill_n(w.ml.data() + g * 2 * L, L, -std::numeric_limits<float>::infinity());
+      std::fill_n(w.ml.data() + g * 2 * L + L, L, 0.0f);
+    }
+    for (int64_t t0 = 0; t0 < n; t0 += kTile) {
+      const int64_t nt = std::min(kTile, n - t0);
+      for (int64_t j = 0; j < kTile + R; ++j) rp[j] = j < nt ? rows + (t0 + j) * a.ldr : w.zero.data();
+      if (bf) {  // the tile's rows rounded once, for every head group
+        for (int64_t j = 0; j < nt; ++j) {
+          float* d = w.tile.data() + j * W;
+          int64_t k = 0;
+          for (; k + L <= W; k += L) vstore(d + k, vround_bf16(vload(rp[j] + k)));
+          for (; k < W; ++k) d[k] = vround_bf16(vset(rp[j][k]))[0];
+          rp[j] = d;
+        }
+      }
+      const float* next = t0 + kTile < n ? rows + (t0 + kTile) * a.ldr : nullptr;
+      for (int64_t g = 0; g < G; ++g)
+        tile_step(a, w.qt.data() + g * W * L, rp, nt, g == 0 && !bf ? next : nullptr,
+                  w.ml.data() + g * 2 * L, w.ml.data() + g * 2 * L + L, w.acc.data() + g * dv * L);
+    }
+    float* m = states + (b - b0) * state_floats(a.nh, dv);
+    for (int64_t h = 0; h < a.nh; ++h) {
+      const float* ml = w.ml.data() + (h / L) * 2 * L;
+      m[h] = ml[h % L];
+      m[a.nh + h] = ml[L + h % L];
+      const float* acc = w.acc.data() + (h / L) * dv * L + h % L;
+      float* out = m + 2 * a.nh + h * dv;
+      for (int64_t c = 0; c < dv; ++c) out[c] = acc[c * L];
+    }
+  }
+}
+
+}  // namespace
+}  // namespace seek::kernels::SEEK_ATTN_NS
