@@ -1,5 +1,8 @@
 #include "dist/pipeline_runtime.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <chrono>
 #include <deque>
 #include <map>
@@ -10,10 +13,23 @@
 
 namespace seek::dist {
 
-std::vector<std::pair<int64_t, int64_t>> stage_layers(int64_t layers, int stages) {
+std::vector<std::pair<int64_t, int64_t>> stage_layers(int64_t layers, int stages,
+                                                      const std::vector<int64_t>& counts) {
   if (stages < 1 || layers < stages)
     fail("pipeline: {} stages for a model of {} layers (each stage needs at least one)", stages, layers);
   std::vector<std::pair<int64_t, int64_t>> r;
+  if (!counts.empty()) {
+    int64_t at = 0;
+    for (int64_t n : counts) {
+      if (n < 1) fail("pipeline: a stage of {} layers (each needs at least one)", n);
+      r.emplace_back(at, at + n);
+      at += n;
+    }
+    if (int64_t(counts.size()) != stages || at != layers)
+      fail("pipeline: stage layers {} for {} stages of a {}-layer model (one count per stage, "
+           "summing to the layers)", fmt::format("{}", fmt::join(counts, ", ")), stages, layers);
+    return r;
+  }
   for (int s = 0; s < stages; ++s) {
     const Range x = shard(layers, s, stages);
     r.emplace_back(x.begin, x.end);
@@ -21,9 +37,10 @@ std::vector<std::pair<int64_t, int64_t>> stage_layers(int64_t layers, int stages
   return r;
 }
 
-PipelineRuntime::PipelineRuntime(const Comm& pipe, PipeSchedule schedule, const model::ModelConfig& cfg)
+PipelineRuntime::PipelineRuntime(const Comm& pipe, PipeSchedule schedule, const model::ModelConfig& cfg,
+                                 const std::vector<int64_t>& stage_counts)
     : pipe_(pipe), schedule_(std::move(schedule)), cfg_(cfg),
-      layers_(stage_layers(cfg.num_hidden_layers, schedule_.stages)) {
+      layers_(stage_layers(cfg.num_hidden_layers, schedule_.stages, stage_counts)) {
   if (pipe.size() != schedule_.stages)
     fail("pipeline: a {}-stage schedule on {} ranks", schedule_.stages, pipe.size());
 }
@@ -157,6 +174,7 @@ PipelineRuntime::Prediction PipelineRuntime::predict() const {
   pipe_.allreduce_sum(v);
   const int P = schedule_.stages;
   Prediction p;
+  p.costs = {0.0, 0.0, 0.0};
   for (int st = 0; st < P; ++st) {
     const double* o = v.data() + st * kOps;
     const auto mean = [&](int op) { return o[2 * op + 1] > 0 ? o[2 * op] / o[2 * op + 1] : 0.0; };

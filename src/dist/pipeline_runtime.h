@@ -22,8 +22,11 @@
 namespace seek::dist {
 
 // The main layers [first, last) of each of `stages` stages: contiguous, sizes differing by at
-// most one, the extra layers on the earlier stages (the last one also runs the heads and MTP).
-std::vector<std::pair<int64_t, int64_t>> stage_layers(int64_t layers, int stages);
+// most one, the extra layers on the earlier stages (the last one also runs the heads and MTP);
+// or `counts` layers each (a split balanced by hand: the last stage's head and MTP modules cost
+// about a layer each).
+std::vector<std::pair<int64_t, int64_t>> stage_layers(int64_t layers, int stages,
+                                                      const std::vector<int64_t>& counts = {});
 
 // Where one rank's time in a step went.
 struct PipelineTimes {
@@ -40,7 +43,8 @@ struct PipelineTimes {
 class PipelineRuntime {
  public:
   // `pipe`: this pipeline's ranks (its size is the schedule's stages).
-  PipelineRuntime(const Comm& pipe, PipeSchedule schedule, const model::ModelConfig& cfg);
+  PipelineRuntime(const Comm& pipe, PipeSchedule schedule, const model::ModelConfig& cfg,
+                  const std::vector<int64_t>& stage_counts = {});
   // One step: micro[i] (every rank of the pipeline passes the same batches) is micro-batch
   // i % (M / directions) of direction i / (M / directions). Gradients accumulate into g as
   // forward_backward's do; returns each micro-batch's result from the stage this rank ran it

@@ -48,12 +48,13 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
   if (j.contains("parallel")) {
     const std::string ps = source + ": parallel";
     const auto& p = j["parallel"];
-    check_keys(p, {"data", "expert", "pipeline", "zero", "schedule"}, ps);
+    check_keys(p, {"data", "expert", "pipeline", "zero", "schedule", "stage_layers"}, ps);
     get(p, "data", c.data_parallel, ps);
     get(p, "zero", c.zero, ps);
     get(p, "expert", c.expert_parallel, ps);
     get(p, "pipeline", c.pipeline_parallel, ps);
     get(p, "schedule", c.pipeline_schedule, ps);
+    get(p, "stage_layers", c.stage_layers, ps);
     if (c.data_parallel < 0) fail("{}: \"data\" must be >= 1 (or 0: the number of ranks)", ps);
     if (c.zero != 0 && c.zero != 1) fail("{}: \"zero\" must be 0 or 1, got {}", ps, c.zero);
     if (c.expert_parallel < 1) fail("{}: \"expert\" must be >= 1, got {}", ps, c.expert_parallel);
@@ -162,6 +163,13 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& sourc
     } catch (const Error& e) {
       fail("{}: {} (the micro-batches are train: \"grad_accum\")", ps, e.what());
     }
+    try {
+      dist::stage_layers(mc.num_hidden_layers, int(c.pipeline_parallel), c.stage_layers);
+    } catch (const Error& e) {
+      fail("{}: \"stage_layers\": {}", ps, e.what());
+    }
+  } else if (!c.stage_layers.empty()) {
+    fail("{}: parallel: \"stage_layers\" needs \"pipeline\" above 1", source);
   }
   return c;
 }
@@ -452,7 +460,8 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   std::optional<dist::ExpertGroup> ep;
   if (ep_size > 1) ep.emplace(ep_comm);
   std::optional<dist::PipelineRuntime> pipeline;
-  if (P > 1) pipeline.emplace(pipe_comm, dist::make_schedule(c.pipeline_schedule, P, int(c.grad_accum)), mc);
+  if (P > 1)
+    pipeline.emplace(pipe_comm, dist::make_schedule(c.pipeline_schedule, P, int(c.grad_accum)), mc, c.stage_layers);
   if (D > 1 && c.kind == TrainConfig::Kind::Pretrain && c.batch_size % D != 0)
     fail("{}: train: \"batch_size\" {} does not divide among {} data-parallel ranks", c.source,
          c.batch_size, D);

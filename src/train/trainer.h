@@ -38,7 +38,8 @@ namespace seek::train {
 //                   "zero": 0 | 1 (1: ZeRO-1, the optimizer state sharded over the ranks),
 //                   "expert": E (ranks per expert-parallel group; divides D; default 1),
 //                   "pipeline": P (pipeline stages; default 1), "schedule": "1f1b" |
-//                   "dualpipe" } (optional; run under `mpirun -np D·P`),
+//                   "dualpipe", "stage_layers": [n_0, ..., n_{P-1}] (main layers per stage;
+//                   default an even split) } (optional; run under `mpirun -np D·P`),
 //     "out": "runs/name" }
 // Data parallelism (`mpirun -np D seek train --config C`): every rank reads the same batches
 // and trains on its share of each micro-batch's sequences (batch_size must divide by D when the
@@ -99,6 +100,7 @@ struct TrainConfig : ModelRunSettings {  // the "train" fields the trainers shar
   int64_t expert_parallel = 1;  // ranks per expert-parallel group (divides the data-parallel ranks)
   int64_t pipeline_parallel = 1;  // stages P (the job's ranks are data × pipeline)
   std::string pipeline_schedule = "1f1b";  // "1f1b" | "dualpipe"
+  std::vector<int64_t> stage_layers;  // main layers per stage (empty: an even split)
 
   // Parses and checks everything up front: unknown keys, wrong types, non-positive sizes,
   // geometry that does not divide or contradicts the init checkpoint get an error naming the

@@ -151,6 +151,7 @@ TEST(Distributed, PipelineParallelEqualsTheSingleProcessRun) {
   };
   const std::vector<Run> runs = {
       {"pp2", R"({"pipeline": 2})", 2, 2},
+      {"pp2split", R"({"pipeline": 2, "stage_layers": [3, 1]})", 2, 2},
       {"pp2dual", R"({"pipeline": 2, "schedule": "dualpipe"})", 2, 2},
       {"pp4", R"({"pipeline": 4})", 4, 4},
       {"pp4dual", R"({"pipeline": 4, "schedule": "dualpipe"})", 4, 4, "single8"},
@@ -316,7 +317,8 @@ TEST(Distributed, ConfigThatDoesNotMatchTheJobIsAClearError) {
                         Case{"pp3", R"({"pipeline": 3})", 3, "\"pipeline\" 3 stages for a model of 2 layers"},
                         Case{"dual", R"({"pipeline": 2, "schedule": "dualpipe"})", 2,
                              "dualpipe: the micro-batches per step must be even and at least twice the stages (4), got 1 (the micro-batches are train: \"grad_accum\")"},
-                        Case{"sched", R"({"pipeline": 2, "schedule": "gpipe"})", 2, "\"schedule\" must be \"1f1b\" or \"dualpipe\", got \"gpipe\""}}) {
+                        Case{"sched", R"({"pipeline": 2, "schedule": "gpipe"})", 2, "\"schedule\" must be \"1f1b\" or \"dualpipe\", got \"gpipe\""},
+                        Case{"split", R"({"pipeline": 2, "stage_layers": [2, 1]})", 2, "\"stage_layers\": pipeline: stage layers 2, 1 for 2 stages of a 2-layer model"}}) {
     write_run(dir, c.name, 2, std::string(R"( "parallel": )") + c.parallel + ",");
     std::vector<std::string> cmd = c.ranks > 1 ? mpirun(c.ranks) : std::vector<std::string>{};
     cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / (std::string(c.name) + ".json"), "--quiet"});
