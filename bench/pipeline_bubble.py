@@ -3,8 +3,9 @@
 simulator and the V3 report's formula for the costs measured in the same step.
 
 Trains configs/quickstart.json's model (4 layers: 2 per stage, and 3 + 1 for 1F1B, the last stage
-also running the head and the MTP module) on 2 pipeline ranks (one core each) with M micro-batches
-per step, and once in one process (one thread) with the same batches. From each
+also running the head and the MTP module; once more 3 + 1 without the MTP module, the closest to
+equal stages) on 2 pipeline ranks (one core each) with M micro-batches per step, and once in one
+process (one thread) with the same batches. From each
 step's metrics (after the first): every rank's compute (pp_busy_s) and its wait for the other
 stage (pp_wait_s, the bubble; sends and transfers included), the mean cost of an F, B and W op
 over the ranks (pp_costs_s), and what the simulator (dist/pipeline_sim.h, no transfer time) and
@@ -27,17 +28,20 @@ cfg["train"].update({"steps": args.steps, "save_every": 10**6, "eval_every": 10*
                      "batch_size": 4, "grad_accum": args.micro, "threads": 1})
 one = run(args, prep, "one", cfg)[1:]
 rows = []
-for schedule, split in (("1f1b", None), ("1f1b", [3, 1]), ("dualpipe", None)):
+for schedule, split, mtp in (("1f1b", None, 1), ("1f1b", [3, 1], 1), ("1f1b", [3, 1], 0),
+                             ("dualpipe", None, 1)):
     c = json.loads(json.dumps(cfg))
     c["parallel"] = {"pipeline": 2, "schedule": schedule}
     if split:
         c["parallel"]["stage_layers"] = split
+    c["model"]["num_nextn_predict_layers"] = mtp
     del c["train"]["threads"]
-    name = schedule + ("-" + "-".join(map(str, split)) if split else "")
+    name = schedule + ("-" + "-".join(map(str, split)) if split else "") + ("" if mtp else "-nomtp")
     steps = run(args, prep, name, c, 2)[1:]  # the first step warms up
     med = lambda f: statistics.median(f(m) for m in steps)
     rows.append({
-        "schedule": schedule + (f", layers {split[0]} + {split[1]}" if split else ", layers 2 + 2"),
+        "schedule": schedule + (f", layers {split[0]} + {split[1]}" if split else ", layers 2 + 2") +
+                    ("" if mtp else ", no MTP"),
         "step": med(lambda m: m["step_s"]),
         "busy": med(lambda m: sum(m["pp_busy_s"]) / 2),
         "wait": med(lambda m: sum(m["pp_wait_s"]) / 2),
