@@ -177,10 +177,10 @@ TEST(Distributed, PipelineParallelEqualsTheSingleProcessRun) {
     }
 }
 
-// `seek sft` on 2 ranks, data-parallel and expert-parallel (a MoE model): packed chat samples (a
-// share may hold no sample at all: with expert parallelism that rank still joins every exchange),
-// the loss normalized by the whole step's assistant tokens, validation on shares: equal to the
-// single process's run.
+// `seek sft` on 2 ranks, data-parallel, expert-parallel (a MoE model) and pipeline-parallel
+// (2 stages): packed chat samples (a share may hold no sample at all: with expert parallelism
+// that rank still joins every exchange), the loss normalized by the whole step's assistant
+// tokens, validation on shares: equal to the single process's run.
 TEST(Distributed, SftOnTwoRanksEqualsOneProcess) {
   TempDir dir;
   make_tiny_base(dir, model::test::tiny_v3_model_json(128));
@@ -190,7 +190,8 @@ TEST(Distributed, SftOnTwoRanksEqualsOneProcess) {
                                           {{"role", "assistant"}, {"content", std::to_string(a + 2)}}}}}.dump() + "\n";
   spit(dir / "chats.jsonl", chats);
   for (const auto& [name, parallel] : {std::pair<std::string, std::string>{"one", ""}, {"two", ""},
-                                       {"ep", R"("parallel": {"expert": 2},)"}})
+                                       {"ep", R"("parallel": {"expert": 2},)"},
+                                       {"pp", R"("parallel": {"pipeline": 2},)"}})
     spit(dir / (name + ".json"), R"({
       "init": "base/final", "data": {"sft": "chats.jsonl", "val": "chats.jsonl"}, )" + parallel + R"(
       "train": {"seq_len": 64, "batch_size": 2, "epochs": 2, "lr": 1e-3, "warmup": 0, "log_every": 1,
@@ -200,7 +201,7 @@ TEST(Distributed, SftOnTwoRanksEqualsOneProcess) {
   ASSERT_EQ(one.code, 0) << one.err;
   const auto a = train_lines(dir / "one/metrics.jsonl");
   ASSERT_GT(a.size(), 2u);
-  for (const char* name : {"two", "ep"}) {
+  for (const char* name : {"two", "ep", "pp"}) {
     std::vector<std::string> cmd = mpirun(2);
     cmd.insert(cmd.end(), {SEEK_BINARY, "sft", "-c", dir / (std::string(name) + ".json"), "-q"});
     Result two = run_program(cmd);
