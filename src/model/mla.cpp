@@ -61,8 +61,7 @@ void causal_softmax(float* s, int64_t len, int64_t pos, float scale) {
 // head's query is moved into the latent space once and scores run directly over cache rows
 // [c_kv | k_pe]; the value projection W_UV_h is applied after the weighted sum of latents.
 void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
-                           int64_t start, const float* cache_rows, float scale, Precision prec,
-                           float* attn) {
+                           int64_t start, const float* cache_rows, float scale, float* attn) {
   const int64_t end = start + n;
   std::vector<float> qf(size_t(n * d.nh * d.W));    // [n, nh, W]: [q_nope·W_UK_h | q_pe]
   for (int64_t h = 0; h < d.nh; ++h) {
@@ -75,11 +74,12 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
   std::vector<float> lat(size_t(n * d.nh * d.dc));  // [n, nh, d_c] = Σ_j p_j · c_kv[j]
   if (n == 1) {
     // Decoding: one fused pass over the cache rows, split across the threads (flash decoding,
-    // kernels/attention.h). Under BF16 the kernel rounds qf, the rows and the weights to bf16
-    // for the CPU's bf16 dots (DeepSeek's reference keeps its cache in bf16 throughout).
+    // kernels/attention.h), with fp32 products whatever the activations' precision: a prompt's
+    // last token decoded after a cached prefix must give the logits its prefill gave (within
+    // float rounding), or a seeded sample changes with the prefix cache. (The kernel's BF16
+    // tier, ~1.5x faster, rounds q, the rows and the weights to bf16: too far for that.)
     kernels::attention_decode(qf.data(), d.nh, d.W, cache_rows, end, d.W, d.W, d.dc, scale,
-                              lat.data(), d.dc,
-                              prec == Precision::BF16 ? Precision::BF16 : Precision::F32);
+                              lat.data(), d.dc, Precision::F32);
   } else {
     const WeightView kv = f32_view(cache_rows, end, d.W, d.W);  // [end, W]
     std::vector<float> s(size_t(n * d.nh * end));                // [n, nh, end]
@@ -102,11 +102,10 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
 constexpr int64_t kPerTokenChunk = 4;
 
 void attend_absorbed(const Dims& d, const MlaWeights& w, const float* q, int64_t n, int64_t start,
-                     const float* cache_rows, float scale, Precision prec, float* attn) {
-  if (n > kPerTokenChunk)
-    return attend_absorbed_chunk(d, w, q, n, start, cache_rows, scale, prec, attn);
+                     const float* cache_rows, float scale, float* attn) {
+  if (n > kPerTokenChunk) return attend_absorbed_chunk(d, w, q, n, start, cache_rows, scale, attn);
   for (int64_t i = 0; i < n; ++i)
-    attend_absorbed_chunk(d, w, q + i * d.nh * d.qd, 1, start + i, cache_rows, scale, prec,
+    attend_absorbed_chunk(d, w, q + i * d.nh * d.qd, 1, start + i, cache_rows, scale,
                           attn + i * d.nh * d.dv);
 }
 
@@ -231,7 +230,7 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
     const float* qs = q.data() + first[i] * d.nh * d.qd;
     float* as = attn.data() + first[i] * d.nh * d.dv;
     if (use_absorbed(d, sc.n_tokens, sc.start_pos + sc.n_tokens, opts.attention))
-      attend_absorbed(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, prec, as);
+      attend_absorbed(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, as);
     else
       attend_naive(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, prec, as);
   };
