@@ -162,7 +162,9 @@ test("API key: 401 without it, 200 with it", async () => {
     const bad = new OpenAI({ baseURL: `${keyed.base}/v1`, apiKey: "sk-wrong", maxRetries: 0 });
     await assert.rejects(bad.chat.completions.create({ model: "deepseek-chat", messages, max_tokens: 1 }),
                          (e) => e instanceof OpenAI.AuthenticationError);
-    const good = new OpenAI({ baseURL: `${keyed.base}/v1`, apiKey: "sk-e2e-secret", maxRetries: 0 });
+    // Retries: the pooled connection the 401 left may be closing (the test server's keep-alive
+    // is 0.2 s) just as this request reuses it; the key is what this test checks.
+    const good = new OpenAI({ baseURL: `${keyed.base}/v1`, apiKey: "sk-e2e-secret", maxRetries: 2 });
     const r = await good.chat.completions.create({ model: "deepseek-chat", messages, max_tokens: 1 });
     assert.equal(r.usage.completion_tokens, 1);
   } finally {
