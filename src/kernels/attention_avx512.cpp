@@ -85,20 +85,8 @@ void dot_tile_step(const DecodeArgs& a, const uint32_t* qt2, const uint16_t* rb,
     for (int i = 0; i < RB; ++i)
       if (r + i < nt) vstore(S[r + i], vmul(s[i], vset(a.scale)));
   }
-  const V m_old = vload(m);
-  V mx = m_old;
-  for (int64_t j = 0; j < nt; ++j) mx = vmax(mx, vload(S[j]));
-  const bool grew = any_gt(mx, m_old);
-  const V alpha = vexp(vsub(m_old, mx));
-  V sum = vzero();
-  for (int64_t j = 0; j < nt; ++j) {
-    const V e = vexp(vsub(vload(S[j]), mx));
-    sum = vadd(sum, e);
-    vstore(S[j], e);
-  }
+  const auto [alpha, grew] = online_softmax(S, nt, m, l, false);
   vstore(S[nt], vzero());  // an odd tile's last pair
-  vstore(l, vfma(vload(l), alpha, sum));
-  vstore(m, mx);
   const int64_t np = (nt + 1) / 2;
   alignas(64) uint32_t P2[kPairs][16];
   for (int64_t jp = 0; jp < np; ++jp)

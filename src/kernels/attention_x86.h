@@ -106,6 +106,30 @@ inline V vround_bf16(V x) {
 }
 
 constexpr int64_t kTile = 32;  // rows per online-softmax step
+
+// Online softmax over a tile's nt score vectors S[j] (L heads each): the running max m and sum l
+// move to the tile's, and S[j] becomes e^(S[j] − m_new) (rounded to bf16 when `round`). Returns
+// e^(m_old − m_new), the factor the weighted sums so far must be scaled by, and whether the max
+// grew (else that factor is 1).
+struct Rescale {
+  V alpha;
+  bool grew;
+};
+inline Rescale online_softmax(float (*S)[L], int64_t nt, float* m, float* l, bool round) {
+  const V m_old = vload(m);
+  V mx = m_old;
+  for (int64_t j = 0; j < nt; ++j) mx = vmax(mx, vload(S[j]));
+  const Rescale r{vexp(vsub(m_old, mx)), any_gt(mx, m_old)};
+  V sum = vzero();
+  for (int64_t j = 0; j < nt; ++j) {
+    const V e = vexp(vsub(vload(S[j]), mx));
+    sum = vadd(sum, e);
+    vstore(S[j], round ? vround_bf16(e) : e);
+  }
+  vstore(l, vfma(vload(l), r.alpha, sum));
+  vstore(m, mx);
+  return r;
+}
 constexpr int R = 8;           // rows per register block of the score pass
 constexpr int C = 16;          // accumulator columns per register block of the value pass
 constexpr int64_t kLine = 16;  // floats per cache line
@@ -152,19 +176,7 @@ void tile_step(const DecodeArgs& a, const float* qt, const float* const* rp, int
       if (r + i < nt) vstore(S[r + i], vmul(s[i], vset(a.scale)));
   }
   // Online softmax: a new max rescales what was summed so far by e^(m_old − m_new).
-  const V m_old = vload(m);
-  V mx = m_old;
-  for (int64_t j = 0; j < nt; ++j) mx = vmax(mx, vload(S[j]));
-  const bool grew = any_gt(mx, m_old);
-  const V alpha = vexp(vsub(m_old, mx));
-  V sum = vzero();
-  for (int64_t j = 0; j < nt; ++j) {
-    const V e = vexp(vsub(vload(S[j]), mx));
-    sum = vadd(sum, e);
-    vstore(S[j], a.p == Precision::BF16 ? vround_bf16(e) : e);
-  }
-  vstore(l, vfma(vload(l), alpha, sum));
-  vstore(m, mx);
+  const auto [alpha, grew] = online_softmax(S, nt, m, l, a.p == Precision::BF16);
   int64_t c = 0;
   for (; c + C <= a.dv; c += C) {
     V ac[C];
