@@ -261,6 +261,17 @@ void Comm::wait(Request& r) {
   check(MPI_Wait(&req, MPI_STATUS_IGNORE), "MPI_Wait");
 }
 
+bool Comm::done(Request& r) {
+  if (!r.active) return true;
+  MPI_Request req;
+  std::memcpy(&req, &r.handle, sizeof req);
+  int flag = 0;
+  check(MPI_Test(&req, &flag, MPI_STATUS_IGNORE), "MPI_Test");
+  std::memcpy(&r.handle, &req, sizeof req);
+  if (flag) r.active = false;
+  return flag != 0;
+}
+
 void Comm::abort(int code) const {
   if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);  // the whole job, whatever this communicator
   std::exit(code);

@@ -52,6 +52,7 @@ class Comm {
   Request send_async(std::span<const float> x, int dest, int tag) const;
   void recv(std::span<float> x, int src, int tag) const;
   static void wait(Request& r);
+  static bool done(Request& r);  // completed (then inactive) without waiting
   // The ranks with the same `color` as a communicator of their own, ranked as here
   // (MPI_Comm_split; collective over this communicator; the group lives until MPI ends).
   Comm split(int color) const;

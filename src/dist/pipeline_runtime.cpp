@@ -85,6 +85,8 @@ std::vector<model::StepResult> PipelineRuntime::step(const model::ModelWeights& 
   std::vector<float> in;
 
   const auto send = [&](const std::vector<float>& x, int dest, int t) {
+    // Buffers of sends already delivered are freed as the step goes, not at its end.
+    while (!sends.empty() && Comm::done(sends.front().req)) sends.pop_front();
     Pending& p = sends.emplace_back();
     p.data = x;
     p.req = pipe_.send_async(p.data, dest, t);
