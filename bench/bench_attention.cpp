@@ -68,12 +68,7 @@ int main(int argc, char** argv) {
              kernels::attention_decode(q.data(), nh, W, rows, n, W, W, dv, scale, out.data(), dv, p);
            }),
            p == Precision::F32 ? fp32 : bf16);
-  WeightView kv;
-  kv.dtype = DType::F32;
-  kv.data = rows;
-  kv.rows = n;
-  kv.cols = W;
-  kv.ld = W;
+  const WeightView kv = WeightView::f32(rows, n, W, W);
   report("matmul + softmax + matmul_t (f32)", time([&] {
            kernels::matmul(q.data(), nh, W, kv, s.data(), n);
            for (int64_t h = 0; h < nh; ++h) {

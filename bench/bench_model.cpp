@@ -101,26 +101,21 @@ int main(int argc, char** argv) {
       }
       return bench::now_s() - t;
     };
-    auto decode_one = [&](int i) {
-      const int32_t next =
-          int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    // One greedy token at position `pos` of a cache whose last logits are `lg`; its seconds.
+    auto decode_at = [&](model::KVCache& kv, std::vector<float>& lg, int64_t pos) {
+      const int32_t next = int32_t(std::max_element(lg.begin(), lg.end()) - lg.begin());
       const double t = bench::now_s();
-      model::forward(*m, cache, model::Batch{{next}, {{0, prompt + i, 1, false}}}, logits, po);
+      model::forward(*m, kv, model::Batch{{next}, {{0, pos, 1, false}}}, lg, po);
       return bench::now_s() - t;
     };
+    auto decode_one = [&](int i) { return decode_at(cache, logits, prompt + i); };
     std::vector<float> near_logits;
     auto near_prefill = [&] {
       std::vector<int32_t> near_ids(static_cast<size_t>(near));
       for (auto& id : near_ids) id = int32_t(rng() % uint32_t(cfg.vocab_size));
       model::forward(*m, near_cache, model::Batch{near_ids, {{0, 0, near, false}}}, near_logits, po);
     };
-    auto near_decode_one = [&](int i) {
-      const int32_t next =
-          int32_t(std::max_element(near_logits.begin(), near_logits.end()) - near_logits.begin());
-      const double t = bench::now_s();
-      model::forward(*m, near_cache, model::Batch{{next}, {{0, near + i, 1, false}}}, near_logits, po);
-      return bench::now_s() - t;
-    };
+    auto near_decode_one = [&](int i) { return decode_at(near_cache, near_logits, near + i); };
     run_prefill();
     near_prefill();
     for (int i = 0; i < std::min(gen, 4); ++i) decode_one(i), near_decode_one(i);

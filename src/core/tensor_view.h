@@ -20,6 +20,16 @@ struct WeightView {
   int64_t scale_ld = 0;
   int64_t row0 = 0, col0 = 0;
 
+  // A float32 matrix owned elsewhere (activations, a KV cache, master weights).
+  static WeightView f32(const float* p, int64_t rows, int64_t cols, int64_t ld) {
+    WeightView v;
+    v.rows = rows;
+    v.cols = cols;
+    v.ld = ld;
+    v.data = p;
+    return v;
+  }
+
   WeightView slice_rows(int64_t r0, int64_t n) const;
   WeightView slice_cols(int64_t c0, int64_t n) const;
   float at(int64_t i, int64_t j) const;  // dequantized element (slow; references and tests)

@@ -30,50 +30,48 @@
 namespace seek::kernels::SEEK_ATTN_NS {
 namespace {
 
+// The vector layer, written once over the ISA's intrinsic prefix (_mm512_ or _mm256_); what
+// the two ISAs do differently follows.
 #if SEEK_ATTN_AVX512
 using V = __m512;
+using VI = __m512i;
 constexpr int L = 16;
-inline V vzero() { return _mm512_setzero_ps(); }
-inline V vset(float x) { return _mm512_set1_ps(x); }
-inline V vload(const float* p) { return _mm512_loadu_ps(p); }
-inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
-inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-inline V vmul(V a, V b) { return _mm512_mul_ps(a, b); }
-inline V vadd(V a, V b) { return _mm512_add_ps(a, b); }
-inline V vsub(V a, V b) { return _mm512_sub_ps(a, b); }
-inline V vmax(V a, V b) { return _mm512_max_ps(a, b); }
+#define SEEK_MM(op) _mm512_##op
+#else
+using V = __m256;
+using VI = __m256i;
+constexpr int L = 8;
+#define SEEK_MM(op) _mm256_##op
+#endif
+inline V vzero() { return SEEK_MM(setzero_ps)(); }
+inline V vset(float x) { return SEEK_MM(set1_ps)(x); }
+inline V vload(const float* p) { return SEEK_MM(loadu_ps)(p); }
+inline void vstore(float* p, V v) { SEEK_MM(storeu_ps)(p, v); }
+inline V vfma(V a, V b, V c) { return SEEK_MM(fmadd_ps)(a, b, c); }
+inline V vmul(V a, V b) { return SEEK_MM(mul_ps)(a, b); }
+inline V vadd(V a, V b) { return SEEK_MM(add_ps)(a, b); }
+inline V vsub(V a, V b) { return SEEK_MM(sub_ps)(a, b); }
+inline V vmax(V a, V b) { return SEEK_MM(max_ps)(a, b); }
+inline VI iadd(VI a, VI b) { return SEEK_MM(add_epi32)(a, b); }
+inline VI isrl(VI a, int n) { return SEEK_MM(srli_epi32)(a, n); }
+inline VI iset(int v) { return SEEK_MM(set1_epi32)(v); }
+#undef SEEK_MM
+#if SEEK_ATTN_AVX512
 inline bool any_gt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) != 0; }
 inline V vround(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 inline V vscale2(V p, V n) { return _mm512_scalef_ps(p, n); }  // p·2^n, 0 on underflow
-inline __m512i vbits(V x) { return _mm512_castps_si512(x); }
-inline V vfloat(__m512i x) { return _mm512_castsi512_ps(x); }
-inline __m512i iadd(__m512i a, __m512i b) { return _mm512_add_epi32(a, b); }
-inline __m512i iand(__m512i a, __m512i b) { return _mm512_and_si512(a, b); }
-inline __m512i isrl(__m512i a, int n) { return _mm512_srli_epi32(a, n); }
-inline __m512i iset(int v) { return _mm512_set1_epi32(v); }
+inline VI vbits(V x) { return _mm512_castps_si512(x); }
+inline V vfloat(VI x) { return _mm512_castsi512_ps(x); }
+inline VI iand(VI a, VI b) { return _mm512_and_si512(a, b); }
 #else
-using V = __m256;
-constexpr int L = 8;
-inline V vzero() { return _mm256_setzero_ps(); }
-inline V vset(float x) { return _mm256_set1_ps(x); }
-inline V vload(const float* p) { return _mm256_loadu_ps(p); }
-inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
-inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-inline V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
-inline V vadd(V a, V b) { return _mm256_add_ps(a, b); }
-inline V vsub(V a, V b) { return _mm256_sub_ps(a, b); }
-inline V vmax(V a, V b) { return _mm256_max_ps(a, b); }
 inline bool any_gt(V a, V b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ)) != 0; }
 inline V vround(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-inline __m256i vbits(V x) { return _mm256_castps_si256(x); }
-inline V vfloat(__m256i x) { return _mm256_castsi256_ps(x); }
-inline __m256i iadd(__m256i a, __m256i b) { return _mm256_add_epi32(a, b); }
-inline __m256i iand(__m256i a, __m256i b) { return _mm256_and_si256(a, b); }
-inline __m256i isrl(__m256i a, int n) { return _mm256_srli_epi32(a, n); }
-inline __m256i iset(int v) { return _mm256_set1_epi32(v); }
+inline VI vbits(V x) { return _mm256_castps_si256(x); }
+inline V vfloat(VI x) { return _mm256_castsi256_ps(x); }
+inline VI iand(VI a, VI b) { return _mm256_and_si256(a, b); }
 // p·2^n for integral n >= -126 (vexp's clamp keeps it there), through the exponent field.
 inline V vscale2(V p, V n) {
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), iset(127)), 23);
+  const VI e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), iset(127)), 23);
   return vmul(p, vfloat(e));
 }
 #endif

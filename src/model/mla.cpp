@@ -32,16 +32,6 @@ RopeTables::RopeTables(const ModelConfig& cfg, const std::vector<int64_t>& posit
 
 namespace {
 
-WeightView f32_view(const float* p, int64_t rows, int64_t cols, int64_t ld) {
-  WeightView v;
-  v.dtype = DType::F32;
-  v.data = p;
-  v.rows = rows;
-  v.cols = cols;
-  v.ld = ld;
-  return v;
-}
-
 struct Dims {
   int64_t nh, dh, dr, dv, dc, qd, W;
   explicit Dims(const ModelConfig& c)
@@ -81,7 +71,7 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
     kernels::attention_decode(qf.data(), d.nh, d.W, cache_rows, end, d.W, d.W, d.dc, scale,
                               lat.data(), d.dc, Precision::F32);
   } else {
-    const WeightView kv = f32_view(cache_rows, end, d.W, d.W);  // [end, W]
+    const WeightView kv = WeightView::f32(cache_rows, end, d.W, d.W);  // [end, W]
     std::vector<float> s(size_t(n * d.nh * end));                // [n, nh, end]
     kernels::matmul(qf.data(), n * d.nh, d.W, kv, s.data(), end);
     for (int64_t i = 0; i < n; ++i)
@@ -118,11 +108,11 @@ void attend_naive(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
   std::vector<float> kvf(size_t(end * kvw));  // [end, nh, d_h + d_v]
   kernels::matmul(cache_rows, end, d.W, w.kv_b_proj, kvf.data(), kvw, prec);
   if (kvf_out) std::copy(kvf.begin(), kvf.end(), kvf_out);
-  const WeightView k_pe = f32_view(cache_rows + d.dc, end, d.dr, d.W);  // [end, d_R]
+  const WeightView k_pe = WeightView::f32(cache_rows + d.dc, end, d.dr, d.W);  // [end, d_R]
   std::vector<float> s(size_t(n * end)), s_pe(size_t(n * end));
   for (int64_t h = 0; h < d.nh; ++h) {
     const float* qh = q + h * d.qd;
-    kernels::matmul(qh, n, d.nh * d.qd, f32_view(kvf.data() + h * (d.dh + d.dv), end, d.dh, kvw),
+    kernels::matmul(qh, n, d.nh * d.qd, WeightView::f32(kvf.data() + h * (d.dh + d.dv), end, d.dh, kvw),
                     s.data(), end);
     kernels::matmul(qh + d.dh, n, d.nh * d.qd, k_pe, s_pe.data(), end);
     for (int64_t i = 0; i < n; ++i) {
@@ -131,7 +121,7 @@ void attend_naive(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
       causal_softmax(row, end, start + i, scale);
     }
     if (probs_out) std::copy(s.begin(), s.end(), probs_out + h * n * end);
-    const WeightView v = f32_view(kvf.data() + h * (d.dh + d.dv) + d.dh, end, d.dv, kvw);
+    const WeightView v = WeightView::f32(kvf.data() + h * (d.dh + d.dv) + d.dh, end, d.dv, kvw);
     kernels::matmul_t(s.data(), n, end, v, attn + h * d.dv, d.nh * d.dv);
   }
 }

@@ -119,11 +119,7 @@ ModelWeights Params::weights() const {
                            const ParamInfo& i = next(k, t);
                            const float* d = data_.data() + i.offset;
                            if (s.view) {
-                             s.view->dtype = DType::F32;
-                             s.view->rows = i.shape[0];
-                             s.view->cols = i.shape[1];
-                             s.view->ld = i.shape[1];
-                             s.view->data = d;
+                             *s.view = WeightView::f32(d, i.shape[0], i.shape[1], i.shape[1]);
                            } else {
                              s.vec->assign(d, d + i.numel);
                            }
