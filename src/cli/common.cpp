@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/gguf.h"
 #include "core/io.h"
+#include "dist/expert_servers.h"
 #include "dist/pipeline_link.h"
 #include "tokenizer/tokenizer.h"
 
@@ -48,6 +49,10 @@ void add_load_flags(CLI::App* cmd, LoadFlags& f) {
                 "the page cache; the first tokens are slower while pages fault in)");
   cmd->add_option("-t,--threads", f.threads, "Worker threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--expert-ranks", f.expert_ranks,
+                  "Under mpirun -np N: split each pipeline stage's routed experts across this many "
+                  "ranks (N / this many stages; default 1: N stages)")
+      ->check(CLI::PositiveNumber);
 }
 
 void add_train_flags(CLI::App* cmd, TrainFlags& f, const std::string& config_help, bool with_out) {
@@ -111,28 +116,50 @@ std::unique_ptr<model::Model> load_model(const std::string& dir, const LoadFlags
     };
   }
   const auto t0 = std::chrono::steady_clock::now();
-  // Under mpirun: one pipeline stage per rank, each loading its own layers' tensors. Rank 0 runs
-  // the command; the others follow its forwards and end when it does.
+  // Under mpirun: the main layers split into pipeline stages, each stage's routed experts across
+  // --expert-ranks ranks (rank = stage · E + e), every rank loading only its own tensors. Rank 0
+  // runs the command; the other stages follow its forwards, the expert ranks serve their
+  // experts, and all end when it does.
   const dist::Comm& world = dist::Comm::world();
-  if (world.size() > 1) {
+  if (world.size() > 1 || flags.expert_ranks > 1) {
     if (is_gguf_file(dir))
       fail("{}: a .gguf file is not split across ranks; give the model directory (safetensors)", dir);
     const model::ModelConfig cfg = model::ModelConfig::load(dir);
-    if (cfg.num_hidden_layers < world.size())
-      fail("{}: {} pipeline stages (ranks) for a model of {} layers", dir, world.size(), cfg.num_hidden_layers);
-    opts = dist::stage_load_options(opts, cfg.num_hidden_layers, world.rank(), world.size());
+    const int E = flags.expert_ranks, N = world.size();
+    if (N % E != 0) fail("--expert-ranks {}: {} ranks (mpirun -np) do not split into groups of {}", E, N, E);
+    const int P = N / E, stage = world.rank() / E, e = world.rank() % E;
+    if (cfg.num_hidden_layers < P)
+      fail("{}: {} pipeline stages (ranks) for a model of {} layers", dir, P, cfg.num_hidden_layers);
+    if (E > 1 && (cfg.n_routed_experts == 0 || cfg.n_routed_experts % E != 0))
+      fail("{}: {} routed experts do not split across {} expert ranks", dir, cfg.n_routed_experts, E);
+    opts = dist::stage_load_options(opts, cfg.num_hidden_layers, stage, P);
+    if (E > 1) {
+      const model::ExpertRange r = model::owned_experts(cfg.n_routed_experts, e, E);
+      opts.experts = {r.begin, r.end, e > 0};
+    }
     if (world.rank() != 0) opts.progress = {};
+    const dist::Comm pipe = world.split(e), group = world.split(stage);  // collective: every rank
     auto m = model::Model::load(dir, opts);
-    auto link = std::make_unique<dist::MpiPipelineLink>(world);
-    link->on_finish = [](const std::string& line) { write_stderr("seek: " + line + "\n"); };
-    m->set_pipeline(std::move(link));
+    const auto report = [](const std::string& line) { write_stderr("seek: " + line + "\n"); };
+    if (P > 1 && e == 0) {
+      auto link = std::make_unique<dist::MpiPipelineLink>(pipe);
+      link->on_finish = report;
+      m->set_pipeline(std::move(link));
+    }
+    if (E > 1) {
+      auto servers = std::make_unique<dist::MpiExpertServers>(group, cfg.hidden_size);
+      servers->on_finish = report;
+      m->set_experts(std::move(servers));
+    }
     bar.reset();
-    write_stderr(fmt::format("seek: rank {} of {}: layers [{}, {}) of {}, {} tensors, {} bytes of weights\n",
-                             world.rank(), world.size(), m->first_layer(), m->last_layer(),
-                             cfg.num_hidden_layers, m->weights_store().tensors().size(),
-                             m->weights_store().total_bytes()));
+    const std::string experts =
+        E == 1 ? "" : fmt::format("; {}routed experts [{}, {})", e > 0 ? "only " : "", opts.experts.begin, opts.experts.end);
+    write_stderr(fmt::format("seek: rank {} of {}: layers [{}, {}) of {}, {} tensors, {} bytes of weights{}\n",
+                             world.rank(), N, m->first_layer(), m->last_layer(), cfg.num_hidden_layers,
+                             m->weights_store().tensors().size(), m->weights_store().total_bytes(), experts));
+    if (e > 0) model::serve_experts(*m);
+    else if (stage > 0) model::follow_stage(*m);
     if (world.rank() != 0) {
-      model::follow_stage(*m);
       m.reset();
       std::exit(0);
     }

@@ -54,6 +54,7 @@ void write_stderr(std::string_view s);
 struct LoadFlags {
   bool mmap = false;
   int threads = 0;  // 0: OpenMP default (all cores)
+  int expert_ranks = 1;  // under mpirun: the ranks each stage's routed experts are split across
 };
 void add_load_flags(CLI::App* cmd, LoadFlags& flags);
 void apply_threads(const LoadFlags& flags);

@@ -63,7 +63,7 @@ void broadcast(const Comm& comm, std::vector<int64_t>& v) {
 
 }  // namespace
 
-MpiPipelineLink::MpiPipelineLink(const Comm& comm) : comm_(comm) {}
+MpiPipelineLink::MpiPipelineLink(Comm comm) : comm_(comm) {}
 
 MpiPipelineLink::~MpiPipelineLink() {
   if (comm_.rank() != 0) return;

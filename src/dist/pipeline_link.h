@@ -16,7 +16,7 @@ namespace seek::dist {
 
 class MpiPipelineLink final : public model::PipelineLink {
  public:
-  explicit MpiPipelineLink(const Comm& comm);
+  explicit MpiPipelineLink(Comm comm);
   // Stage 0's link tells the others to stop when it goes (with its model), then gathers every
   // stage's traffic and hands on_finish one line about it.
   ~MpiPipelineLink() override;
@@ -39,7 +39,7 @@ class MpiPipelineLink final : public model::PipelineLink {
  private:
   // Every rank's traffic summed (collective, after the stop).
   int64_t total_bytes() const;
-  const Comm& comm_;
+  Comm comm_;
 };
 
 // The stage of `m` for rank `rank` of `ranks`: contiguous main layers, sizes within one, the

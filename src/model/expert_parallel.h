@@ -11,7 +11,10 @@
 // backward) with its own tokens, zero rows included, since each layer's exchange is collective.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
+
+#include "kernels/matmul.h"
 
 namespace seek::model {
 
@@ -30,6 +33,24 @@ class ExpertExchange {
   // Rows this rank sent to other ranks and received from them since construction (the
   // per-rank communication volume; rows a rank keeps for itself are not counted).
   mutable int64_t rows_sent = 0, rows_received = 0;
+};
+
+// Inference with the routed experts split across processes (`mpirun -np N seek run
+// --expert-ranks E`): rank 0 of an expert group runs every forward with all of its tokens; the
+// other ranks, expert ranks, hold only their share of the routed experts and run each MoE
+// layer's exchange with no tokens of their own, running their experts on the rows sent to them
+// (serve_experts, transformer.h). Rank 0 tells them when a forward starts (and at which
+// precision) and, when its model goes, that no more will come.
+class ExpertServers {
+ public:
+  virtual ~ExpertServers() = default;
+  virtual const ExpertExchange& exchange() const = 0;
+  // Rank 0: a forward of `tokens` tokens starts.
+  virtual void start(kernels::Precision precision, int64_t tokens) const = 0;
+  // An expert rank: the next forward's precision, or nothing once rank 0 has ended.
+  virtual std::optional<kernels::Precision> next() const = 0;
+  // An expert rank, after the last forward (the group's bookkeeping).
+  virtual void served() const {}
 };
 
 // The experts rank r of n holds: [begin, end).

@@ -135,8 +135,9 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
                  const ExpertExchange* ep) {
   const int64_t H = cfg.hidden_size, E = cfg.n_routed_experts;
   // Router in float32 whatever the activation precision: gating is kept in high precision.
+  // (A rank with no tokens, an expert rank at inference, has no router: it only exchanges.)
   std::vector<float> logits(size_t(T * E));
-  kernels::matmul(xn, T, H, w.gate, logits.data(), E, Precision::F32);
+  if (T > 0) kernels::matmul(xn, T, H, w.gate, logits.data(), E, Precision::F32);
   Routing r = moe_route(cfg, logits.data(), T, w.e_score_correction_bias);
 
   // Dispatch: group tokens by expert so each expert runs once over its tokens. Slot
@@ -255,7 +256,7 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
       }
     }
   });
-  if (cfg.n_shared_experts > 0) {
+  if (cfg.n_shared_experts > 0 && (T > 0 || tape)) {
     std::vector<float> shared(size_t(T * H));
     ffn_forward(w.shared_experts, xn, T, H, shared.data(), prec, tape ? &tape->shared : nullptr);
     for (int64_t i = 0; i < T * H; ++i) out[i] += shared[size_t(i)];

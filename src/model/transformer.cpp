@@ -36,9 +36,9 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
     range(m->config_);
     std::function<bool(std::string_view)> keep;
     std::set<std::string, std::less<>> names;
-    if (m->is_stage()) {  // read only the stage's tensors (and their FP8 scales)
+    if (m->is_stage() || !opts.experts.whole()) {  // read only its tensors (and their FP8 scales)
       for (const TensorSpec& t : model_tensors(m->config_))
-        if (in_stage(t, m->config_, m->first_layer_, m->last_layer_)) {
+        if (in_stage(t, m->config_, m->first_layer_, m->last_layer_) && in_share(t, opts.experts)) {
           names.insert(t.name);
           names.insert(t.name + "_scale_inv");
         }
@@ -46,7 +46,9 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
     }
     m->store_ = TensorStore::open(dir, opts.mode, opts.progress, keep);
   }
-  m->weights_ = bind_weights(m->config_, m->store_, m->first_layer_, m->last_layer_);
+  if (!opts.experts.whole() && is_gguf_file(dir))
+    fail("{}: a .gguf file's stacked experts are not split across ranks", dir);
+  m->weights_ = bind_weights(m->config_, m->store_, m->first_layer_, m->last_layer_, opts.experts);
   return m;
 }
 
@@ -118,6 +120,9 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
     n_out += sc.all_logits ? sc.n_tokens : 1;
   }
   if (n_tok != T) fail("batch: {} tokens but the chunks cover {}", T, n_tok);
+  // Checked before the other processes of a split model are told to run the batch.
+  for (int32_t id : batch.tokens)
+    if (id < 0 || id >= V) fail("token id {} is outside the vocabulary (size {})", id, V);
 
   // A pipeline stage runs its layers only: stage 0 embeds (after telling the others what to
   // run), later stages take the previous one's hidden states.
@@ -127,6 +132,14 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
   if (link && (opts.hidden_states || opts.last_hidden || opts.routing || opts.experts))
     fail("forward: hidden states, routing and expert parallelism are not available across pipeline stages");
   if (link && link->stage() == 0) link->announce({{}, batch, opts, cache.n_slots(), cache.capacity()});
+  // Routed experts across processes: the group's expert ranks run this forward's MoE layers
+  // with this process.
+  ForwardOptions fo = opts;
+  if (const ExpertServers* group = m.experts(); group && group->exchange().size() > 1) {
+    if (opts.experts) fail("forward: the model's experts are already split across processes");
+    group->start(opts.precision, T);
+    fo.experts = &group->exchange();
+  }
 
   // h = embed_tokens[ids]                                                           [T, H]
   std::vector<float> h(size_t(T * H));
@@ -144,7 +157,7 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
   if (opts.routing) opts.routing->assign(size_t(cfg.num_hidden_layers), Routing{});
   const RopeTables rope(cfg, positions);
   for (int64_t l = first; l < last; ++l) {
-    block_forward(cfg, w.layers[size_t(l)], l, h.data(), batch, rope, &cache, opts,
+    block_forward(cfg, w.layers[size_t(l)], l, h.data(), batch, rope, &cache, fo,
                   opts.routing ? &(*opts.routing)[size_t(l)] : nullptr);
     if (opts.hidden_states) opts.hidden_states->insert(opts.hidden_states->end(), h.begin(), h.end());
   }
@@ -199,6 +212,20 @@ void follow_stage(const Model& m) {
     else forward(m, *cache, w->batch, logits, w->options);
   }
   link->followed();
+}
+
+void serve_experts(const Model& m) {
+  const ExpertServers* group = m.experts();
+  if (!group || group->exchange().rank() == 0) fail("serve_experts: not an expert rank");
+  const ModelConfig& cfg = m.config();
+  // Each MoE layer of the stage, in order, as rank 0 runs them: with no tokens of its own, this
+  // rank only runs its experts on the rows it receives.
+  while (std::optional<kernels::Precision> precision = group->next())
+    for (int64_t l = m.first_layer(); l < m.last_layer(); ++l)
+      if (cfg.is_moe_layer(l))
+        moe_forward(cfg, m.weights().layers[size_t(l)].moe, nullptr, 0, nullptr, *precision,
+                    nullptr, nullptr, &group->exchange());
+  group->served();
 }
 
 namespace {

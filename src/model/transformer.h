@@ -12,8 +12,9 @@
 
 #include "core/safetensors.h"
 #include "kernels/matmul.h"
-#include "model/config.h"
 #include "model/batch.h"
+#include "model/config.h"
+#include "model/expert_parallel.h"
 #include "model/kv_cache.h"
 #include "model/loss.h"
 #include "model/mla.h"
@@ -30,6 +31,8 @@ struct LoadOptions {
   // the embedding on the first stage and the final norm and head on the last; the MTP modules
   // are left out. A safetensors directory's other tensors are never read. last_layer -1: all.
   int64_t first_layer = 0, last_layer = -1;
+  // Routed experts across processes (model/expert_parallel.h): this process's share of them.
+  ExpertShare experts;
 };
 
 class Model {
@@ -49,6 +52,10 @@ class Model {
   // A stage's link to the others (forward() then runs across them); the model owns it.
   void set_pipeline(std::unique_ptr<PipelineLink> link) { pipeline_ = std::move(link); }
   const PipelineLink* pipeline() const { return pipeline_.get(); }
+  // The group its routed experts are split across (forward() then exchanges rows with it in
+  // every MoE layer); the model owns it.
+  void set_experts(std::unique_ptr<ExpertServers> group) { experts_ = std::move(group); }
+  const ExpertServers* experts() const { return experts_.get(); }
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const std::string& dir() const { return dir_; }
@@ -61,6 +68,7 @@ class Model {
   ModelWeights weights_;
   int64_t first_layer_ = 0, last_layer_ = 0;
   std::unique_ptr<PipelineLink> pipeline_;
+  std::unique_ptr<ExpertServers> experts_;
 };
 
 // Sizes `seek info` reports, derived from the config and the stored dtypes.
@@ -112,6 +120,9 @@ void copy_cache_prefix(const Model& m, KVCache& cache, int src, int dst, int64_t
 // A following pipeline stage (not stage 0): runs its part of every forward and cache copy
 // stage 0 announces, on a KV cache shaped as stage 0's, until stage 0 ends.
 void follow_stage(const Model& m);
+// An expert rank (Model::experts(), not its group's rank 0): runs its experts on the rows its
+// group's rank 0 sends in every MoE layer of every forward, until rank 0 ends.
+void serve_experts(const Model& m);
 
 // ---- Training (transformer_backward.cpp): the whole model over whole sequences, no KV cache.
 // Forward keeping what backward needs (or recomputing it per block), the objective

@@ -122,21 +122,26 @@ bool in_stage(const TensorSpec& t, const ModelConfig& cfg, int64_t first, int64_
   return last == L;  // the final norm and the head
 }
 
+bool in_share(const TensorSpec& t, const ExpertShare& share) {
+  if (t.expert < 0 || t.mtp) return !share.only;
+  return t.expert >= share.begin && (share.end < 0 || t.expert < share.end);
+}
+
 ModelWeights bind_weights(const ModelConfig& cfg, const TensorStore& store, int64_t first,
-                          int64_t last) {
+                          int64_t last, const ExpertShare& share) {
   if (last < 0) last = cfg.num_hidden_layers;
   Binder b(cfg, store);
   ModelWeights w;
   for_each_tensor(cfg, TensorOrder::Release, &w, nullptr,
                   [&](const TensorSpec& t, const TensorSlots& s) {
-                    if (!in_stage(t, cfg, first, last)) return;
+                    if (!in_stage(t, cfg, first, last) || !in_share(t, share)) return;
                     // The release stores the MTP copies of the shared embedding and head; a
                     // checkpoint may omit them (the walk then points them at the main ones).
                     if (!t.tied_to.empty() && !store.find(t.name)) return;
                     if (s.view) *s.view = b.linear(t.name, t.shape[0], t.shape[1]);
                     else *s.vec = b.vec(t.name, t.shape[0]);
                   });
-  if (first == 0 && last == cfg.num_hidden_layers) b.check_all_used();
+  if (first == 0 && last == cfg.num_hidden_layers && share.whole()) b.check_all_used();
   return w;
 }
 

@@ -76,12 +76,24 @@ bool copy_as_f32(const Tensor& t, float* out);
 // The forward weights of BF16 mixed-precision training (ObjectiveOptions::precision).
 ModelWeights with_bf16_matrices(const ModelWeights& w, std::vector<uint16_t>& store);
 
+// The routed experts one process holds when they are split across processes
+// (model/expert_parallel.h): of the main layers' routed experts, [begin, end) (end -1: all);
+// `only`: nothing else (an expert rank: the rest of its stage is with its group's rank 0). The
+// MTP modules are never split.
+struct ExpertShare {
+  int64_t begin = 0, end = -1;
+  bool only = false;
+  bool whole() const { return begin == 0 && end < 0 && !only; }
+};
+bool in_share(const TensorSpec& t, const ExpertShare& share);
+
 // Binds every tensor of `store` to its place, checking names, shapes and dtypes against the
 // config. Missing or unexpected tensors, wrong shapes or dtypes, FP8 weights without a matching
 // weight_scale_inv: seek::Error naming the tensor (and its file).
-// With first/last: a pipeline stage's tensors only (in_stage), the rest of w left empty.
+// With first/last: a pipeline stage's tensors only (in_stage), and with a share of the routed
+// experts only those (in_share); the rest of w is left empty.
 ModelWeights bind_weights(const ModelConfig& cfg, const TensorStore& store, int64_t first = 0,
-                          int64_t last = -1);
+                          int64_t last = -1, const ExpertShare& share = {});
 // Whether a tensor belongs to the stage of main layers [first, last): its layers, the embedding
 // on the first stage (and on the last with tied embeddings), the final norm and head on the
 // last; never the MTP modules unless the stage is the whole model.

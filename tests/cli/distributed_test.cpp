@@ -2,6 +2,7 @@
 // run on the same data, a rank that dies, and a resume with another number of ranks. OpenMPI's
 // mpirun runs every rank on this machine (--oversubscribe: more ranks than cores).
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "cli/harness.h"
 #include "model/config.h"
@@ -224,9 +225,13 @@ TEST(Distributed, SftOnTwoRanksEqualsOneProcess) {
 }
 
 // `mpirun -np N seek run` (inference across ranks): the fixtures' 3 layers split into 2 and 3
-// pipeline stages, each rank loading only its own tensors, generate the tokens one process does
-// (BF16, the sharded FP8 release, V2-Lite), and `seek logits` gives the same floats.
+// pipeline stages, and each stage's routed experts across 2 ranks (expert parallelism alone on 2
+// ranks, with 2 stages on 4), each rank loading only its own tensors, generate the tokens one
+// process does (BF16, the sharded FP8 release, V2-Lite), and `seek logits` gives the same floats.
 TEST(Distributed, PipelineStagesRunTheSameTokensAsOneProcess) {
+  struct Layout {
+    int np, expert_ranks;
+  };
   for (const char* fixture : {"v3-tiny", "v3-tiny-fp8", "v2-lite-tiny"}) {
     TempDir dir;
     link_model(fixture, dir, true);
@@ -237,36 +242,53 @@ TEST(Distributed, PipelineStagesRunTheSameTokensAsOneProcess) {
     ASSERT_FALSE(one.out.empty());
     const auto whole = model::Model::load(dir.str());
     const uint64_t whole_bytes = whole->weights_store().total_bytes();
-    for (int np : {2, 3}) {
+    const int64_t n_experts = whole->config().n_routed_experts;
+    for (Layout lay : {Layout{2, 1}, Layout{3, 1}, Layout{2, 2}, Layout{4, 2}}) {
+      const int np = lay.np, E = lay.expert_ranks;
+      const std::string what = fmt::format("{} on {} ranks, {} per stage", fixture, np, E);
       std::vector<std::string> cmd = mpirun(np);
       cmd.insert(cmd.end(), args.begin(), args.end());
+      cmd.insert(cmd.end(), {"--expert-ranks", std::to_string(E)});
       Result r = run_program(cmd);
-      ASSERT_EQ(r.code, 0) << fixture << " on " << np << ": " << r.err;
+      ASSERT_EQ(r.code, 0) << what << ": " << r.err;
       // mpirun gives rank 0 a terminal, so the answer ends with a newline there.
       std::string out = r.out;
       if (!out.empty() && out.back() == '\n' && one.out.back() != '\n') out.pop_back();
-      EXPECT_EQ(out, one.out) << fixture << " on " << np << " ranks";
-      // Each rank names its layers and what it loaded: the layers tile the model, and together
-      // the ranks read less than the whole checkpoint (no MTP module), each a part of it.
-      int64_t next = 0;
+      EXPECT_EQ(out, one.out) << what;
+      // Each rank names its layers and what it loaded: the stages' layers tile the model, a
+      // stage's ranks tile its routed experts, and together the ranks read no more than the
+      // whole checkpoint (the MTP module only on rank 0 when it holds every layer), each a part.
+      int64_t next = 0, stage_begin = 0;
       uint64_t bytes = 0;
       for (int q = 0; q < np; ++q) {
         const std::string tag = fmt::format("seek: rank {} of {}: layers [", q, np);
         const size_t at = r.err.find(tag);
         ASSERT_NE(at, std::string::npos) << r.err;
+        const std::string line = r.err.substr(at, r.err.find('\n', at) - at);
         long long a = 0, b = 0, layers = 0, tensors = 0;
         unsigned long long n = 0;
-        ASSERT_EQ(std::sscanf(r.err.c_str() + at + tag.size(), "%lld, %lld) of %lld, %lld tensors, %llu bytes",
-                              &a, &b, &layers, &tensors, &n), 5) << r.err;
-        EXPECT_EQ(a, next) << fixture;
-        EXPECT_GT(b, a);
-        next = b;
-        EXPECT_LT(n, whole_bytes) << fixture << " rank " << q;
+        ASSERT_EQ(std::sscanf(line.c_str() + tag.size(), "%lld, %lld) of %lld, %lld tensors, %llu bytes",
+                              &a, &b, &layers, &tensors, &n), 5) << line;
+        if (q % E == 0) {
+          EXPECT_EQ(a, next) << what;
+          EXPECT_GT(b, a);
+          stage_begin = a;
+          next = b;
+        } else {
+          EXPECT_EQ(a, stage_begin) << line;  // an expert rank holds its stage's layers
+        }
+        EXPECT_LT(n, whole_bytes) << what << " rank " << q;
         bytes += n;
+        if (E > 1) {
+          const std::string experts = fmt::format("{}routed experts [{}, {})", q % E ? "only " : "",
+                                                  q % E * n_experts / E, (q % E + 1) * n_experts / E);
+          EXPECT_TRUE(contains(line, experts)) << line;
+        }
       }
       EXPECT_EQ(next, whole->config().num_hidden_layers);
-      EXPECT_LE(bytes, whole_bytes) << fixture;
-      EXPECT_TRUE(contains(r.err, fmt::format("{} pipeline stages: 16 forwards", np))) << r.err;
+      EXPECT_LE(bytes, whole_bytes) << what;
+      if (np / E > 1) EXPECT_TRUE(contains(r.err, fmt::format("{} pipeline stages: 16 forwards", np / E))) << r.err;
+      if (E > 1) EXPECT_TRUE(contains(r.err, fmt::format("routed experts across {} ranks: 16 forwards", E))) << r.err;
     }
   }
   // Logits of a prompt, float for float.
@@ -285,6 +307,29 @@ TEST(Distributed, PipelineStagesRunTheSameTokensAsOneProcess) {
   Result spec = run_program(cmd);
   EXPECT_NE(spec.code, 0);
   EXPECT_TRUE(contains(spec.err, "speculative decoding does not run across pipeline stages")) << spec.err;
+  // With the experts across ranks and every layer on rank 0, the MTP draft runs there: the
+  // same tokens as one process.
+  const std::vector<std::string> spec_args = {SEEK_BINARY, "run", dir.str(), "--raw", "-p", "1 2 3",
+                                              "-n", "12", "--temperature", "0", "--speculative"};
+  Result spec_one = run_program(spec_args);
+  ASSERT_EQ(spec_one.code, 0) << spec_one.err;
+  cmd = mpirun(2);
+  cmd.insert(cmd.end(), spec_args.begin(), spec_args.end());
+  cmd.insert(cmd.end(), {"--expert-ranks", "2"});
+  Result spec_ep = run_program(cmd);
+  ASSERT_EQ(spec_ep.code, 0) << spec_ep.err;
+  std::string out = spec_ep.out;
+  if (!out.empty() && out.back() == '\n' && spec_one.out.back() != '\n') out.pop_back();
+  EXPECT_EQ(out, spec_one.out);
+  // Layouts that do not divide: clear errors.
+  for (const auto& [np, e, message] : {std::tuple{2, "3", "2 ranks (mpirun -np) do not split into groups of 3"},
+                                       std::tuple{3, "3", "16 routed experts do not split across 3 expert ranks"}}) {
+    cmd = mpirun(np);
+    cmd.insert(cmd.end(), {SEEK_BINARY, "run", dir.str(), "--raw", "-p", "1 2", "-n", "4", "--expert-ranks", e});
+    Result bad = run_program(cmd);
+    EXPECT_NE(bad.code, 0);
+    EXPECT_TRUE(contains(bad.err, message)) << bad.err;
+  }
 }
 
 // `seek simulate` on the shipped V3 layout: both schedules side by side; a bad file is an error.
