@@ -1,5 +1,7 @@
 #include "kernels/fp8.h"
 
+#include <array>
+
 #include <omp.h>
 
 namespace seek::kernels {
@@ -90,10 +92,21 @@ void quantize_fp8_operand(const float* src, int64_t ld, bool transposed, int64_t
 }
 
 void dequantize_fp8_operand(const Fp8Operand& x, float* dst) {
+  // The 256 code values once (the decode is a table lookup and a multiply per value).
+  static const std::array<float, 256> value = [] {
+    std::array<float, 256> v{};
+    for (int c = 0; c < 256; ++c) v[size_t(c)] = fp8_e4m3_to_f32(uint8_t(c));
+    return v;
+  }();
 #pragma omp parallel for schedule(static) if (x.rows * x.K >= kParallelMin)
   for (int64_t r = 0; r < x.rows; ++r)
-    for (int64_t k = 0; k < x.K; ++k)
-      dst[r * x.K + k] = fp8_e4m3_to_f32(x.codes[size_t(r * x.K + k)]) * x.scale_at(r, k);
+    for (int64_t kb = 0; kb < x.kblocks; ++kb) {
+      const float S = x.scale[size_t(r * x.kblocks + kb)];
+      const int64_t k0 = kb * kFp8Block, k1 = std::min(x.K, k0 + kFp8Block);
+      const uint8_t* q = x.codes.data() + r * x.K;
+      float* d = dst + r * x.K;
+      for (int64_t k = k0; k < k1; ++k) d[k] = value[q[k]] * S;
+    }
 }
 
 }  // namespace seek::kernels

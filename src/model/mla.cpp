@@ -160,7 +160,7 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
     for (int64_t t = 0; t < T; ++t)
       kernels::rmsnorm(qa.data() + t * r, w.q_a_layernorm.data(), qa.data() + t * r, r, eps);
     kernels::matmul(qa.data(), T, r, w.q_b_proj, q.data(), d.nh * d.qd, prec);
-    if (tape) tape->qa_n = std::move(qa);
+    if (tape) tape->qa_n.keep(std::move(qa), r, prec == Precision::FP8);
   } else {
     kernels::matmul(xn, T, H, w.q_proj, q.data(), d.nh * d.qd, prec);
   }

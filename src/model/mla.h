@@ -7,6 +7,7 @@
 #include "model/config.h"
 #include "model/grads.h"
 #include "model/kv_cache.h"
+#include "model/saved_activation.h"
 #include "model/weights.h"
 
 namespace seek::model {
@@ -22,7 +23,7 @@ struct RopeTables {
 // then runs in the naive form, whose probabilities and expanded keys/values are kept.
 struct MlaTape {
   std::vector<float> qa;     // [T, q_lora_rank] q_a_proj(x), before q_a_layernorm (q LoRA only)
-  std::vector<float> qa_n;   // [T, q_lora_rank] after q_a_layernorm
+  SavedActivation qa_n;      // [T, q_lora_rank] after q_a_layernorm (q_b_proj's input)
   std::vector<float> q;      // [T, nh, d_h + d_R] queries, q_pe rotated
   std::vector<float> kv;     // [T, d_c + d_R] kv_a_proj_with_mqa(x): raw c_kv | raw k_pe
   std::vector<float> rows;   // [T, d_c + d_R] key rows: RMSNorm(c_kv) | rotated k_pe

@@ -115,7 +115,8 @@ void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
     const float* w_qa = f32(w.q_a_proj, "q_a_proj");
     std::vector<float> dqa(size_t(T * r));
     kernels::gemm_dyw(dq.data(), w_qb, dqa.data(), T, nh * qd, r, false, prec);
-    if (g.q_b_proj) weight_grad(dq.data(), tape.qa_n.data(), g.q_b_proj, T, nh * qd, r, prec);
+    std::vector<float> buf;
+    if (g.q_b_proj) weight_grad(dq.data(), tape.qa_n.values(buf), g.q_b_proj, T, nh * qd, r, prec);
     for (int64_t t = 0; t < T; ++t)
       rmsnorm_backward(tape.qa.data() + t * r, w.q_a_layernorm.data(), dqa.data() + t * r,
                        dqa.data() + t * r, g.q_a_layernorm, r, eps);

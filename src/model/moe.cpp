@@ -21,8 +21,8 @@ void ffn_forward(const FfnWeights& w, const float* x, int64_t T, int64_t H, floa
   kernels::matmul(x, T, H, w.gate_proj, g.data(), I, prec);
   kernels::matmul(x, T, H, w.up_proj, u.data(), I, prec);
   if (tape) {
-    tape->g = g;
-    tape->u = u;
+    tape->g.keep(g, I, prec == Precision::FP8);
+    tape->u.keep(u, I, prec == Precision::FP8);
   }
   kernels::silu_mul(g.data(), u.data(), g.data(), T * I);
   kernels::matmul(g.data(), T, I, w.down_proj, out, H, prec);
@@ -232,7 +232,8 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
     if (tape) {
       tape->expert_in.assign(size_t(per), {});
       for (int64_t j = 0; j < per; ++j)
-        tape->expert_in[size_t(j)].assign(xe.begin() + off[size_t(j)] * H, xe.begin() + off[size_t(j) + 1] * H);
+        tape->expert_in[size_t(j)].keep(xe.data() + off[size_t(j)] * H, off[size_t(j) + 1] - off[size_t(j)], H,
+                                        prec == Precision::FP8);
       tape->recv_counts = std::move(recv_counts);
     }
   }

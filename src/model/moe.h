@@ -8,13 +8,15 @@
 #include "model/config.h"
 #include "model/expert_parallel.h"
 #include "model/grads.h"
+#include "model/saved_activation.h"
 #include "model/weights.h"
 
 namespace seek::model {
 
-// What ffn_backward needs from the forward (training): the SwiGLU pre-activations.
+// What ffn_backward needs from the forward (training): the SwiGLU inputs (its output is
+// recomputed), as V3 keeps them: FP8 under FP8 training.
 struct FfnTape {
-  std::vector<float> g, u;  // [T, I] gate(x), up(x)
+  SavedActivation g, u;  // [T, I] gate(x), up(x)
 };
 
 // out[T, H] = down(silu(gate(x)) · up(x))
@@ -45,7 +47,7 @@ struct MoeTape {
   // ran on ([Σ_src rows, H], source rank after source rank), and the rows received from each
   // rank for each of its experts ([n, E/n], source-major).
   const ExpertExchange* ep = nullptr;
-  std::vector<std::vector<float>> expert_in;
+  std::vector<SavedActivation> expert_in;
   std::vector<int64_t> recv_counts;
   FfnTape shared;
 };

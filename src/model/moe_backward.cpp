@@ -29,11 +29,14 @@ void ffn_backward(const FfnWeights& w, const float* x, int64_t T, int64_t H, con
   std::vector<float> a(size_t(T * I)), da(size_t(T * I)), dg(size_t(T * I)), du(size_t(T * I));
   // out = a · downᵀ with a = silu(g) ⊙ u
   kernels::gemm_dyw(dout, f32(w.down_proj, "down_proj"), da.data(), T, H, I, false, prec);
+  std::vector<float> gbuf, ubuf;
+  const float* gate = tape.g.values(gbuf);
+  const float* up = tape.u.values(ubuf);
   if (g.down_proj) {
-    kernels::silu_mul(tape.g.data(), tape.u.data(), a.data(), T * I);
+    kernels::silu_mul(gate, up, a.data(), T * I);
     weight_grad(dout, a.data(), g.down_proj, T, H, I, prec);
   }
-  kernels::silu_mul_backward(tape.g.data(), tape.u.data(), da.data(), dg.data(), du.data(), T * I);
+  kernels::silu_mul_backward(gate, up, da.data(), dg.data(), du.data(), T * I);
   kernels::gemm_dyw(dg.data(), f32(w.gate_proj, "gate_proj"), dx, T, I, H, accumulate_dx, prec);
   kernels::gemm_dyw(du.data(), f32(w.up_proj, "up_proj"), dx, T, I, H, true, prec);
   if (g.gate_proj) weight_grad(dg.data(), x, g.gate_proj, T, I, H, prec);
@@ -114,6 +117,7 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
     ep.alltoallv(dys.data(), send_rows, dyr.data(), recv_rows, H);
     for (int64_t j = 0; j < per; ++j) {
       const int64_t rows = int64_t(tape.expert_in[size_t(j)].size()) / H;
+      std::vector<float> xbuf;
       if (rows == 0) continue;
       dy.resize(size_t(rows * H));
       dx.resize(size_t(rows * H));
@@ -123,7 +127,7 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
         std::copy_n(dyr.data() + src_at[size_t(q * per + j)] * H, c * H, dy.data() + o * H);
         o += c;
       }
-      expert_backward(mine.begin + j, tape.experts[size_t(j)], tape.expert_in[size_t(j)].data(),
+      expert_backward(mine.begin + j, tape.experts[size_t(j)], tape.expert_in[size_t(j)].values(xbuf),
                       dy.data(), rows, dx.data());
       o = 0;
       for (int q = 0; q < n; ++q) {  // back into the source-major layout

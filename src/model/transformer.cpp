@@ -82,7 +82,7 @@ void block_forward(const ModelConfig& cfg, const LayerWeights& lw, int64_t layer
               tape ? &tape->attn : nullptr);
   for (int64_t i = 0; i < T * H; ++i) h[i] += y[size_t(i)];
   if (tape) {
-    tape->xn1 = xn;
+    tape->xn1.keep(xn.data(), T, H, opts.precision == kernels::Precision::FP8);
     tape->h_mid.assign(h, h + T * H);
   }
   // h += FFN(RMSNorm(h)), dense or DeepSeekMoE
@@ -93,7 +93,7 @@ void block_forward(const ModelConfig& cfg, const LayerWeights& lw, int64_t layer
                 tape ? &tape->moe : nullptr, opts.experts);
   else ffn_forward(lw.mlp, xn.data(), T, H, y.data(), opts.precision, tape ? &tape->mlp : nullptr);
   for (int64_t i = 0; i < T * H; ++i) h[i] += y[size_t(i)];
-  if (tape) tape->xn2 = std::move(xn);
+  if (tape) tape->xn2.keep(std::move(xn), H, opts.precision == kernels::Precision::FP8);
 }
 
 void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<float>& logits,

@@ -93,7 +93,8 @@ void embed_backward(const int32_t* ids, int64_t T, int64_t H, const float* dh, f
 // Inference, training and the MTP modules all run their blocks through this; `cache` as in
 // mla_forward (null for training: whole sequences).
 struct BlockTape {  // what block_backward needs (training)
-  std::vector<float> h_in, xn1, h_mid, xn2;  // [T, H] each
+  std::vector<float> h_in, h_mid;  // [T, H] each
+  SavedActivation xn1, xn2;         // [T, H] the attention's and the FFN's inputs
   MlaTape attn;
   FfnTape mlp;
   MoeTape moe;

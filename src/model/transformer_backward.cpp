@@ -20,11 +20,12 @@ void block_backward(const ModelConfig& cfg, const LayerWeights& lw, const Batch&
   const int64_t T = int64_t(batch.tokens.size()), H = cfg.hidden_size;
   const float eps = float(cfg.rms_norm_eps);
   std::vector<float> dxn(size_t(T * H));
-  // h_out = h_mid + FFN(RMSNorm(h_mid))
+  // h_out = h_mid + FFN(RMSNorm(h_mid)); the saved inputs decoded into buf when kept in FP8
+  std::vector<float> buf;
   if (lw.is_moe)
-    moe_backward(cfg, lw.moe, tape.xn2.data(), T, tape.moe, dh, dscores, dxn.data(), g.moe, prec);
+    moe_backward(cfg, lw.moe, tape.xn2.values(buf), T, tape.moe, dh, dscores, dxn.data(), g.moe, prec);
   else
-    ffn_backward(lw.mlp, tape.xn2.data(), T, H, tape.mlp, dh, dxn.data(), g.mlp, false, prec);
+    ffn_backward(lw.mlp, tape.xn2.values(buf), T, H, tape.mlp, dh, dxn.data(), g.mlp, false, prec);
   for (int64_t t = 0; t < T; ++t) {
     float* d = dxn.data() + t * H;
     rmsnorm_backward(tape.h_mid.data() + t * H, lw.post_attention_layernorm.data(), d, d,
@@ -32,7 +33,7 @@ void block_backward(const ModelConfig& cfg, const LayerWeights& lw, const Batch&
     for (int64_t j = 0; j < H; ++j) dh[t * H + j] += d[j];
   }
   // h_mid = h_in + MLA(RMSNorm(h_in))
-  mla_backward(cfg, lw.attn, tape.xn1.data(), batch, rope, tape.attn, dh, dxn.data(), g.attn, prec);
+  mla_backward(cfg, lw.attn, tape.xn1.values(buf), batch, rope, tape.attn, dh, dxn.data(), g.attn, prec);
   for (int64_t t = 0; t < T; ++t) {
     float* d = dxn.data() + t * H;
     rmsnorm_backward(tape.h_in.data() + t * H, lw.input_layernorm.data(), d, d,
@@ -57,11 +58,13 @@ void check_batch(const TokenBatch& tb, const ObjectiveOptions& opts);  // (below
 size_t vec_bytes(const std::vector<float>& v) { return v.size() * sizeof(float); }
 
 size_t tape_bytes(const BlockTape& t) {
-  size_t b = vec_bytes(t.h_in) + vec_bytes(t.xn1) + vec_bytes(t.h_mid) + vec_bytes(t.xn2);
+  size_t b = vec_bytes(t.h_in) + t.xn1.bytes() + vec_bytes(t.h_mid) + t.xn2.bytes();
   const MlaTape& a = t.attn;
-  for (auto* v : {&a.qa, &a.qa_n, &a.q, &a.kv, &a.rows, &a.kvf, &a.probs, &a.attn}) b += vec_bytes(*v);
-  b += vec_bytes(t.mlp.g) + vec_bytes(t.mlp.u) + vec_bytes(t.moe.shared.g) + vec_bytes(t.moe.shared.u);
-  for (const auto& e : t.moe.experts) b += vec_bytes(e.g) + vec_bytes(e.u);
+  for (auto* v : {&a.qa, &a.q, &a.kv, &a.rows, &a.kvf, &a.probs, &a.attn}) b += vec_bytes(*v);
+  b += a.qa_n.bytes();
+  b += t.mlp.g.bytes() + t.mlp.u.bytes() + t.moe.shared.g.bytes() + t.moe.shared.u.bytes();
+  for (const auto& e : t.moe.experts) b += e.g.bytes() + e.u.bytes();
+  for (const auto& x : t.moe.expert_in) b += x.bytes();
   for (const auto& e : t.moe.expert_out) b += vec_bytes(e);
   return b;
 }

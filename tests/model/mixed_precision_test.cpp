@@ -49,6 +49,7 @@ TEST(MixedPrecision, Bf16CopiesOfTheLinearLayersOnly) {
 
 struct StepDiff {
   double loss32 = 0, loss = 0, mtp32 = 0, mtp = 0;
+  size_t tape32 = 0, tape = 0;  // activations held for backward
   std::vector<std::pair<std::string, double>> grad_rel;  // per tensor: relative L2 distance
 };
 
@@ -74,7 +75,7 @@ StepDiff step_against_f32(kernels::Precision prec, bool dense = false) {
   std::vector<float> g32, gp;
   const StepResult r32 = step(kernels::Precision::F32, g32);
   const StepResult rp = step(prec, gp);
-  StepDiff d{r32.loss, rp.loss, r32.ce_mtp[0], rp.ce_mtp[0], {}};
+  StepDiff d{r32.loss, rp.loss, r32.ce_mtp[0], rp.ce_mtp[0], r32.tape_bytes, rp.tape_bytes, {}};
   for (const ParamInfo& info : p.infos()) {
     if (!info.trainable) continue;
     double d2 = 0.0, n2 = 0.0;
@@ -100,6 +101,10 @@ TEST(MixedPrecision, Fp8StepIsFloat32WithinFp8Error) {
     if (dense) {
       for (const auto& [name, rel] : d.grad_rel) EXPECT_LT(rel, 0.25) << name;
     }
+    // The inputs of the linear layers and of SwiGLU are held in FP8 (a byte and 1/32 of a
+    // scale per value instead of four bytes).
+    // (Measured 0.66 of float32's on the MoE model, 0.60 on the dense one.)
+    EXPECT_LT(double(d.tape), 0.7 * double(d.tape32)) << "dense " << dense;
   }
 }
 
