@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "core/memory.h"
 #include "kernels/gemm_train.h"
 #include "model/params.h"
 #include "model/transformer.h"
@@ -240,6 +241,7 @@ void run_child(const char* self, std::vector<std::string> args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  seek::retain_freed_memory();  // as a training run does
   std::string name, objective = "pretrain", precision = "fp32";
   bool recompute = false, post = false, precisions = false;
   int steps = 3;

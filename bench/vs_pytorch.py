@@ -18,8 +18,11 @@ The configurations are bench/bench_train.cpp's, read from its source (make_confi
 B × S): "tiny" (configs/quickstart.json's geometry with a 4096-token vocabulary, batch 8 × 256
 instead of the quickstart's 2048 and 16 × 128) and "small" (59.4M parameters). Random tokens, a new
 batch every step, as bench_train draws them. Seek's side is build/bench/bench_train CONFIG --steps
-N (its first step untimed, as here the --warmup steps). The two alternate, PyTorch then Seek, for
---rounds rounds in one run (this machine's speed drifts), and the table gives the medians.
+N --precision P (its first step untimed, as here the --warmup steps) for each of
+--seek-precisions (fp32: the same arithmetic as PyTorch's; bf16: Seek's mixed precision, fp32
+master weights, the linear layers' GEMMs on the bf16 dot units). They alternate, PyTorch then
+Seek, for --rounds rounds in one run (this machine's speed drifts), and the table gives the
+medians.
 
 Before timing, the PyTorch model is checked against Seek's, per configuration: `seek train` runs
 one step of the same geometry on a token file (batch 2 × 32, init_std 0.1, a learning rate too
@@ -35,6 +38,7 @@ script runs itself again under /usr/bin/python3, and if that has no torch either
 package with apt-get (as root; never pip).
 
   bench/vs_pytorch.py [--steps 5] [--rounds 3] [--configs tiny,small] [--warmup 1]
+                      [--seek-precisions fp32,bf16]
                       [--threads NPROC] [--seek-bench build/bench/bench_train] [--seek build/seek]
 """
 import argparse
@@ -64,11 +68,17 @@ def parse_args():
                     help="untimed PyTorch steps per round (bench_train leaves its first step out)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(),
                     help="PyTorch threads, and OMP_NUM_THREADS for Seek")
+    ap.add_argument("--seek-precisions", default="fp32,bf16",
+                    help="Seek's training precisions to time against PyTorch's fp32, comma-separated")
     ap.add_argument("--seek-bench", default=os.path.join(ROOT, "build", "bench", "bench_train"))
     ap.add_argument("--seek", default=os.path.join(ROOT, "build", "seek"),
                     help="the seek binary (writes the checkpoint the model is checked against)")
     args = ap.parse_args()
     args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    args.seek_precisions = [p.strip() for p in args.seek_precisions.split(",") if p.strip()]
+    for p in args.seek_precisions:
+        if p not in ("fp32", "bf16", "fp8"):
+            ap.error(f"unknown precision {p!r} (fp32, bf16 or fp8)")
     for c in args.configs:
         if c not in ("tiny", "small"):
             ap.error(f"unknown configuration {c!r} (bench_train has tiny and small)")
@@ -502,8 +512,9 @@ def check_same_model(torch, DeepSeekV3, model, cfg, args, name):
     return n_seek
 
 
-def run_seek_bench(args, name):
-    r = subprocess.run([args.seek_bench, name, "--steps", str(args.steps)], capture_output=True,
+def run_seek_bench(args, name, precision):
+    r = subprocess.run([args.seek_bench, name, "--steps", str(args.steps), "--precision", precision],
+                       capture_output=True,
                        text=True, env=seek_env(args.threads))
     m = re.search(r"([\d.]+)M params.*?([\d.]+) tokens/s", r.stdout)
     if r.returncode != 0 or not m:
@@ -564,28 +575,31 @@ def main():
                           f"{' / '.join(f'{c:.4f}' for c in [ce] + ce_mtp)}")
             t = sum(step()[0] for _ in range(args.steps))
             tps_torch = B * S * args.steps / t
-            tps_seek, m_params = run_seek_bench(args, name)
+            tps_seek = {}
+            for prec in args.seek_precisions:
+                tps_seek[prec], m_params = run_seek_bench(args, name, prec)
             if r == 0:
                 print(f"{name}: bench_train reports {m_params}M parameters")
                 if abs(m_params * 1e6 - n_seek) > 0.051e6:
                     sys.exit(f"vs_pytorch: {name}: bench_train's {m_params}M parameters are not this "
                              f"geometry's {n_seek} (bench_train.cpp and the binary disagree?)")
-            print(f"{name} round {r + 1}: PyTorch {tps_torch:.0f} tokens/s, Seek {tps_seek:.0f} tokens/s, "
-                  f"{tps_seek / tps_torch:.2f}x", flush=True)
+            print(f"{name} round {r + 1}: PyTorch {tps_torch:.0f} tokens/s, " + ", ".join(
+                f"Seek {p} {t:.0f} tokens/s ({t / tps_torch:.2f}x)" for p, t in tps_seek.items()), flush=True)
             rounds.append((tps_torch, tps_seek))
         results[name] = (n_seek, rounds)
         del model, opt
 
     print(f"\nTraining tokens/s, medians of {args.rounds} rounds ({args.steps} timed steps each), "
-          f"{args.threads} threads, batch {B} x {S}, fp32:\n")
-    print("| config | parameters | PyTorch tokens/s | Seek tokens/s | Seek / PyTorch | per round |")
-    print("|---|---|---|---|---|---|")
+          f"{args.threads} threads, batch {B} x {S}, PyTorch fp32:\n")
+    print("| config | parameters | PyTorch fp32 tokens/s | Seek precision | Seek tokens/s | Seek / PyTorch | per round |")
+    print("|---|---|---|---|---|---|---|")
     for name, (n, rounds) in results.items():
         pt = statistics.median(r[0] for r in rounds)
-        sk = statistics.median(r[1] for r in rounds)
-        ratios = sorted(r[1] / r[0] for r in rounds)
-        span = f"{ratios[0]:.2f}-{ratios[-1]:.2f}x" if len(ratios) > 1 else f"{ratios[0]:.2f}x"
-        print(f"| {name} | {n / 1e6:.2f}M | {pt:.0f} | {sk:.0f} | {sk / pt:.2f}x | {span} |")
+        for prec in args.seek_precisions:
+            sk = statistics.median(r[1][prec] for r in rounds)
+            ratios = sorted(r[1][prec] / r[0] for r in rounds)
+            span = f"{ratios[0]:.2f}-{ratios[-1]:.2f}x" if len(ratios) > 1 else f"{ratios[0]:.2f}x"
+            print(f"| {name} | {n / 1e6:.2f}M | {pt:.0f} | {prec} | {sk:.0f} | {sk / pt:.2f}x | {span} |")
 
 
 if __name__ == "__main__":

@@ -68,4 +68,20 @@ inline std::pair<int64_t, int64_t> split_range(int64_t n, int t, int nt, int64_t
   return {std::min(b, n), std::min(e, n)};
 }
 
+// Elementwise work (an exp or so per item) worth a thread of its own: below this many items per
+// thread, starting the team costs more than it saves.
+inline constexpr int64_t kElementwiseGrain = 1 << 14;
+
+// Runs fn(begin, end) over [0, n) in contiguous parts, one per thread, on as many threads as give
+// each at least `grain` items (inline for less). For elementwise and row-wise work whose items
+// are independent: the result does not depend on the split.
+template <class F>
+void parallel_ranges(int64_t n, int64_t grain, F&& fn) {
+  const int nt = int(std::clamp<int64_t>(n / std::max<int64_t>(grain, 1), 1, max_threads()));
+  parallel_run(nt, [&](int t, int nth) {
+    const auto [b, e] = split_range(n, t, nth);
+    if (b < e) fn(b, e);
+  });
+}
+
 }  // namespace seek

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/threads.h"
 #include "kernels/quant.h"
 
 namespace seek::kernels {
@@ -74,17 +75,21 @@ void softmax_backward_causal(const float* p, const float* dp, float* dx, int64_t
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  parallel_ranges(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  });
 }
 
 void silu_mul_backward(const float* g, const float* u, const float* dout, float* dg, float* du,
                        int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float s = 1.0f / (1.0f + std::exp(-g[i]));
-    const float d = dout[i];
-    du[i] = d * g[i] * s;
-    dg[i] = d * u[i] * s * (1.0f + g[i] * (1.0f - s));
-  }
+  parallel_ranges(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float s = 1.0f / (1.0f + std::exp(-g[i]));
+      const float d = dout[i];
+      du[i] = d * g[i] * s;
+      dg[i] = d * u[i] * s * (1.0f + g[i] * (1.0f - s));
+    }
+  });
 }
 
 void dequantize_row(const WeightView& w, int64_t r, float* out) {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
 #include "model/weight_grad.h"
@@ -33,27 +34,36 @@ double head_loss(const float* h, int64_t N, int64_t H, const std::vector<float>&
   const float* Wh = static_cast<const float*>(head.data);
   std::vector<float> xn(size_t(chunk * H)), logits(size_t(chunk * V)), dxn(size_t(chunk * H));
   double total = 0.0;
+  std::vector<double> ce;  // per row of a chunk
   const bool bwd = dh != nullptr;
   for (int64_t r0 = 0; r0 < N; r0 += chunk) {
     const int64_t n = std::min(chunk, N - r0);
     for (int64_t i = 0; i < n; ++i)
       kernels::rmsnorm(h + (r0 + i) * H, gain.data(), xn.data() + i * H, H, eps);
     kernels::gemm_xwt(xn.data(), Wh, logits.data(), n, V, H, false, prec);  // [n, V]
-    for (int64_t i = 0; i < n; ++i) {
-      float* row = logits.data() + i * V;
-      const int32_t y = targets[r0 + i];
-      if (term.objective) {
+    if (term.objective) {  // the caller's objective, row after row
+      for (int64_t i = 0; i < n; ++i) {
+        float* row = logits.data() + i * V;
+        const int32_t y = targets[r0 + i];
         const double nll = cross_entropy(row, V, y, false, 0.0f);
         double dlogp = 0.0;
         term.nll_sum += nll;
         total += (*term.objective)(r0 + i, -nll, std::span<const float>(row, size_t(V)), dlogp);
         // CE = −logp, so the CE gradient with coefficient −dlogp is dlogp · ∂logp/∂row.
         if (bwd) cross_entropy(row, V, y, true, grad * float(-dlogp));
-      } else if (const float w = term.weights ? term.weights[r0 + i] : 1.0f; w != 0.0f) {
-        total += double(w) * cross_entropy(row, V, y, bwd, grad * w);
-      } else if (bwd) {
-        std::fill_n(row, V, 0.0f);
       }
+    } else {  // (weighted) CE: rows in parallel, summed in order
+      ce.assign(size_t(n), 0.0);
+      parallel_ranges(n, std::max<int64_t>(1, kElementwiseGrain / V), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          float* row = logits.data() + i * V;
+          if (const float w = term.weights ? term.weights[r0 + i] : 1.0f; w != 0.0f)
+            ce[size_t(i)] = double(w) * cross_entropy(row, V, targets[r0 + i], bwd, grad * w);
+          else if (bwd)
+            std::fill_n(row, V, 0.0f);
+        }
+      });
+      for (double c : ce) total += c;
     }
     if (!bwd) continue;
     kernels::gemm_dyw(logits.data(), Wh, dxn.data(), n, V, H, false, prec);

@@ -74,9 +74,11 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
     const WeightView kv = WeightView::f32(cache_rows, end, d.W, d.W);  // [end, W]
     std::vector<float> s(size_t(n * d.nh * end));                // [n, nh, end]
     kernels::matmul(qf.data(), n * d.nh, d.W, kv, s.data(), end);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t h = 0; h < d.nh; ++h)
-        causal_softmax(s.data() + (i * d.nh + h) * end, end, start + i, scale);
+    parallel_ranges(n, std::max<int64_t>(1, kElementwiseGrain / (d.nh * end)), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        for (int64_t h = 0; h < d.nh; ++h)
+          causal_softmax(s.data() + (i * d.nh + h) * end, end, start + i, scale);
+    });
     kernels::matmul_t(s.data(), n * d.nh, end, kv.slice_cols(0, d.dc), lat.data(), d.dc);
   }
   for (int64_t h = 0; h < d.nh; ++h) {
@@ -115,11 +117,13 @@ void attend_naive(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
     kernels::matmul(qh, n, d.nh * d.qd, WeightView::f32(kvf.data() + h * (d.dh + d.dv), end, d.dh, kvw),
                     s.data(), end);
     kernels::matmul(qh + d.dh, n, d.nh * d.qd, k_pe, s_pe.data(), end);
-    for (int64_t i = 0; i < n; ++i) {
-      float* row = s.data() + i * end;
-      for (int64_t j = 0; j < end; ++j) row[j] += s_pe[size_t(i * end + j)];
-      causal_softmax(row, end, start + i, scale);
-    }
+    parallel_ranges(n, std::max<int64_t>(1, kElementwiseGrain / end), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        float* row = s.data() + i * end;
+        for (int64_t j = 0; j < end; ++j) row[j] += s_pe[size_t(i * end + j)];
+        causal_softmax(row, end, start + i, scale);
+      }
+    });
     if (probs_out) std::copy(s.begin(), s.end(), probs_out + h * n * end);
     const WeightView v = WeightView::f32(kvf.data() + h * (d.dh + d.dv) + d.dh, end, d.dv, kvw);
     kernels::matmul_t(s.data(), n, end, v, attn + h * d.dv, d.nh * d.dv);

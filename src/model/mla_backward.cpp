@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
 #include "model/mla.h"
@@ -68,9 +69,11 @@ void mla_backward(const ModelConfig& cfg, const MlaWeights& w, const float* xn,
       gemm(Trans::No, Trans::Yes, n, n, dv, dA, nh * dv, V, kvw, dp.data(), n, false);
       gemm(Trans::Yes, Trans::No, n, dv, n, P, n, dA, nh * dv, dK + dh, kvw, true);
       // Softmax: dS = P ⊙ (dP − Σ_j P·dP) · scale (masked entries have P = 0)
-      for (int64_t i = 0; i < n; ++i)
-        kernels::softmax_backward_causal(P + i * n, dp.data() + i * n, ds.data() + i * n, n, i + 1,
-                                         scale);
+      parallel_ranges(n, std::max<int64_t>(1, kElementwiseGrain / n), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+          kernels::softmax_backward_causal(P + i * n, dp.data() + i * n, ds.data() + i * n, n,
+                                           i + 1, scale);
+      });
       // dq_nope = dS · K;  dq_pe = dS · k_R;  dK += dSᵀ · q_nope;  dk_R += dSᵀ · q_pe
       float* dqh = dq.data() + t0 * nh * qd + h * qd;
       gemm(Trans::No, Trans::No, n, dh, n, ds.data(), n, K, kvw, dqh, nh * qd, false);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/json_config.h"
+#include "core/memory.h"
 #include "train/checkpoint.h"
 
 namespace seek::train {
@@ -64,6 +65,7 @@ void RunSettings::check(const std::string& where) const {
 
 void RunSettings::start(const std::string& out, bool resume, const char* kind) const {
   if (threads > 0) omp_set_num_threads(threads);
+  retain_freed_memory();
   const bool latest_exists = std::filesystem::exists(out + "/latest");
   if (!resume && latest_exists)
     fail("{} already holds a {} run (it has checkpoints); pass --resume to continue it or choose "

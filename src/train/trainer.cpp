@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/io.h"
 #include "core/json_config.h"
+#include "core/memory.h"
 #include "dist/comm.h"
 #include "dist/expert_group.h"
 #include "dist/pipeline_runtime.h"
@@ -429,6 +430,7 @@ void reduce_stats(const dist::Comm& comm, model::StepResult& r, bool mean_of_sha
 
 std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs& in) {
   if (c.threads > 0) omp_set_num_threads(c.threads);
+  retain_freed_memory();
   const dist::Comm& comm = dist::Comm::world();
   const int ranks = comm.size(), rank = comm.rank();
   const bool root = comm.is_root();
