@@ -1,6 +1,6 @@
 // attention_decode's blocks for AVX2 (8 heads per vector, fp32 FMAs).
-#define SEEK_ATTN_NS avx2
-#define SEEK_ATTN_AVX512 0
+#define SEEK_SIMD_NS avx2
+#define SEEK_SIMD_AVX512 0
 #include "kernels/attention_x86.h"
 
 namespace seek::kernels::avx2 {

@@ -15,8 +15,8 @@
 // GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own code (GCC PR 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#define SEEK_ATTN_NS avx512
-#define SEEK_ATTN_AVX512 1
+#define SEEK_SIMD_NS avx512
+#define SEEK_SIMD_AVX512 1
 #include "kernels/attention_x86.h"
 
 #include <bit>

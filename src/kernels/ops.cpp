@@ -1,8 +1,10 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "core/cpu.h"
 #include "core/threads.h"
 #include "kernels/quant.h"
 
@@ -47,6 +49,23 @@ void rope_interleaved_backward(float* dx, int64_t d, const float* cos, const flo
   }
 }
 
+namespace avx2 {
+void exp_shifted(const float* x, float shift, float* y, int64_t n);
+}
+namespace avx512 {
+void exp_shifted(const float* x, float shift, float* y, int64_t n);
+}
+
+void exp_shifted(const float* x, float shift, float* y, int64_t n) {
+  switch (cpu_isa()) {
+    case Isa::Avx512: return avx512::exp_shifted(x, shift, y, n);
+    case Isa::Avx2: return avx2::exp_shifted(x, shift, y, n);
+    case Isa::Scalar:
+      for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i] - shift);
+      return;
+  }
+}
+
 void softmax(float* x, int64_t n) {
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
@@ -54,11 +73,9 @@ void softmax(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] = 0.0f;
     return;
   }
+  exp_shifted(x, mx, x, n);
   float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
   const float inv = 1.0f / sum;
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
@@ -74,20 +91,43 @@ void softmax_backward_causal(const float* p, const float* dp, float* dx, int64_t
   for (int64_t i = 0; i < n; ++i) dx[i] = p[i] * (dp[i] - float(dot)) * scale;
 }
 
+namespace {
+
+// σ(g[i]) for i in [0, n), n <= kSigmoidChunk, from t = e^(−|g|) (never overflows):
+// 1/(1 + t) for g >= 0, t/(1 + t) below.
+constexpr int64_t kSigmoidChunk = 256;
+void sigmoid_chunk(const float* g, int64_t n, float* s) {
+  for (int64_t i = 0; i < n; ++i) s[i] = -std::fabs(g[i]);
+  exp_shifted(s, 0.0f, s, n);
+  for (int64_t i = 0; i < n; ++i) s[i] = (g[i] >= 0.0f ? 1.0f : s[i]) / (1.0f + s[i]);
+}
+
+}  // namespace
+
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   parallel_ranges(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    float s[kSigmoidChunk];
+    for (int64_t c = b; c < e; c += kSigmoidChunk) {
+      const int64_t m = std::min(kSigmoidChunk, e - c);
+      sigmoid_chunk(gate + c, m, s);
+      for (int64_t i = 0; i < m; ++i) out[c + i] = gate[c + i] * s[i] * up[c + i];
+    }
   });
 }
 
 void silu_mul_backward(const float* g, const float* u, const float* dout, float* dg, float* du,
                        int64_t n) {
   parallel_ranges(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float s = 1.0f / (1.0f + std::exp(-g[i]));
-      const float d = dout[i];
-      du[i] = d * g[i] * s;
-      dg[i] = d * u[i] * s * (1.0f + g[i] * (1.0f - s));
+    float sg[kSigmoidChunk];
+    for (int64_t c = b; c < e; c += kSigmoidChunk) {
+      const int64_t m = std::min(kSigmoidChunk, e - c);
+      sigmoid_chunk(g + c, m, sg);
+      for (int64_t j = 0; j < m; ++j) {
+        const int64_t i = c + j;
+        const float s = sg[j], d = dout[i];
+        du[i] = d * g[i] * s;
+        dg[i] = d * u[i] * s * (1.0f + g[i] * (1.0f - s));
+      }
     }
   });
 }

@@ -1,6 +1,7 @@
 // Element-wise and row-wise operators of the transformer (norms, RoPE, softmax, SwiGLU), each
 // forward next to its backward. These are a small share of the run time next to the matrix
-// products, so one plain implementation written for the auto-vectorizer serves every ISA.
+// products, so one plain implementation written for the auto-vectorizer serves every ISA; only
+// their exponential, which the compiler cannot vectorize, has ISA tiers (exp_shifted).
 // A backward takes the forward's inputs (not its outputs, unless noted) and the gradient of the
 // output.
 #pragma once
@@ -25,6 +26,12 @@ void rope_interleaved(float* x, int64_t d, const float* cos, const float* sin);
 // rope_interleaved is a rotation R (scaled by the YaRN mscale folded into cos/sin); its
 // gradient is Rᵀ: the same pairs rotated by −θ.                          dx: [d] in place
 void rope_interleaved_backward(float* dx, int64_t d, const float* cos, const float* sin);
+
+// y[i] = e^(x[i] − shift) for x[i] <= shift (softmax's form): −inf gives 0, NaN stays NaN. On
+// AVX2/AVX-512 a degree-7 polynomial after range reduction, within 2 ulp of std::exp where the
+// result is a normal float (below e^−87 it is 0); the scalar tier is std::exp. A value's result
+// does not depend on its position or on n (tails run the same vector code). y may alias x.
+void exp_shifted(const float* x, float shift, float* y, int64_t n);
 
 // In-place numerically stable softmax over x[0, n); entries equal to -inf get probability 0.
 void softmax(float* x, int64_t n);

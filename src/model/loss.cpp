@@ -15,12 +15,15 @@ using kernels::rmsnorm_backward;
 
 double cross_entropy(float* l, int64_t V, int32_t y, bool backward, float grad) {
   const float mx = *std::max_element(l, l + V);
+  thread_local std::vector<float> e;  // e^(l − max)
+  e.resize(size_t(V));
+  kernels::exp_shifted(l, mx, e.data(), V);
   double sum = 0.0;
-  for (int64_t v = 0; v < V; ++v) sum += std::exp(double(l[v] - mx));
+  for (int64_t v = 0; v < V; ++v) sum += double(e[size_t(v)]);
   const double ce = std::log(sum) + double(mx) - double(l[y]);
   if (backward) {
     const float inv = float(1.0 / sum);
-    for (int64_t v = 0; v < V; ++v) l[v] = std::exp(l[v] - mx) * inv * grad;
+    for (int64_t v = 0; v < V; ++v) l[v] = e[size_t(v)] * inv * grad;
     l[y] -= grad;
   }
   return ce;

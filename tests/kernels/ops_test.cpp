@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/isa.h"
 #include "kernels/ops.h"
 
 namespace seek::kernels {
@@ -140,6 +141,92 @@ TEST(OpsBackward, SiluMul) {
   silu_mul_backward(gate.data(), up.data(), dout.data(), dg.data(), du.data(), n);
   expect_close(dg, numeric_grad(gate, loss_g), "dgate");
   expect_close(du, numeric_grad(up, loss_u), "dup");
+}
+
+}  // namespace
+}  // namespace seek::kernels
+
+namespace seek::kernels {
+namespace {
+
+using test::isas;
+using test::IsaScope;
+
+// exp_shifted on every tier against std::exp: within 2 ulp where e^(x − shift) is a normal float,
+// 0 for −inf and far below, NaN kept; and a value's result is the same at any position of any
+// length (the vector tails), which keeps a decode step bit for bit a prefill row.
+TEST(ExpShifted, EveryTierIsStdExpWithin2UlpAndPositionFree) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-87.0f, 0.0f);
+  std::vector<float> x(1000);
+  for (float& v : x) v = u(rng);
+  x[0] = 0.0f, x[1] = -0.0f, x[2] = -1e-8f, x[3] = -87.0f, x[4] = -0.6931472f;
+  for (Isa isa : isas()) {
+    IsaScope scope(isa);
+    std::vector<float> y(x.size());
+    exp_shifted(x.data(), 0.0f, y.data(), int64_t(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      const float ref = std::exp(x[i]);
+      const float ulp = std::nextafter(ref, INFINITY) - ref;
+      EXPECT_LE(std::fabs(y[i] - ref), 2.0f * ulp) << isa_name(isa) << " e^" << x[i];
+    }
+    // The shift: e^(x − s) for x <= s.
+    std::vector<float> xs(x), ys(x.size());
+    for (float& v : xs) v += 5.0f;
+    exp_shifted(xs.data(), 5.0f, ys.data(), int64_t(xs.size()));
+    for (size_t i = 0; i < x.size(); ++i)
+      EXPECT_NEAR(ys[i], std::exp(xs[i] - 5.0f), 3e-7f * std::exp(xs[i] - 5.0f) + 1e-37f) << i;
+    // Edge values, and in place.
+    std::vector<float> e = {-INFINITY, -200.0f, -88.0f, NAN, 0.0f};
+    exp_shifted(e.data(), 0.0f, e.data(), int64_t(e.size()));
+    EXPECT_EQ(e[0], 0.0f) << isa_name(isa);
+    EXPECT_EQ(e[1], 0.0f);
+    EXPECT_LT(e[2], 1.2e-38f);
+    EXPECT_TRUE(std::isnan(e[3])) << isa_name(isa) << ": a NaN must not vanish";
+    EXPECT_EQ(e[4], 1.0f);
+    // Every length 1..40 and offset: each value as in the long run.
+    for (int64_t n = 1; n <= 40; ++n)
+      for (int64_t off : {0, 3, 17}) {
+        std::vector<float> part(static_cast<size_t>(n));
+        exp_shifted(x.data() + off, 0.0f, part.data(), n);
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(part[size_t(i)]), std::bit_cast<uint32_t>(y[size_t(off + i)]))
+              << isa_name(isa) << " n " << n << " at " << off + i;
+      }
+  }
+}
+
+// softmax and SwiGLU through exp_shifted on every tier: the plain formulas in double within
+// float rounding, SwiGLU's σ from e^(−|g|) for every sign and size of g.
+TEST(ExpShifted, SoftmaxAndSwigluOnEveryTierMatchTheirFormulas) {
+  std::mt19937 rng(4);
+  std::vector<float> logits = randn(300, rng);
+  for (size_t i = 0; i < logits.size(); i += 7) logits[i] = -INFINITY;  // masked
+  std::vector<float> g = randn(1000, rng), up = randn(1000, rng), d = randn(1000, rng);
+  g[0] = 100.0f, g[1] = -100.0f, g[2] = 0.0f, g[3] = -30.0f;
+  for (Isa isa : isas()) {
+    IsaScope scope(isa);
+    std::vector<float> p(logits);
+    softmax(p.data(), int64_t(p.size()));
+    double mx = -INFINITY, sum = 0.0;
+    for (float v : logits) mx = std::max(mx, double(v));
+    for (float v : logits) sum += std::exp(double(v) - mx);
+    for (size_t i = 0; i < p.size(); ++i) {
+      const double ref = std::exp(double(logits[i]) - mx) / sum;
+      EXPECT_NEAR(p[i], ref, 1e-6 * ref + 1e-12) << isa_name(isa) << " " << i;
+    }
+    std::vector<float> out(g.size()), dg(g.size()), du(g.size());
+    silu_mul(g.data(), up.data(), out.data(), int64_t(g.size()));
+    silu_mul_backward(g.data(), up.data(), d.data(), dg.data(), du.data(), int64_t(g.size()));
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double s = 1.0 / (1.0 + std::exp(-double(g[i])));
+      const double silu = double(g[i]) * s;
+      EXPECT_NEAR(out[i], silu * up[i], 1e-6 * std::fabs(silu * up[i]) + 1e-30) << isa_name(isa) << " g " << g[i];
+      EXPECT_NEAR(du[i], d[i] * silu, 1e-6 * std::fabs(d[i] * silu) + 1e-30) << g[i];
+      const double dgr = d[i] * up[i] * s * (1.0 + g[i] * (1.0 - s));
+      EXPECT_NEAR(dg[i], dgr, 2e-6 * std::fabs(dgr) + 1e-6 * std::fabs(d[i] * up[i])) << g[i];
+    }
+  }
 }
 
 }  // namespace
