@@ -1,13 +1,15 @@
 // Seek against llama.cpp on the same GGUF file, side by side and interleaved in one run (issue 16:
 // decode >= 1.5x and 512-token prompt processing >= 2x llama.cpp for Q8_0 and Q4_K).
 //   node bench/vs_llamacpp.mjs [--model DIR] [--types q8_0,q4_k] [--prompt 512] [--gen 32]
-//                              [--threads 2] [--rounds 2]
+//                              [--threads 2] [--rounds 2] [--chunk N]
+// --chunk N: prompts in chunks of N tokens on both sides (Seek's chunked prefill, llama.cpp's
+// batch size), for long prompts: --prompt 16384 --chunk 512 is the issue's pp16k.
 // DIR (default ~/.cache/seek/models/v2-lite-4l-bf16, see the README) gets DeepSeek-V3's tokenizer
 // cut to its vocabulary (llama.cpp loads no GGUF without one) in DIR-tok/, and `seek quantize`
 // writes DIR-tok.TYPE.gguf once. Per round and type: Seek's figures from `bench_model FILE.gguf`
 // (prefill of --prompt random tokens, then --gen greedy decode steps), then llama.cpp's on the
 // same file through node-llama-cpp's prebuilt CPU build (tests/e2e/node_modules; run
-// `scripts/e2e` or `npm ci` there first): the prompt as one batch (evaluateWithoutGeneratingNewTokens),
+// `scripts/e2e` or `npm ci` there first): the prompt as one batch, or --chunk batches (evaluateWithoutGeneratingNewTokens),
 // then --gen greedy tokens, timed from the first generated token to the last.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
@@ -26,7 +28,7 @@ if (!existsSync(nodeLlamaCpp)) {
 const { getLlama } = await import(pathToFileURL(nodeLlamaCpp));
 
 const opt = { model: join(homedir(), ".cache", "seek", "models", "v2-lite-4l-bf16"), types: "q8_0,q4_k",
-              prompt: 512, gen: 32, threads: 2, rounds: 2 };
+              prompt: 512, gen: 32, threads: 2, rounds: 2, chunk: 0 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, "");
   if (!(k in opt) || i + 1 >= process.argv.length) {
@@ -57,7 +59,8 @@ for (const t of opt.types.split(",")) {
 
 function seekRun(file) {
   const out = execFileSync(benchModel, [file, "--threads", String(opt.threads), "--prompt", String(opt.prompt),
-                                        "--gen", String(opt.gen), "--reps", "1"]).toString();
+                                        "--gen", String(opt.gen), "--reps", "1",
+                                        ...(opt.chunk > 0 ? ["--chunk", String(opt.chunk)] : [])]).toString();
   const pp = Number(/^prefill\s+\d+ tokens: ([\d.]+) tok\/s/m.exec(out)?.[1]);
   const tg = Number(/^decode\s+\d+ tokens: ([\d.]+) tok\/s/m.exec(out)?.[1]);
   const bw = Number(/read bandwidth ([\d.]+) GB\/s/.exec(out)?.[1]);
@@ -66,7 +69,8 @@ function seekRun(file) {
 
 const llama = await getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
 async function llamaRun(model, vocab) {
-  const ctx = await model.createContext({ contextSize: opt.prompt + opt.gen + 8, batchSize: opt.prompt,
+  const ctx = await model.createContext({ contextSize: opt.prompt + opt.gen + 8,
+                                          batchSize: opt.chunk > 0 ? opt.chunk : opt.prompt,
                                           threads: opt.threads });
   try {
     let x = 12345;
