@@ -153,6 +153,25 @@ int main(int argc, char** argv) {
                 s * 1e6, double(ws.each) / s / 1e9, 100 * double(ws.each) / s / 1e9 / bw);
   }
 
+  // Few rows: a MoE expert's share of a prefill batch (V2-Lite: 512 tokens x 6 of 64 experts is
+  // 48 rows per expert), and the rows where the weight-streaming GEMV hands over to the GEMM.
+  std::printf("\n== small batches (GFLOP/s by M; weights [%lld x %lld], in cache)\n  M    ",
+              (long long)size, (long long)size);
+  const int64_t small_m[] = {4, 8, 9, 12, 16, 24, 32, 48, 64, 96, 128};
+  for (int64_t m : small_m) std::printf("%7lld", (long long)m);
+  std::printf("\n");
+  for (DType t : types) {
+    WeightSet ws(t, size, size, 1);
+    std::printf("  %-5s", std::string(dtype_name(t)).c_str());
+    for (int64_t m : small_m) {
+      const double s = time_per_call(1, [&] {
+        kernels::matmul(x.data(), m, ws.views[0], y.data(), Precision::BF16);
+      }, min_time / 4);
+      std::printf("%7.0f", 2.0 * double(m * size * size) / s / 1e9);
+    }
+    std::printf("\n");
+  }
+
   const int64_t M = 512;
   std::printf("\n== prefill, M = %lld\n", (long long)M);
   double bf16_s = 0;

@@ -40,11 +40,17 @@ namespace avx512 {
 // Large-M path (prefill): packed panels + register-blocked micro-kernels (matmul_gemm_avx512.cpp).
 void gemm(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
           Precision p);
+// The same for block-quantized W with x quantized (matmul_quant_gemm_avx512.cpp, VNNI).
+void gemm_quant(const QuantizedActs& x, const WeightView& w, float* y, int64_t ldy);
 }
 
 // Up to this many activation rows a product streams the weights once, row-blocked (GEMV);
 // above it, weights are packed into panels and reused from cache by a GEMM micro-kernel.
 inline constexpr int64_t kGemvMaxRows = 8;
+// The same for block-quantized weights on AVX-512 (above it: avx512::gemm_quant). Measured with
+// bench_quant's small batches: the GEMM's repacking pays for itself from ~9 rows, but Q6_K's
+// (two scale transposes per superblock, twice the scale multiplies) only from ~24.
+inline int64_t quant_gemv_max_rows(DType t) { return t == DType::Q6_K ? 24 : 8; }
 
 // Threads worth using for `macs` multiply-adds touching `weight_bytes` of weights. An OpenMP
 // fork/join costs a few microseconds, which is what streaming ~100 KB of weights costs, so small

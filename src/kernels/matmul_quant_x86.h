@@ -12,8 +12,9 @@
 //
 // Shape: each weight row is streamed once per group of up to 4 activation rows; a group of rows
 // reuses every unpacked weight block from registers. Decode (M <= 8) is then one pass over the
-// weights; prefill walks tiles of 16 weight rows (L1/L2 resident) under all groups of x rows, so a
-// weight block is fetched from memory once and unpacked once per 4 rows of x.
+// weights. More rows on AVX-512 go to the repacked VNNI GEMM (matmul_quant_gemm_avx512.cpp); on
+// AVX2 they walk tiles of 16 weight rows (L1/L2 resident) under all groups of x rows, so a weight
+// block is fetched from memory once and unpacked once per 4 rows of x.
 #pragma once
 #include <immintrin.h>
 
@@ -22,6 +23,7 @@
 
 #include "kernels/matmul_internal.h"
 #include "kernels/quant.h"
+#include "kernels/quant_x86.h"
 
 #ifndef SEEK_QUANT_NS
 #error "define SEEK_QUANT_NS and SEEK_QUANT_VNNI before including matmul_quant_x86.h"
@@ -74,23 +76,6 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
-}
-
-// block_q4_K's 12 bytes of 6-bit scales and mins (see q4k_scale_min) as bytes 0..7 = sc_0..7,
-// 8..15 = m_0..7, unpacked four at a time in the 32-bit lanes of one vector. Reads 16 bytes at s
-// (the 4 after the scales are the block's first nibbles).
-inline __m128i q4k_scales_mins(const uint8_t* s) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));  // words s0 s1 s2 -
-  // Lanes: [sc_0..3, sc_4..7, m_0..3, m_4..7]. Low bits: s0 & 63, s2 & 15, s1 & 63, s2 >> 4 & 15.
-  const __m128i low = _mm_and_si128(
-      _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_set_epi32(4, 0, 0, 0)),
-      _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
-  // Top two bits of sub-blocks 4..7: the spare bits 6, 7 of s0 (scales) and s1 (mins).
-  const __m128i top = _mm_slli_epi32(
-      _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 6),
-                    _mm_set_epi32(0x03030303, 0, 0x03030303, 0)),
-      4);
-  return _mm_or_si128(low, top);
 }
 
 // The activation rows a kernel call reads: R rows of quantized x, at block `b0` onwards.
@@ -376,6 +361,9 @@ DotFn dot_for(DType t) {
 }  // namespace
 
 void matmul_quant(const QuantizedActs& a, const WeightView& w, float* y, int64_t ldy) {
+#if SEEK_QUANT_VNNI
+  if (a.M > quant_gemv_max_rows(w.dtype)) return gemm_quant(a, w, y, ldy);
+#endif
   const int64_t M = a.M, N = w.rows, K = w.cols;
   const int64_t row_bytes = dtype_bytes(w.dtype, w.ld), nb = K / dtype_block(w.dtype);
   const DotFn fns[kMaxRows] = {dot_for<1>(w.dtype), dot_for<2>(w.dtype), dot_for<3>(w.dtype),
