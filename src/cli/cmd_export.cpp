@@ -23,7 +23,7 @@ DType parse_type(const std::string& t) {
 }
 
 // The model at `dir` as one deepseek2 GGUF file `out` whose matrices are `type`.
-int write_gguf(const std::string& dir, const std::string& out, const std::string& type,
+int write_gguf(const std::string& dir, const std::string& out, const std::string& type, bool mtp,
                LoadFlags flags) {
   const DType dtype = parse_type(type);
   flags.mmap = true;  // read once, written once: no need for a private copy
@@ -31,7 +31,9 @@ int write_gguf(const std::string& dir, const std::string& out, const std::string
   GgufWriter w;
   std::string name = std::filesystem::path(dir).filename().string();
   if (name.empty()) name = std::filesystem::path(dir).parent_path().filename().string();
-  model::add_model_to_gguf(*m, dtype, name, w);
+  if (mtp && m->config().num_nextn_predict_layers == 0)
+    fail("{} has no MTP module to write (--mtp)", dir);
+  model::add_model_to_gguf(*m, dtype, name, w, mtp);
   if (is_gguf_file(dir)) {  // a .gguf source: its tokenizer metadata as it is
     const GgufFile src = GgufFile::open(dir);
     for (const auto& [key, value] : src.header().metadata)
@@ -54,12 +56,18 @@ int write_gguf(const std::string& dir, const std::string& out, const std::string
   return 0;
 }
 
+void add_mtp_flag(CLI::App* cmd, bool& mtp) {
+  cmd->add_flag("--mtp", mtp,
+                "Also write the MTP module(s) (llama.cpp's nextn layers), for speculative decoding "
+                "in Seek; llama.cpp's deepseek2 does not run such files");
+}
+
 }  // namespace
 
 Command add_export(CLI::App& app) {
   struct Opts {
     std::string dir, out, type = "bf16";
-    bool gguf = false;
+    bool gguf = false, mtp = false;
     LoadFlags load;
   };
   auto o = std::make_shared<Opts>();
@@ -73,12 +81,14 @@ Command add_export(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}))
       ->capture_default_str();
   add_load_flags(cmd, o->load);
-  return {cmd, [o]() -> int { return write_gguf(o->dir, o->out, o->type, o->load); }};
+  add_mtp_flag(cmd, o->mtp);
+  return {cmd, [o]() -> int { return write_gguf(o->dir, o->out, o->type, o->mtp, o->load); }};
 }
 
 Command add_quantize(CLI::App& app) {
   struct Opts {
     std::string dir, out, type;
+    bool mtp = false;
     LoadFlags load;
   };
   auto o = std::make_shared<Opts>();
@@ -91,7 +101,8 @@ Command add_quantize(CLI::App& app) {
       ->check(CLI::IsMember({"q8_0", "q4_0", "q4_k", "q6_k"}))
       ->required();
   add_load_flags(cmd, o->load);
-  return {cmd, [o]() -> int { return write_gguf(o->dir, o->out, o->type, o->load); }};
+  add_mtp_flag(cmd, o->mtp);
+  return {cmd, [o]() -> int { return write_gguf(o->dir, o->out, o->type, o->mtp, o->load); }};
 }
 
 }  // namespace seek::cli

@@ -59,8 +59,8 @@ std::vector<float> row_of(const WeightView& v, int64_t r) {
 
 class Exporter {
  public:
-  Exporter(const Model& m, DType dtype, GgufWriter& w)
-      : c_(m.config()), s_(m.weights_store()), dtype_(dtype), w_(w) {}
+  Exporter(const Model& m, DType dtype, GgufWriter& w, bool mtp)
+      : c_(m.config()), s_(m.weights_store()), dtype_(dtype), w_(w), mtp_(mtp) {}
 
   // A matrix [rows, cols] written as matrix_type(t, cols) (ne = {cols, rows}).
   void matrix(const std::string& gguf, const std::string& hf, int64_t rows, int64_t cols, DType t) {
@@ -133,7 +133,9 @@ class Exporter {
 
   void all() {
     for (const TensorSpec& s : model_tensors(c_)) {
-      if (s.mtp) continue;
+      if (s.mtp && !mtp_) continue;
+      // An MTP module's copy of the embedding or head that the checkpoint shares instead.
+      if (!s.tied_to.empty() && !s_.find(s.name)) continue;
       const std::string blk = "blk." + std::to_string(s.layer) + ".";
       if (s.expert > 0) continue;
       if (s.expert == 0) {
@@ -159,15 +161,18 @@ class Exporter {
   const TensorStore& s_;
   DType dtype_;
   GgufWriter& w_;
+  bool mtp_;
 };
 
 }  // namespace
 
-void add_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
+void add_config_to_gguf(const ModelConfig& c, GgufWriter& w, bool mtp) {
   const std::string a = "deepseek2.";
   auto u32 = [&](const std::string& k, int64_t v) { w.set(a + k, GgufValue::u32(uint32_t(v))); };
   auto f32 = [&](const std::string& k, double v) { w.set(a + k, GgufValue::f32(float(v))); };
-  u32("block_count", c.num_hidden_layers);
+  const int64_t nextn = mtp ? c.num_nextn_predict_layers : 0;
+  u32("block_count", c.num_hidden_layers + nextn);
+  if (nextn > 0) u32("nextn_predict_layers", nextn);
   u32("context_length", c.max_position_embeddings);
   u32("embedding_length", c.hidden_size);
   u32("feed_forward_length", c.intermediate_size);
@@ -179,7 +184,8 @@ void add_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
     u32("expert_used_count", c.num_experts_per_tok);
     u32("expert_count", c.n_routed_experts);
   }
-  u32("leading_dense_block_count", c.n_routed_experts > 0 ? c.first_k_dense_replace : c.num_hidden_layers);
+  u32("leading_dense_block_count",
+      c.n_routed_experts > 0 ? c.first_k_dense_replace : c.num_hidden_layers + nextn);
   u32("vocab_size", c.vocab_size);
   // Written even without a q LoRA (0 = q_proj): llama.cpp reads the key unless it takes the model
   // for a "lite" one, which it decides by layer count alone (27 or 26 layers, as V2-Lite), so a
@@ -218,13 +224,14 @@ void add_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
   }
 }
 
-void add_model_to_gguf(const Model& m, DType dtype, const std::string& name, GgufWriter& w) {
+void add_model_to_gguf(const Model& m, DType dtype, const std::string& name, GgufWriter& w,
+                       bool mtp) {
   w.set("general.architecture", GgufValue::str("deepseek2"));
   w.set("general.type", GgufValue::str("model"));
   if (!name.empty()) w.set("general.name", GgufValue::str(name));
   w.set("general.file_type", GgufValue::u32(file_type(dtype)));
-  add_config_to_gguf(m.config(), w);
-  Exporter(m, dtype, w).all();
+  add_config_to_gguf(m.config(), w, mtp);
+  Exporter(m, dtype, w, mtp).all();
 }
 
 }  // namespace seek::model

@@ -3,9 +3,11 @@
 // stacked [n_expert, rows, cols], kv_b_proj split per head into attn_k_b [nh, d_c, d_nope]
 // (transposed: the absorbed form current llama.cpp requires) and attn_v_b [nh, d_v, d_c].
 // Matrices are written as `dtype` (F32, F16 or BF16; FP8 weights are dequantized first), norm
-// gains, the router and its bias as F32, as the converter does. MTP modules are not written
-// (llama.cpp's converter skips them too). The tokenizer is added by the caller
-// (tokenizer/gguf_vocab.h), which then writes the file.
+// gains, the router and its bias as F32, as the converter does. The tokenizer is added by the
+// caller (tokenizer/gguf_vocab.h), which then writes the file.
+// MTP modules are written only when asked (`mtp`), in llama.cpp's nextn layout (gguf_names.h):
+// llama.cpp's deepseek2 graph runs every one of block_count blocks as a main layer, so a file
+// with them is for Seek (speculative decoding) and engines that know nextn layers.
 #pragma once
 #include <string>
 
@@ -14,10 +16,11 @@
 
 namespace seek::model {
 
-void add_config_to_gguf(const ModelConfig& c, GgufWriter& w);
+void add_config_to_gguf(const ModelConfig& c, GgufWriter& w, bool mtp = false);
 
 // Metadata and tensors of `m`; the tensors are read from m's store while w.write() runs, so `m`
 // must outlive that. `name` goes to general.name.
-void add_model_to_gguf(const Model& m, DType dtype, const std::string& name, GgufWriter& w);
+void add_model_to_gguf(const Model& m, DType dtype, const std::string& name, GgufWriter& w,
+                       bool mtp = false);
 
 }  // namespace seek::model

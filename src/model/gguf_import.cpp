@@ -86,6 +86,13 @@ ModelConfig gguf_model_config(const GgufHeader& h, const std::string& src) {
   ModelConfig c;
   const int64_t nextn = m.integer(a + "nextn_predict_layers", 0);
   c.num_hidden_layers = m.integer(a + "block_count") - nextn;
+  if (nextn < 0 || c.num_hidden_layers <= 0)
+    fail("{}: {}nextn_predict_layers {} leaves no main layers of block_count {}", src, a, nextn,
+         c.num_hidden_layers + nextn);
+  // MTP modules load when their tensors are there (files that count them but left them out
+  // run without).
+  c.num_nextn_predict_layers =
+      find_tensor(h, "blk." + std::to_string(c.num_hidden_layers) + ".nextn.eh_proj.weight") ? nextn : 0;
   c.hidden_size = m.integer(a + "embedding_length");
   c.intermediate_size = m.integer(a + "feed_forward_length", 0);
   c.num_attention_heads = m.integer(a + "attention.head_count");
@@ -246,7 +253,6 @@ GgufModel import_gguf(const std::string& path, LoadMode mode, const ProgressFn& 
     return *t;
   };
   for (const TensorSpec& s : model_tensors(c)) {
-    if (s.mtp) continue;  // not imported (see gguf_model_config)
     const std::string blk = "blk." + std::to_string(s.layer) + ".";
     if (s.expert >= 0) {
       const std::string proj = s.name.substr(s.name.rfind('.', s.name.size() - 8) + 1);
@@ -280,7 +286,7 @@ GgufModel import_gguf(const std::string& path, LoadMode mode, const ProgressFn& 
   }
   for (const GgufTensorInfo& t : h.tensors) {
     if (used.count(t.name)) continue;
-    // MTP blocks blk.{n_layer + k}.*: skipped (see gguf_model_config).
+    // MTP blocks blk.{n_layer + k}.* of a file whose modules are not loaded (gguf_model_config).
     if (t.name.starts_with("blk.")) {
       const int64_t layer = std::atoll(t.name.c_str() + 4);
       if (layer >= c.num_hidden_layers) continue;

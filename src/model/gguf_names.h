@@ -9,6 +9,9 @@
 //                                   [n_expert, rows, cols] (ne = {cols, rows, n_expert})
 //   blk.N.attn_k_b / attn_v_b       kv_b_proj split per head (see gguf_import.cpp), or
 //   blk.N.attn_kv_b                 kv_b_proj as is (files from before the split)
+//   blk.L+k.nextn.*                 MTP module k (model.layers.L+k.{eh_proj,enorm,hnorm,...}),
+//                                   L = num_hidden_layers; block_count counts them and
+//                                   nextn_predict_layers says how many (llama.cpp's layout)
 #pragma once
 #include <optional>
 #include <string>
@@ -40,6 +43,13 @@ inline constexpr GgufLayerName kGgufLayerNames[] = {
     {"ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight"},
     {"ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight"},
     {"ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight"},
+    // An MTP module's own tensors (its block has the names above), as llama.cpp's nextn layers.
+    {"nextn.eh_proj.weight", "eh_proj.weight"},
+    {"nextn.enorm.weight", "enorm.weight"},
+    {"nextn.hnorm.weight", "hnorm.weight"},
+    {"nextn.embed_tokens.weight", "embed_tokens.weight"},
+    {"nextn.shared_head_head.weight", "shared_head.head.weight"},
+    {"nextn.shared_head_norm.weight", "shared_head.norm.weight"},
 };
 
 // Stacked routed experts: GGUF suffix for an HF projection name ("gate_proj" ...).
@@ -50,7 +60,7 @@ inline constexpr GgufLayerName kGgufExpertNames[] = {
 };
 
 // An HF name of a non-expert tensor -> its GGUF name; nullopt for names without one (routed
-// experts, kv_b_proj's split halves are handled by the callers; MTP layers are not exported).
+// experts, kv_b_proj's split halves are handled by the callers).
 std::optional<std::string> gguf_name_of(std::string_view hf_name);
 
 }  // namespace seek::model

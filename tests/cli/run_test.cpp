@@ -131,8 +131,39 @@ TEST_F(TinyV3, SpeculativeDecodingNeedsAnMtpModuleAndChangesNoToken) {
   ASSERT_EQ(a.code, 0) << a.err;
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.out, b.out);
-  EXPECT_TRUE(std::regex_search(b.err, std::regex(R"(MTP drafts \d+/\d+ accepted)"))) << b.err;
+  std::smatch drafts;
+  ASSERT_TRUE(std::regex_search(b.err, drafts, std::regex(R"(MTP drafts \d+/\d+ accepted)"))) << b.err;
   EXPECT_FALSE(contains(a.err, "MTP drafts")) << a.err;
+
+  // The module travels in a GGUF file with --mtp (llama.cpp's nextn layer): BF16 keeps every
+  // weight, so the drafts and their acceptance are the directory's; a Q8_0 file drafts too and
+  // still changes no token of its own greedy output. Without --mtp there is nothing to draft with.
+  const std::string bf16 = (fs::path(mtp.str()) / "m.bf16.gguf").string();
+  const std::string q8 = (fs::path(mtp.str()) / "m.q8_0.gguf").string();
+  const std::string plain = (fs::path(mtp.str()) / "m.plain.gguf").string();
+  ASSERT_EQ(run_seek({"export", "--gguf", mtp.str(), bf16, "--mtp"}).code, 0);
+  ASSERT_EQ(run_seek({"quantize", mtp.str(), q8, "--type", "q8_0", "--mtp"}).code, 0);
+  ASSERT_EQ(run_seek({"export", "--gguf", mtp.str(), plain}).code, 0);
+  auto on = [&](const std::string& file, bool speculative) {
+    std::vector<std::string> v = args;
+    v[1] = file;
+    if (speculative) v.push_back("--speculative");
+    return run_seek(v);
+  };
+  Result g = on(bf16, true);
+  ASSERT_EQ(g.code, 0) << g.err;
+  EXPECT_EQ(g.out, a.out);
+  EXPECT_TRUE(contains(g.err, drafts.str())) << g.err;
+  Result q = on(q8, false), qs = on(q8, true);
+  ASSERT_EQ(qs.code, 0) << qs.err;
+  EXPECT_EQ(qs.out, q.out);
+  EXPECT_TRUE(contains(qs.err, "MTP drafts")) << qs.err;
+  Result none = on(plain, true);
+  EXPECT_NE(none.code, 0);
+  EXPECT_TRUE(contains(none.err, "MTP module")) << none.err;
+  Result refused = run_seek({"export", "--gguf", dir(), plain, "--mtp"});
+  EXPECT_NE(refused.code, 0);
+  EXPECT_TRUE(contains(refused.err, "no MTP module")) << refused.err;
 }
 
 TEST_F(TinyV3, ThinkingGoesToStderrOrNowhere) {

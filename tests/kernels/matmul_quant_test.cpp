@@ -69,7 +69,7 @@ std::vector<Shape> shapes(DType t) {
   std::vector<int64_t> Ks = {256, 768};
   if (dtype_block(t) == 32) Ks.insert(Ks.end(), {96, 800});
   std::vector<Shape> s;
-  for (int64_t M : {1, 2, 3, 4, 5, 8, 9, 37})
+  for (int64_t M : {1, 2, 3, 4, 5, 8, 9, 25, 37})
     for (int64_t N : {1, 7, 40})
       for (int64_t K : Ks) s.push_back({M, N, K});
   s.push_back({64, 200, 1024});  // big enough for several threads and weight tiles

@@ -19,6 +19,7 @@
 #include "kernels/quant.h"
 #include "model/gguf_export.h"
 #include "model/gguf_import.h"
+#include "model/mtp.h"
 #include "model/tensors.h"
 #include "model/transformer.h"
 
@@ -41,17 +42,17 @@ TempDir& temp() {
   return d;
 }
 
-// FIXTURE exported as TYPE, once per test binary.
-std::string exported(const std::string& fixture, DType dtype) {
+// FIXTURE exported as TYPE (with its MTP modules: `mtp`), once per test binary.
+std::string exported(const std::string& fixture, DType dtype, bool mtp = false) {
   static std::map<std::string, std::string> done;
-  const std::string key = fixture + "." + std::string(dtype_name(dtype));
+  const std::string key = fixture + "." + std::string(dtype_name(dtype)) + (mtp ? ".mtp" : "");
   if (auto it = done.find(key); it != done.end()) return it->second;
   const std::string path = (temp().path / (key + ".gguf")).string();
   LoadOptions mapped;
   mapped.mode = LoadMode::Mmap;
   auto m = Model::load(kFixtures + fixture, mapped);
   GgufWriter w;
-  add_model_to_gguf(*m, dtype, fixture, w);
+  add_model_to_gguf(*m, dtype, fixture, w, mtp);
   w.write(path);
   return done.emplace(key, path).first->second;
 }
@@ -116,15 +117,15 @@ TEST_P(GgufRoundTrip, ConfigSurvives) {
   EXPECT_EQ(got.num_nextn_predict_layers, 0);  // MTP modules are not exported
 }
 
-// Every weight the model binds, dequantized row by row, against the directory's.
-TEST_P(GgufRoundTrip, EveryWeightHasItsValues) {
-  const Case& c = GetParam();
-  auto dir = Model::load(kFixtures + c.fixture);
-  auto gg = Model::load(exported(c.fixture, c.dtype));
-  ModelConfig cfg = dir->config();
-  cfg.num_nextn_predict_layers = 0;
-  ModelWeights a = dir->weights(), b = gg->weights();
-  a.mtp.clear();
+// Every weight the model binds (its MTP modules too if `mtp`), dequantized row by row, against
+// the directory's: equal if `exact`, else within bf16 rounding.
+void expect_same_weights(const Model& dir, const Model& gg, const Case& c, bool mtp) {
+  ModelConfig cfg = dir.config();
+  ModelWeights a = dir.weights(), b = gg.weights();
+  if (!mtp) {
+    cfg.num_nextn_predict_layers = 0;
+    a.mtp.clear();
+  }
   // Walk the same slots of both: for_each_tensor hands out the slot of each tensor in `w`.
   std::vector<std::pair<std::string, WeightView>> va, vb;
   std::vector<std::pair<std::string, std::vector<float>>> na, nb;
@@ -157,6 +158,12 @@ TEST_P(GgufRoundTrip, EveryWeightHasItsValues) {
     }
   }
   EXPECT_LT(worst, 1.0 / 128) << "largest relative weight change";  // bf16 rounding of FP8 · scale
+}
+
+TEST_P(GgufRoundTrip, EveryWeightHasItsValues) {
+  const Case& c = GetParam();
+  expect_same_weights(*Model::load(kFixtures + c.fixture), *Model::load(exported(c.fixture, c.dtype)),
+                      c, false);
 }
 
 TEST_P(GgufRoundTrip, LogitsMatchTheDirectory) {
@@ -223,6 +230,54 @@ TEST(GgufExport, LlamaCppLayout) {
   EXPECT_EQ(t["token_embd.weight"]->ne, (std::vector<int64_t>{128, 1000}));
   EXPECT_EQ(t["output.weight"]->ne, (std::vector<int64_t>{128, 1000}));
   EXPECT_EQ(t["output_norm.weight"]->dtype, DType::F32);
+}
+
+// With the MTP module asked for, it is written as llama.cpp's nextn layer (block_count counts
+// it) and loads back: every weight, the module's included, has its value, and the draft's
+// logits are the directory's.
+TEST(GgufExport, MtpModuleIsANextnLayer) {
+  const std::string path = exported("v3-tiny", DType::BF16, true);
+  const GgufFile f = GgufFile::open(path);
+  EXPECT_EQ(f.find("deepseek2.block_count")->i, 4);
+  EXPECT_EQ(f.find("deepseek2.nextn_predict_layers")->i, 1);
+  std::set<std::string> names;
+  for (const GgufTensorInfo& i : f.header().tensors) names.insert(i.name);
+  for (const char* n : {"blk.3.nextn.eh_proj.weight", "blk.3.nextn.enorm.weight",
+                        "blk.3.nextn.hnorm.weight", "blk.3.nextn.shared_head_norm.weight",
+                        "blk.3.attn_norm.weight", "blk.3.attn_k_b.weight", "blk.3.ffn_gate_exps.weight"})
+    EXPECT_TRUE(names.count(n)) << n;
+
+  auto dir = Model::load(kFixtures + "v3-tiny");
+  auto gg = Model::load(path);
+  EXPECT_EQ(gg->config().num_hidden_layers, 3);
+  EXPECT_EQ(gg->config().num_nextn_predict_layers, 1);
+  expect_same_weights(*dir, *gg, Case{"v3-tiny", DType::BF16, true, 0}, true);
+
+  const std::vector<int32_t> prompt = prompt_of("v3-tiny");
+  const int64_t T = int64_t(prompt.size());
+  auto draft = [&](const Model& m) {  // module 0 at every position but the last
+    KVCache cache(m.config(), 1, 64, 1);
+    std::vector<float> logits, hidden, out;
+    ForwardOptions fo;
+    fo.last_hidden = &hidden;
+    forward(m, cache, Batch{prompt, {{0, 0, T, true}}}, logits, fo);
+    const std::vector<int32_t> ahead(prompt.begin() + 1, prompt.end());
+    mtp_draft(m, cache, hidden.data(), Batch{ahead, {{0, 0, T - 1, true}}}, out);
+    return out;
+  };
+  const std::vector<float> a = draft(*dir), b = draft(*gg);
+  ASSERT_EQ(a.size(), size_t(dir->config().vocab_size));
+  ASSERT_EQ(a.size(), b.size());
+  float worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  EXPECT_LE(worst, 2e-5);  // the router in F32, as GgufRoundTrip
+  EXPECT_EQ(std::max_element(a.begin(), a.end()) - a.begin(),
+            std::max_element(b.begin(), b.end()) - b.begin());
+
+  // Without the module the file is the main model only.
+  const GgufFile plain = GgufFile::open(exported("v3-tiny", DType::BF16));
+  EXPECT_EQ(plain.find("deepseek2.block_count")->i, 3);
+  EXPECT_EQ(plain.find("deepseek2.nextn_predict_layers"), nullptr);
 }
 
 // llama.cpp needs attention.q_lora_rank unless the depth is V2-Lite's: 0 says "q_proj" for any depth.
