@@ -198,6 +198,32 @@ void Comm::alltoall(std::span<const int64_t> send, std::span<int64_t> recv) cons
         "MPI_Alltoall");
 }
 
+namespace {
+
+// MPI's arguments of an alltoallv counted in rows of `width` floats (so only row counts must fit
+// an int): counts and displacements, and the row type (to be freed by the caller).
+struct RowsV {
+  std::vector<int> sc, sd, rc, rd;
+  MPI_Datatype row;
+  RowsV(std::span<const int64_t> send_rows, std::span<const int64_t> recv_rows, int64_t width) {
+    const size_t n = send_rows.size();
+    sc.resize(n), sd.resize(n), rc.resize(n), rd.resize(n);
+    int64_t so = 0, ro = 0;
+    for (size_t q = 0; q < n; ++q) {
+      sc[q] = to_int(send_rows[q], "rows to send");
+      rc[q] = to_int(recv_rows[q], "rows to receive");
+      sd[q] = to_int(so, "send offset");
+      rd[q] = to_int(ro, "receive offset");
+      so += send_rows[q];
+      ro += recv_rows[q];
+    }
+    check(MPI_Type_contiguous(to_int(width, "row width"), MPI_FLOAT, &row), "MPI_Type_contiguous");
+    MPI_Type_commit(&row);
+  }
+};
+
+}  // namespace
+
 void Comm::alltoallv(const float* send, std::span<const int64_t> send_rows, float* recv,
                      std::span<const int64_t> recv_rows, int64_t width) const {
   if (int64_t(send_rows.size()) != size_ || int64_t(recv_rows.size()) != size_)
@@ -206,25 +232,33 @@ void Comm::alltoallv(const float* send, std::span<const int64_t> send_rows, floa
     std::copy_n(send, send_rows[0] * width, recv);
     return;
   }
-  // Counted in rows (a contiguous type of `width` floats), so only row counts must fit an int.
-  MPI_Datatype row;
-  check(MPI_Type_contiguous(to_int(width, "row width"), MPI_FLOAT, &row), "MPI_Type_contiguous");
-  MPI_Type_commit(&row);
-  const auto n = static_cast<size_t>(size_);
-  std::vector<int> sc(n), sd(n), rc(n), rd(n);
-  int64_t so = 0, ro = 0;
-  for (size_t q = 0; q < size_t(size_); ++q) {
-    sc[q] = to_int(send_rows[q], "rows to send");
-    rc[q] = to_int(recv_rows[q], "rows to receive");
-    sd[q] = to_int(so, "send offset");
-    rd[q] = to_int(ro, "receive offset");
-    so += send_rows[q];
-    ro += recv_rows[q];
-  }
-  const int rc_ = MPI_Alltoallv(send, sc.data(), sd.data(), row, recv, rc.data(), rd.data(), row,
-                                to_mpi(handle_));
-  MPI_Type_free(&row);
+  RowsV v(send_rows, recv_rows, width);
+  const int rc_ = MPI_Alltoallv(send, v.sc.data(), v.sd.data(), v.row, recv, v.rc.data(),
+                                v.rd.data(), v.row, to_mpi(handle_));
+  MPI_Type_free(&v.row);
   check(rc_, "MPI_Alltoallv");
+}
+
+Comm::Request Comm::alltoallv_async(const float* send, std::span<const int64_t> send_rows,
+                                    float* recv, std::span<const int64_t> recv_rows,
+                                    int64_t width) const {
+  if (int64_t(send_rows.size()) != size_ || int64_t(recv_rows.size()) != size_)
+    fail("alltoallv: {} send and {} receive counts for {} ranks", send_rows.size(), recv_rows.size(), size_);
+  if (!mpi_ || size_ == 1) {
+    std::copy_n(send, send_rows[0] * width, recv);
+    return {};
+  }
+  auto v = std::make_shared<RowsV>(send_rows, recv_rows, width);
+  MPI_Request req;
+  const int rc_ = MPI_Ialltoallv(send, v->sc.data(), v->sd.data(), v->row, recv, v->rc.data(),
+                                 v->rd.data(), v->row, to_mpi(handle_), &req);
+  MPI_Type_free(&v->row);  // allowed while the operation is pending (it completes normally)
+  check(rc_, "MPI_Ialltoallv");
+  Request r;
+  std::memcpy(&r.handle, &req, sizeof req);
+  r.active = true;
+  r.keep = std::move(v);
+  return r;
 }
 
 static_assert(sizeof(MPI_Request) <= sizeof(void*), "MPI_Request must fit Comm::Request");
@@ -258,7 +292,9 @@ void Comm::wait(Request& r) {
   MPI_Request req;
   std::memcpy(&req, &r.handle, sizeof req);
   r.active = false;
-  check(MPI_Wait(&req, MPI_STATUS_IGNORE), "MPI_Wait");
+  const int rc = MPI_Wait(&req, MPI_STATUS_IGNORE);
+  r.keep.reset();  // only now: MPI read the counts until completion
+  check(rc, "MPI_Wait");
 }
 
 bool Comm::done(Request& r) {
@@ -268,7 +304,7 @@ bool Comm::done(Request& r) {
   int flag = 0;
   check(MPI_Test(&req, &flag, MPI_STATUS_IGNORE), "MPI_Test");
   std::memcpy(&r.handle, &req, sizeof req);
-  if (flag) r.active = false;
+  if (flag) r.active = false, r.keep.reset();
   return flag != 0;
 }
 

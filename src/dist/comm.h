@@ -9,6 +9,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -48,8 +49,15 @@ class Comm {
   struct Request {
     void* handle = nullptr;  // the MPI_Request
     bool active = false;
+    std::shared_ptr<const void> keep;  // what MPI reads until completion (alltoallv_async's counts)
   };
   Request send_async(std::span<const float> x, int dest, int tag) const;
+  // alltoallv without blocking: both buffers must stay alive, `send` unchanged and `recv` unread,
+  // until wait() or done() says it completed. Transports that move data only inside MPI calls
+  // (shared memory) make progress in done(), so callers computing meanwhile should call it now
+  // and then. A rank of one copies at once and returns an inactive request.
+  Request alltoallv_async(const float* send, std::span<const int64_t> send_rows, float* recv,
+                          std::span<const int64_t> recv_rows, int64_t width) const;
   void recv(std::span<float> x, int src, int tag) const;
   static void wait(Request& r);
   static bool done(Request& r);  // completed (then inactive) without waiting

@@ -11,6 +11,7 @@
 // backward) with its own tokens, zero rows included, since each layer's exchange is collective.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 
@@ -30,6 +31,18 @@ class ExpertExchange {
   // recv_rows[q] rows from rank q land in `recv` in rank order.
   virtual void alltoallv(const float* send, std::span<const int64_t> send_rows, float* recv,
                          std::span<const int64_t> recv_rows, int64_t width) const = 0;
+  // The same exchange run while this rank computes `overlap` (V3 hides the dispatch behind the
+  // shared experts): `overlap(progress)` is called once after the exchange has started and
+  // should call `progress` now and then, for transports that move data only inside MPI calls;
+  // returns when both are done. `send` must not change and `recv` is not read inside `overlap`.
+  // This default exchanges first and then computes.
+  using Progress = std::function<void()>;
+  virtual void alltoallv_overlapped(const float* send, std::span<const int64_t> send_rows,
+                                    float* recv, std::span<const int64_t> recv_rows, int64_t width,
+                                    const std::function<void(const Progress&)>& overlap) const {
+    alltoallv(send, send_rows, recv, recv_rows, width);
+    overlap([] {});
+  }
   // Rows this rank sent to other ranks and received from them since construction (the
   // per-rank communication volume; rows a rank keeps for itself are not counted).
   mutable int64_t rows_sent = 0, rows_received = 0;

@@ -15,17 +15,21 @@ namespace seek::model {
 using kernels::Precision;
 
 void ffn_forward(const FfnWeights& w, const float* x, int64_t T, int64_t H, float* out,
-                 Precision prec, FfnTape* tape) {
+                 Precision prec, FfnTape* tape, const std::function<void()>& progress) {
+  const auto poll = [&] { if (progress) progress(); };
   const int64_t I = w.gate_proj.rows;
   std::vector<float> g(size_t(T * I)), u(size_t(T * I));
   kernels::matmul(x, T, H, w.gate_proj, g.data(), I, prec);
+  poll();
   kernels::matmul(x, T, H, w.up_proj, u.data(), I, prec);
+  poll();
   if (tape) {
     tape->g.keep(g, I, prec == Precision::FP8);
     tape->u.keep(u, I, prec == Precision::FP8);
   }
   kernels::silu_mul(g.data(), u.data(), g.data(), T * I);
   kernels::matmul(g.data(), T, I, w.down_proj, out, H, prec);
+  poll();
 }
 
 namespace {
@@ -165,6 +169,18 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
     return buf.data();
   };
 
+  // Shared experts over every token (added last, below); under expert parallelism they are
+  // computed during the dispatch.
+  std::vector<float> shared;
+  bool shared_done = false;
+  const auto run_shared = [&](const std::function<void()>& progress) {
+    if (cfg.n_shared_experts == 0 || !(T > 0 || tape)) return;
+    shared.resize(size_t(T * H));
+    ffn_forward(w.shared_experts, xn, T, H, shared.data(), prec, tape ? &tape->shared : nullptr,
+                progress);
+    shared_done = true;
+  };
+
   // ys [T·k, H]: Expert_e(x) of this rank's tokens, expert after expert (rows first[e]..).
   std::vector<float> ys(size_t(first[size_t(E)] * H));
   if (!ep || ep->size() == 1) {
@@ -195,7 +211,9 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
     int64_t n_recv = 0;
     for (int64_t c : recv_rows) n_recv += c;
     std::vector<float> xr(size_t(n_recv * H));
-    ep->alltoallv(xs.data(), send_rows, xr.data(), recv_rows, H);
+    // The shared experts need no other rank's rows: they run while the rows travel (V3 §3.2.2).
+    ep->alltoallv_overlapped(xs.data(), send_rows, xr.data(), recv_rows, H,
+                             [&](const ExpertExchange::Progress& progress) { run_shared(progress); });
     // Received rows are source-major ([src][expert][row]); each expert runs over its rows from
     // every source in source order ([expert][src][row]): the order of one process's tokens when
     // the ranks hold consecutive shares of a batch.
@@ -257,11 +275,9 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
       }
     }
   });
-  if (cfg.n_shared_experts > 0 && (T > 0 || tape)) {
-    std::vector<float> shared(size_t(T * H));
-    ffn_forward(w.shared_experts, xn, T, H, shared.data(), prec, tape ? &tape->shared : nullptr);
+  if (!shared_done) run_shared({});
+  if (shared_done)
     for (int64_t i = 0; i < T * H; ++i) out[i] += shared[size_t(i)];
-  }
   if (tape) tape->routing = r;
   if (routing) *routing = std::move(r);
 }

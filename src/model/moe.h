@@ -7,6 +7,8 @@
 #include "kernels/matmul.h"
 #include "model/config.h"
 #include "model/expert_parallel.h"
+#include <functional>
+
 #include "model/grads.h"
 #include "model/saved_activation.h"
 #include "model/weights.h"
@@ -19,9 +21,11 @@ struct FfnTape {
   SavedActivation g, u;  // [T, I] gate(x), up(x)
 };
 
-// out[T, H] = down(silu(gate(x)) · up(x))
+// out[T, H] = down(silu(gate(x)) · up(x)). `progress`, if given, is called between the products
+// (an expert-parallel exchange in flight meanwhile: ExpertExchange::alltoallv_overlapped).
 void ffn_forward(const FfnWeights& w, const float* x, int64_t T, int64_t H, float* out,
-                 kernels::Precision prec, FfnTape* tape = nullptr);
+                 kernels::Precision prec, FfnTape* tape = nullptr,
+                 const std::function<void()>& progress = {});
 
 // The router's decision for T tokens: k experts each, in descending selection score.
 struct Routing {
@@ -66,7 +70,8 @@ void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, i
 // router's stay float32.
 void ffn_backward(const FfnWeights& w, const float* x, int64_t T, int64_t H, const FfnTape& tape,
                   const float* dout, float* dx, FfnGrads& g, bool accumulate_dx = false,
-                  kernels::Precision prec = kernels::Precision::F32);
+                  kernels::Precision prec = kernels::Precision::F32,
+                  const std::function<void()>& progress = {});
 void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
                   const MoeTape& tape, const float* dout, const float* dscores, float* dx,
                   MoeGrads& g, kernels::Precision prec = kernels::Precision::F32);

@@ -24,23 +24,30 @@ const float* f32(const WeightView& v, const char* name) {
 
 void ffn_backward(const FfnWeights& w, const float* x, int64_t T, int64_t H, const FfnTape& tape,
                   const float* dout, float* dx, FfnGrads& g, bool accumulate_dx,
-                  kernels::Precision prec) {
+                  kernels::Precision prec, const std::function<void()>& progress) {
+  const auto poll = [&] { if (progress) progress(); };
   const int64_t I = w.gate_proj.rows;
   std::vector<float> a(size_t(T * I)), da(size_t(T * I)), dg(size_t(T * I)), du(size_t(T * I));
   // out = a · downᵀ with a = silu(g) ⊙ u
   kernels::gemm_dyw(dout, f32(w.down_proj, "down_proj"), da.data(), T, H, I, false, prec);
+  poll();
   std::vector<float> gbuf, ubuf;
   const float* gate = tape.g.values(gbuf);
   const float* up = tape.u.values(ubuf);
   if (g.down_proj) {
     kernels::silu_mul(gate, up, a.data(), T * I);
     weight_grad(dout, a.data(), g.down_proj, T, H, I, prec);
+    poll();
   }
   kernels::silu_mul_backward(gate, up, da.data(), dg.data(), du.data(), T * I);
   kernels::gemm_dyw(dg.data(), f32(w.gate_proj, "gate_proj"), dx, T, I, H, accumulate_dx, prec);
+  poll();
   kernels::gemm_dyw(du.data(), f32(w.up_proj, "up_proj"), dx, T, I, H, true, prec);
+  poll();
   if (g.gate_proj) weight_grad(dg.data(), x, g.gate_proj, T, I, H, prec);
+  poll();
   if (g.up_proj) weight_grad(du.data(), x, g.up_proj, T, I, H, prec);
+  poll();
 }
 
 void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, int64_t T,
@@ -51,9 +58,17 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
   const int64_t K = r.k;
   const float rsf = float(cfg.routed_scaling_factor);
 
-  // Shared experts see every token: their backward initializes dx.
-  if (cfg.n_shared_experts > 0) ffn_backward(w.shared_experts, xn, T, H, tape.shared, dout, dx, g.shared_experts, false, prec);
-  else std::fill_n(dx, T * H, 0.0f);
+  // Shared experts see every token: their backward initializes dx (under expert parallelism
+  // while the routed experts' output gradients travel).
+  bool shared_done = false;
+  const auto run_shared = [&](const std::function<void()>& progress) {
+    if (cfg.n_shared_experts > 0)
+      ffn_backward(w.shared_experts, xn, T, H, tape.shared, dout, dx, g.shared_experts, false, prec,
+                   progress);
+    else
+      std::fill_n(dx, T * H, 0.0f);
+    shared_done = true;
+  };
 
   // Routed experts: dy_e = g · dout for each assigned token; dg = dout · Expert_e(x). dys holds
   // the dy rows expert after expert (the forward's ys layout), dxs the input gradients back.
@@ -87,6 +102,7 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
     ffn_backward(w.experts[size_t(e)], x, n, H, ft, dy, dxe, ge ? *ge : none, false, prec);
   };
   if (!tape.ep) {
+    run_shared({});
     for (int64_t e = 0; e < E; ++e) {
       const auto& toks = tape.assigned[size_t(e)];
       const int64_t n = int64_t(toks.size());
@@ -114,7 +130,8 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
         n_recv += rc[size_t(q * per + j)];
       }
     std::vector<float> dyr(size_t(n_recv * H)), dy, dx;
-    ep.alltoallv(dys.data(), send_rows, dyr.data(), recv_rows, H);
+    ep.alltoallv_overlapped(dys.data(), send_rows, dyr.data(), recv_rows, H,
+                            [&](const ExpertExchange::Progress& progress) { run_shared(progress); });
     for (int64_t j = 0; j < per; ++j) {
       const int64_t rows = int64_t(tape.expert_in[size_t(j)].size()) / H;
       std::vector<float> xbuf;
@@ -138,6 +155,7 @@ void moe_backward(const ModelConfig& cfg, const MoeWeights& w, const float* xn, 
     }
     ep.alltoallv(dyr.data(), recv_rows, dxs.data(), send_rows, H);
   }
+  if (!shared_done) run_shared({});  // (an exchange that never ran its overlap)
   // dx[t] += the input gradients of its experts, expert after expert.
   for (int64_t e = 0; e < E; ++e) {
     const auto& toks = tape.assigned[size_t(e)];

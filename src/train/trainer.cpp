@@ -635,6 +635,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     model::ModelGrads g = p.grads(grad.data());
     const int64_t a2a_before = ep ? ep->rows_sent : 0;
     const double a2a_s_before = ep ? ep->seconds : 0.0;
+    const double a2a_hidden_before = ep ? ep->hidden_seconds : 0.0;
     // The step's micro-batches first: with weights (SFT masks) every one is normalized by the
     // whole step's Σ weight, so the step's loss is the mean over its trained tokens however the
     // samples fell into micro-batches. Without weights: the mean of equal-sized micro-batches.
@@ -753,6 +754,8 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         m["ep_rows"] = ep_rows;    // routed rows each rank's experts ran (forward)
         m["a2a_rows"] = a2a_rows;  // rows each rank sent to others (dispatch, combine, backward)
         m["a2a_s"] = ep->seconds - a2a_s_before;  // rank 0's time in the exchanges (waits included)
+        // Rank 0's shared-expert compute run while a dispatch was in flight (forward and backward).
+        m["a2a_overlap_s"] = ep->hidden_seconds - a2a_hidden_before;
       }
       if (pipeline) {
         m["pp_busy_s"] = pp_busy;  // each rank's time in its F, B and W ops
