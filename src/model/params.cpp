@@ -8,41 +8,75 @@
 
 namespace seek::model {
 
-void Params::layout(const ModelConfig& cfg) {
+namespace {
+
+// Whether a Params with `share` holds t: every tensor but the routed experts outside the share
+// (the MTP modules' experts included: in training their exchange splits them like the others').
+bool held(const TensorSpec& t, const ExpertShare& share) {
+  return t.expert < 0 || (t.expert >= share.begin && (share.end < 0 || t.expert < share.end));
+}
+
+}  // namespace
+
+void Params::layout(const ModelConfig& cfg, const ExpertShare& share, bool allocate) {
   cfg_ = cfg;
+  share_ = share;
   infos_.clear();
-  size_t off = 0;
+  // Offsets: in walk order, or with a share the tensors outside it first, then the share's.
+  const bool split = !share.whole();
+  size_t off[2] = {0, 0};
   for (TensorSpec& t : model_tensors(cfg, TensorOrder::Training)) {
     if (!t.tied_to.empty()) continue;  // MTP copies: the main tensors are the parameters
+    if (!held(t, share)) continue;
     ParamInfo p;
-    p.offset = off;
+    const int region = split && t.expert >= 0 ? 1 : 0;
+    p.offset = off[region];
     p.numel = t.numel();
     p.trainable = t.trainable();
     p.decay = t.decay();
     p.spec = std::move(t);
     p.name = p.spec.name;
     p.shape = p.spec.shape;
-    off += size_t(p.numel);
+    off[region] += size_t(p.numel);
     infos_.push_back(std::move(p));
   }
-  data_.assign(off, 0.0f);
+  for (ParamInfo& p : infos_)
+    if (split && p.spec.expert >= 0) p.offset += off[0];
+  dense_size_ = off[0];
+  size_ = off[0] + off[1];
+  if (allocate) data_.assign(size_, 0.0f);
 }
 
-Params Params::init(const ModelConfig& cfg, double init_std, uint64_t seed) {
+Params Params::layout_only(const ModelConfig& cfg, const ExpertShare& share) {
   Params p;
-  p.layout(cfg);
+  p.layout(cfg, share, false);
+  return p;
+}
+
+Params Params::init(const ModelConfig& cfg, double init_std, uint64_t seed,
+                    const ExpertShare& share) {
+  Params p;
+  p.layout(cfg, share);
   std::mt19937_64 rng(seed);
   const double out_scale = 1.0 / std::sqrt(2.0 * double(cfg.num_hidden_layers + cfg.num_nextn_predict_layers));
-  for (const ParamInfo& i : p.infos_) {
-    float* d = p.data_.data() + i.offset;
+  // Every tensor of the whole model in walk order draws from the one generator; those outside
+  // the share draw and drop theirs, so a share's values are the whole model's.
+  const Params whole = share.whole() ? Params() : layout_only(cfg);
+  size_t k = 0;
+  for (const ParamInfo& i : share.whole() ? p.infos_ : whole.infos_) {
+    const bool mine = k < p.infos_.size() && p.infos_[k].name == i.name;
+    float* d = mine ? p.data_.data() + p.infos_[k++].offset : nullptr;
     if (i.shape.size() == 1) {
-      std::fill_n(d, i.numel, i.trainable ? 1.0f : 0.0f);
+      if (d) std::fill_n(d, i.numel, i.trainable ? 1.0f : 0.0f);
       continue;
     }
     double sd = init_std;
     if (i.spec.residual_out) sd *= out_scale;
     std::normal_distribution<float> nd(0.0f, float(sd));
-    for (int64_t j = 0; j < i.numel; ++j) d[j] = nd(rng);
+    for (int64_t j = 0; j < i.numel; ++j) {
+      const float v = nd(rng);
+      if (d) d[j] = v;
+    }
   }
   return p;
 }
@@ -70,9 +104,9 @@ void dequantize_fp8(const TensorStore& store, const Tensor& t, float* out) {
 
 }  // namespace
 
-Params Params::load(const ModelConfig& cfg, const std::string& dir) {
+Params Params::load(const ModelConfig& cfg, const std::string& dir, const ExpertShare& share) {
   Params p;
-  p.layout(cfg);
+  p.layout(cfg, share);
   TensorStore store = TensorStore::open(dir, LoadMode::Read);
   for (const ParamInfo& i : p.infos_) {
     const Tensor* t = store.find(i.name);
@@ -116,6 +150,7 @@ ModelWeights Params::weights() const {
   for_each_tensor(cfg_, TensorOrder::Training, &w, nullptr,
                          [&](const TensorSpec& t, const TensorSlots& s) {
                            if (!t.tied_to.empty()) return;  // the walk points them at the main
+                           if (!held(t, share_)) return;  // another rank's expert: empty
                            const ParamInfo& i = next(k, t);
                            const float* d = data_.data() + i.offset;
                            if (s.view) {
@@ -135,6 +170,7 @@ ModelGrads Params::grads(float* grad) const {
   for_each_tensor(cfg_, TensorOrder::Training, nullptr, &g,
                          [&](const TensorSpec& t, const TensorSlots& s) {
                            if (!t.tied_to.empty()) return;
+                           if (!held(t, share_)) return;
                            const ParamInfo& i = next(k, t);
                            if (s.grad) *s.grad = grad + i.offset;
                          });

@@ -30,21 +30,35 @@ struct ParamInfo {
 
 class Params {
  public:
+  // Expert parallelism (training): with a share of the routed experts ([begin, end) of every MoE
+  // layer's, the MTP modules' too; `only` does not apply), a rank's Params holds every other
+  // tensor and only the share's experts, laid out as two regions, [0, dense_size())
+  // the tensors every rank holds and [dense_size(), size()) the share's experts (each in walk
+  // order); the other experts' views and gradients are left empty. Without a share (the
+  // default) every tensor is in walk order and dense_size() == size().
+
   // Every tensor of `cfg`'s checkpoint (model_tensors, Training order) except the MTP
   // modules' copies of the shared embedding and head, with matrices ~ N(0, init_std²) (output
   // projections o_proj and down_proj scaled by 1/√(2·layers), GPT-2 style), norm gains 1,
   // router bias 0.
-  static Params init(const ModelConfig& cfg, double init_std, uint64_t seed);
+  // With a share: the same values as the whole model's (the generator runs over every tensor).
+  static Params init(const ModelConfig& cfg, double init_std, uint64_t seed,
+                     const ExpertShare& share = {});
   // The same layout, values read from a checkpoint directory: F32/BF16/F16, or the FP8
   // block-scaled release (e4m3 codes · NAME_scale_inv per 128×128 block). The MTP copies, if the
   // checkpoint has them, are not read: in training they are the main tensors.
-  static Params load(const ModelConfig& cfg, const std::string& dir);
+  static Params load(const ModelConfig& cfg, const std::string& dir, const ExpertShare& share = {});
+  // The tensors of a Params with `share` (empty data; for offsets, e.g. another rank's layout).
+  static Params layout_only(const ModelConfig& cfg, const ExpertShare& share = {});
 
   const ModelConfig& config() const { return cfg_; }
   const std::vector<ParamInfo>& infos() const { return infos_; }
   std::vector<float>& data() { return data_; }
   const std::vector<float>& data() const { return data_; }
-  size_t size() const { return data_.size(); }
+  size_t size() const { return size_; }
+  const ExpertShare& share() const { return share_; }
+  // The tensors every rank holds come first when there is a share (see the class comment).
+  size_t dense_size() const { return dense_size_; }
   const ParamInfo* find(const std::string& name) const;
   const ParamInfo* find(TensorRole role, int64_t layer) const;  // e.g. a layer's router bias
   float* ptr(const std::string& name);  // throws if absent
@@ -56,12 +70,14 @@ class Params {
   ModelGrads grads(float* grad) const;
 
  private:
-  void layout(const ModelConfig& cfg);
+  void layout(const ModelConfig& cfg, const ExpertShare& share, bool allocate = true);
   // infos_[k] if it is `t` (the walk and infos_ share one order), then k + 1.
   const ParamInfo& next(size_t& k, const TensorSpec& t) const;
   ModelConfig cfg_;
+  ExpertShare share_;
   std::vector<ParamInfo> infos_;
   std::vector<float> data_;
+  size_t size_ = 0, dense_size_ = 0;
 };
 
 }  // namespace seek::model

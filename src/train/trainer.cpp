@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -426,6 +427,29 @@ void reduce_stats(const dist::Comm& comm, model::StepResult& r, bool mean_of_sha
   r.tokens = loads[o];
 }
 
+
+// Copies every tensor `from` (laid out as `a`) holds into its place in `to` (laid out as `b`),
+// where b has it: between a rank's share of the experts and the whole model's layout.
+void copy_tensors(const model::Params& a, const float* from, const model::Params& b, float* to) {
+  std::unordered_map<std::string_view, size_t> at;
+  for (const model::ParamInfo& i : b.infos()) at.emplace(i.name, i.offset);
+  for (const model::ParamInfo& i : a.infos())
+    if (auto it = at.find(i.name); it != at.end())
+      std::copy_n(from + i.offset, i.numel, to + it->second);
+}
+
+// A part of the flat vector and the ranks that hold it (their gradients are summed, and with
+// ZeRO-1 their optimizer state is sharded, among them): the tensors every rank holds over the
+// whole job, and under expert parallelism this rank's share of the experts over the ranks
+// holding the same share.
+struct Part {
+  const dist::Comm* comm = nullptr;
+  int64_t base = 0, len = 0;
+  std::vector<int64_t> shards;  // ZeRO-1: each rank's shard size
+  dist::Range mine;             // this rank's shard (absolute offsets), or the whole part
+  std::optional<AdamW> opt;
+};
+
 }  // namespace
 
 std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs& in) {
@@ -475,19 +499,50 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
 
   TrainState st;
   Patience pat;
-  model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string())
-                    : !c.init.empty() ? model::Params::load(mc, c.init)
-                                      : model::Params::init(mc, c.init_std, c.seed);
-  // ZeRO-1: this rank's shard of the flat weights and of the optimizer state.
-  const std::vector<int64_t> shards = dist::shard_counts(int64_t(p.size()), ranks);
-  const dist::Range mine = zero ? dist::shard(int64_t(p.size()), rank, ranks)
-                                : dist::Range{0, int64_t(p.size())};
-  AdamW opt = zero ? AdamW(p, c.adamw, mine.begin, mine.end) : AdamW(p, c.adamw);
+  // Expert parallelism: each rank holds only its share of the routed experts (weights,
+  // gradients, optimizer state); `xp_comm` joins the ranks holding the same share.
+  const int ep_rank = ep ? ep->rank() : 0;
+  model::ExpertShare share;
+  if (ep) {
+    const model::ExpertRange r = model::owned_experts(mc.n_routed_experts, ep_rank, int(ep_size));
+    share = {r.begin, r.end, false};
+  }
+  const dist::Comm xp_comm = ep ? comm.split(ep_rank) : dist::Comm::world();
+  const model::Params whole_layout = model::Params::layout_only(mc);
+  model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string(), share)
+                    : !c.init.empty() ? model::Params::load(mc, c.init, share)
+                                      : model::Params::init(mc, c.init_std, c.seed, share);
+  std::vector<Part> parts(ep ? 2 : 1);
+  parts[0].comm = &comm;
+  parts[0].len = int64_t(p.dense_size());
+  if (ep) {
+    parts[1].comm = &xp_comm;
+    parts[1].base = int64_t(p.dense_size());
+    parts[1].len = int64_t(p.size() - p.dense_size());
+  }
+  for (Part& part : parts) {  // ZeRO-1: this rank's shard of the part and of its optimizer state
+    const int n = part.comm->size(), r = part.comm->rank();
+    part.shards = dist::shard_counts(part.len, zero ? n : 1);
+    const dist::Range s = zero ? dist::shard(part.len, r, n) : dist::Range{0, part.len};
+    part.mine = {part.base + s.begin, part.base + s.end};
+    part.opt.emplace(p, c.adamw, part.mine.begin, part.mine.end);
+  }
+  // The weights each rank holds (their optimizer state follows them), for the metrics.
+  std::vector<int64_t> held(size_t(ranks), 0);
+  held[size_t(rank)] = int64_t(p.size());
+  if (ep) comm.allreduce_sum(held);
   if (opts.resume) {
-    st = load_train_state(c.out + "/latest", p.size());
-    if (!st.master.empty()) p.data() = st.master;  // the file's BF16/FP8 weights are rounded
-    opt.set_moments(st.m.data() + mine.begin, st.v.data() + mine.begin);
-    opt.set_steps(st.step);
+    st = load_train_state(c.out + "/latest", whole_layout.size());
+    // The file is the whole model's layout; this rank takes its tensors.
+    std::vector<float> m(p.size()), v(p.size());
+    copy_tensors(whole_layout, st.m.data(), p, m.data());
+    copy_tensors(whole_layout, st.v.data(), p, v.data());
+    if (!st.master.empty())  // the file's BF16/FP8 weights are rounded
+      copy_tensors(whole_layout, st.master.data(), p, p.data().data());
+    for (Part& part : parts) {
+      part.opt->set_moments(m.data() + part.mine.begin, v.data() + part.mine.begin);
+      part.opt->set_steps(st.step);
+    }
     loader.set_state(st.data);
     if (c.patience > 0) pat = Patience::load(c.out + "/latest/patience.json");
   }
@@ -507,7 +562,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   const std::string config_text = read_file(c.source);
 
   int64_t n_params = 0;
-  for (const model::ParamInfo& i : p.infos()) n_params += i.numel;
+  for (const model::ParamInfo& i : whole_layout.infos()) n_params += i.numel;
   if (opts.progress && root)
     std::fprintf(stderr, "%s: %s parameters (%lld layers + %lld MTP), %lld steps of %s%lld tokens%s%s\n", name_c,
                  fmt::format("{:.2f}M", double(n_params) / 1e6).c_str(), (long long)mc.num_hidden_layers,
@@ -598,21 +653,65 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     comm.broadcast(&vl, sizeof vl, 0);
     return vl;
   };
-  // Every rank calls save at the same steps (ZeRO-1 gathers the optimizer state whole first);
-  // rank 0 writes.
+  // Every rank calls save at the same steps; rank 0 writes. The optimizer state is gathered
+  // whole within each part first (ZeRO-1), then, under expert parallelism, rank 0 collects the
+  // other shares' experts from the ranks of its expert group and writes the whole model.
   auto save = [&](const std::string& name) {
-    if (zero) {
-      const std::vector<float> om = opt.m(), ov = opt.v();
-      for (auto [full, part] : {std::pair{&st.m, &om}, std::pair{&st.v, &ov}}) {
-        full->assign(p.size(), 0.0f);
-        std::copy(part->begin(), part->end(), full->begin() + mine.begin);
-        comm.allgather(*full, shards);
+    std::vector<float> m(p.size()), v(p.size());
+    for (Part& part : parts) {
+      const std::vector<float> om = part.opt->m(), ov = part.opt->v();
+      for (auto [to, from] : {std::pair{&m, &om}, std::pair{&v, &ov}}) {
+        std::copy(from->begin(), from->end(), to->begin() + part.mine.begin);
+        if (zero) part.comm->allgather(std::span<float>(to->data() + part.base, size_t(part.len)), part.shards);
       }
-    } else {
-      st.m = opt.m();
-      st.v = opt.v();
     }
-    if (!root) return;
+    if (!ep) {
+      if (!root) return;
+      st.m = std::move(m);
+      st.v = std::move(v);
+    } else {
+      // Ranks 1.. of rank 0's expert group send their experts' weights and moments.
+      const bool first_group = stage == 0 && replica < ep_size;
+      const size_t nx = p.size() - p.dense_size();
+      if (!first_group) return;
+      if (ep_rank != 0) {
+        for (const std::vector<float>* x : {&p.data(), &m, &v}) {
+          auto req = ep_comm.send_async(std::span<const float>(x->data() + p.dense_size(), nx), 0, 7);
+          dist::Comm::wait(req);
+        }
+        return;
+      }
+      model::Params whole = model::Params::layout_only(mc);
+      std::vector<float> wp(whole.size()), wm(whole.size()), wv(whole.size());
+      copy_tensors(p, p.data().data(), whole, wp.data());
+      copy_tensors(p, m.data(), whole, wm.data());
+      copy_tensors(p, v.data(), whole, wv.data());
+      std::vector<float> buf(p.size());
+      for (int q = 1; q < int(ep_size); ++q) {
+        const model::ExpertRange r = model::owned_experts(mc.n_routed_experts, q, int(ep_size));
+        const model::Params theirs = model::Params::layout_only(mc, {r.begin, r.end, false});
+        for (std::vector<float>* to : {&wp, &wm, &wv}) {
+          std::fill(buf.begin(), buf.end(), 0.0f);  // their dense part is ours (not sent)
+          ep_comm.recv(std::span<float>(buf.data() + theirs.dense_size(), nx), q, 7);
+          // Only their experts: copy_tensors over their layout, then ours again over the dense part.
+          for (const model::ParamInfo& i : theirs.infos())
+            if (i.spec.expert >= 0)
+              std::copy_n(buf.data() + i.offset, i.numel, to->data() + whole.find(i.name)->offset);
+        }
+      }
+      whole.data() = std::move(wp);
+      st.m = std::move(wm);
+      st.v = std::move(wv);
+      st.data = loader.state();
+      if (save_dtype != SaveDType::F32) st.master = whole.data();
+      std::vector<std::pair<std::string, std::string>> extra = {{"train_config.json", config_text}};
+      if (c.patience > 0) extra.emplace_back("patience.json", pat.dump());
+      save_checkpoint(c.out, name, whole, st, in.tokenizer_dir, extra, int(c.keep), save_dtype);
+      st.master.clear();
+      st.m.clear();
+      st.v.clear();
+      return;
+    }
     st.data = loader.state();
     if (save_dtype != SaveDType::F32) st.master = p.data();
     std::vector<std::pair<std::string, std::string>> extra = {{"train_config.json", config_text}};
@@ -710,29 +809,27 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     comm_s += now_s() - t_comm;
     const double lr = c.schedule.at(step);
     const float grad_k = weighted ? 1.0f : 1.0f / float(D);
-    double gnorm = 0.0;
-    if (!zero) {
-      const double t = now_s();
-      comm.allreduce_sum(grad);
-      comm_s += now_s() - t;
+    // Each part's gradient summed among the ranks holding it (this rank's ZeRO-1 shard of it),
+    // then one global norm: Σ grad² over every part once (every rank's ZeRO shards; without
+    // ZeRO, the tensors every rank holds plus each share's experts, one rank per share).
+    double t = now_s(), sq = 0.0, sq_experts = 0.0;
+    for (Part& part : parts) {
+      const std::span<float> g(grad.data() + part.base, size_t(part.len));
+      if (zero) part.comm->reduce_scatter_sum(g, part.shards);
+      else part.comm->allreduce_sum(g);
       if (grad_k != 1.0f)
-        for (float& x : grad) x *= grad_k;
-      gnorm = opt.step(p, grad, lr);
-    } else {
-      double t = now_s();
-      comm.reduce_scatter_sum(grad, shards);
-      comm_s += now_s() - t;
-      float* gs = grad.data() + mine.begin;
-      if (grad_k != 1.0f)
-        for (int64_t i = 0; i < mine.size(); ++i) gs[i] *= grad_k;
-      double sq = opt.shard_grad_sq(gs);
+        for (int64_t i = part.mine.begin; i < part.mine.end; ++i) grad[size_t(i)] *= grad_k;
+      (&part == &parts[0] || zero ? sq : sq_experts) += part.opt->shard_grad_sq(grad.data() + part.mine.begin);
+    }
+    if (zero) comm.allreduce_sum(std::span<double>(&sq, 1));
+    else if (ep) ep_comm.allreduce_sum(std::span<double>(&sq_experts, 1));
+    const double gnorm = std::sqrt(sq + sq_experts);
+    comm_s += now_s() - t;
+    for (Part& part : parts) part.opt->step_shard(p.data().data(), grad.data() + part.mine.begin, lr, gnorm);
+    if (zero) {
       t = now_s();
-      comm.allreduce_sum(std::span<double>(&sq, 1));
-      comm_s += now_s() - t;
-      gnorm = std::sqrt(sq);
-      opt.step_shard(p.data().data(), gs, lr, gnorm);
-      t = now_s();
-      comm.allgather(p.data(), shards);
+      for (Part& part : parts)
+        part.comm->allgather(std::span<float>(p.data().data() + part.base, size_t(part.len)), part.shards);
       comm_s += now_s() - t;
     }
     update_balance_bias(p, agg.moe_layers, agg.expert_load, c.bias_update_speed);
@@ -756,6 +853,8 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         m["a2a_s"] = ep->seconds - a2a_s_before;  // rank 0's time in the exchanges (waits included)
         // Rank 0's shared-expert compute run while a dispatch was in flight (forward and backward).
         m["a2a_overlap_s"] = ep->hidden_seconds - a2a_hidden_before;
+        m["rank_params"] = held;  // weights each rank holds: the shared ones and its experts
+        m["model_params"] = int64_t(whole_layout.size());
       }
       if (pipeline) {
         m["pp_busy_s"] = pp_busy;  // each rank's time in its F, B and W ops

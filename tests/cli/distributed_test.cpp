@@ -137,6 +137,61 @@ TEST(Distributed, ExpertParallelEqualsTheSingleProcessRun) {
   }
 }
 
+// Under expert parallelism a rank holds only its share of the routed experts (weights, gradients
+// and AdamW state); checkpoints are the whole model, gathered by rank 0, so a run saved on
+// 4 expert ranks resumes on 2 expert ranks and on one process, each finishing as the
+// uninterrupted single-process run.
+TEST(Distributed, ExpertRanksHoldTheirExpertsOnlyAndResumeOnOtherRankCounts) {
+  TempDir dir;
+  write_run(dir, "single", 6);
+  Result one = run_seek({"train", "--config", dir / "single.json", "--quiet"});
+  ASSERT_EQ(one.code, 0) << one.err;
+  for (const auto& [name, next, np] : {std::tuple{"to_ep2", R"({"data": 2, "expert": 2})", 2},
+                                       {"to_one", "", 1}}) {
+    write_run(dir, name, 3, R"( "parallel": {"expert": 4},)", /*save_every=*/3);
+    std::vector<std::string> cmd = mpirun(4);
+    cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / (std::string(name) + ".json"), "--quiet"});
+    Result r = run_program(cmd);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto first = train_lines(dir / (std::string(name) + "/metrics.jsonl"));
+    ASSERT_EQ(first.size(), 3u);
+    // 4 experts over 4 ranks: each holds the shared weights and one expert of each MoE block.
+    const int64_t whole = first[0]["model_params"].get<int64_t>();
+    const auto held = first[0]["rank_params"].get<std::vector<int64_t>>();
+    ASSERT_EQ(held.size(), 4u);
+    int64_t experts = 0;  // the routed experts' weights, from the whole model's layout
+    const model::ModelConfig mc = model::ModelConfig::load(dir / "single/final");
+    for (const model::ParamInfo& i : model::Params::layout_only(mc).infos())
+      if (i.spec.expert >= 0) experts += i.numel;
+    for (int64_t h : held) EXPECT_EQ(h, whole - experts + experts / 4);
+
+    nlohmann::json cfg = nlohmann::json::parse(slurp(dir / (std::string(name) + ".json")));
+    cfg["train"]["steps"] = 6;
+    if (np > 1) cfg["parallel"] = nlohmann::json::parse(next);
+    else cfg.erase("parallel");
+    spit(dir / (std::string(name) + ".json"), cfg.dump());
+    std::vector<std::string> resume = np > 1 ? mpirun(np) : std::vector<std::string>{};
+    resume.insert(resume.end(), {SEEK_BINARY, "train", "--config", dir / (std::string(name) + ".json"),
+                                 "--resume", "--quiet"});
+    r = run_program(resume);
+    ASSERT_EQ(r.code, 0) << name << ": " << r.err;
+    const auto a = train_lines(dir / "single/metrics.jsonl"), b = train_lines(dir / (std::string(name) + "/metrics.jsonl"));
+    ASSERT_EQ(b.size(), 6u) << name;
+    for (size_t s = 0; s < 6; ++s)
+      for (const char* k : {"loss", "grad_norm"})
+        EXPECT_NEAR(b[s][k].get<double>(), a[s][k].get<double>(), 1e-6 * std::fabs(a[s][k].get<double>()))
+            << name << " step " << s + 1 << " " << k;
+    const std::vector<float> wa = final_weights(dir / "single/final"), wb = final_weights(dir / (std::string(name) + "/final"));
+    ASSERT_EQ(wa.size(), wb.size());
+    double max_diff = 0, max_abs = 0;
+    for (size_t i = 0; i < wa.size(); ++i) {
+      max_diff = std::max(max_diff, double(std::fabs(wa[i] - wb[i])));
+      max_abs = std::max(max_abs, double(std::fabs(wa[i])));
+    }
+    EXPECT_LT(max_diff, 1e-5 * max_abs) << name;
+  }
+}
+
 // Pipeline parallelism (a 4-layer model, 4 micro-batches per step; 8 for DualPipe on 4 stages):
 // 1F1B on 2 and 4 stages, DualPipe on 2 and 4 (both directions, split backwards with deferred
 // weight gradients, F&B pairs), 2 pipelines of 2 stages with ZeRO-1, and 2 pipelines × 2 stages
