@@ -128,21 +128,12 @@ void unpack_row(DType t, const uint8_t* b, int64_t kc, int r, const Layout& L, u
         const float d = f16(b + 208);
         f32_at(L.d(), i) = d;
         f32_at(L.d2(), i) = d;
-        const __m256i bits45 = _mm256_set1_epi8(0x30);
         for (int h = 0; h < 2; ++h) {  // 128 elements from 64 bytes of ql and 32 of qh
           const uint8_t* ql = b + 64 * h;
-          const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-          const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-          const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 128 + 32 * h));
-          const __m256i u[4] = {
-              _mm256_or_si256(_mm256_and_si256(l0, low4),
-                              _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-              _mm256_or_si256(_mm256_and_si256(l1, low4),
-                              _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                              _mm256_and_si256(qh, bits45)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45))};
+          __m256i u[4];
+          q6k_codes(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql)),
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32)),
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 128 + 32 * h)), u);
           for (int g = 0; g < 4; ++g)
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 128 * h + 32 * g), u[g]);
         }

@@ -286,7 +286,6 @@ void dot_q4_K_512(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
 // 32 · Σ_j sc_j · (Σ x over sub-block j), subtracted in int32 before the one FMA by d·d_x.
 template <int R>
 void dot_q6_K(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
-  const __m256i low4 = _mm256_set1_epi8(0xF), bits45 = _mm256_set1_epi8(0x30);
   // Group g of 32 elements uses scales 2g (its first 16) and 2g + 1: shuffle masks picking int16
   // lanes 2k and 2k + 1 (k = 2g mod 8) into the low and high 128-bit halves.
   __m256i smask[4];
@@ -310,15 +309,8 @@ void dot_q6_K(const uint8_t* w, int64_t nb, const Acts& x, float* out) {
     SEEK_UNROLL for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = loadu(w + 64 * h), ql1 = loadu(w + 64 * h + 32);
       const __m256i qh = loadu(w + 128 + 32 * h);
-      const __m256i u[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low4),
-                          _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-          _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                          _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                          _mm256_and_si256(qh, bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45))};
+      __m256i u[4];
+      q6k_codes(ql0, ql1, qh, u);
       SEEK_UNROLL for (int g = 0; g < 4; ++g) {
         const __m256i sv = _mm256_shuffle_epi8(sc_half[h], smask[g]);
         SEEK_UNROLL for (int r = 0; r < R; ++r) {

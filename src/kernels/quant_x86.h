@@ -27,5 +27,19 @@ inline __m128i q4k_scales_mins(const uint8_t* s) {
   return _mm_or_si128(low, top);
 }
 
+// Q6_K's 6-bit codes (0..63) of 128 elements, 32 per vector in element order: the low nibbles
+// of ql bytes 0..31 and 32..63, then their high nibbles, each with its 2 bits from qh.
+inline void q6k_codes(__m256i ql0, __m256i ql1, __m256i qh, __m256i (&u)[4]) {
+  const __m256i low4 = _mm256_set1_epi8(0xF), bits45 = _mm256_set1_epi8(0x30);
+  u[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                         _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
+  u[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                         _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
+  u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                         _mm256_and_si256(qh, bits45));
+  u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                         _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
+}
+
 }  // namespace
 }  // namespace seek::kernels

@@ -653,6 +653,15 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     comm.broadcast(&vl, sizeof vl, 0);
     return vl;
   };
+  // Rank 0 writes the whole model `whole` with st's moments.
+  auto write = [&](const model::Params& whole, const std::string& name) {
+    st.data = loader.state();
+    if (save_dtype != SaveDType::F32) st.master = whole.data();
+    std::vector<std::pair<std::string, std::string>> extra = {{"train_config.json", config_text}};
+    if (c.patience > 0) extra.emplace_back("patience.json", pat.dump());
+    save_checkpoint(c.out, name, whole, st, in.tokenizer_dir, extra, int(c.keep), save_dtype);
+    st.master.clear();
+  };
   // Every rank calls save at the same steps; rank 0 writes. The optimizer state is gathered
   // whole within each part first (ZeRO-1), then, under expert parallelism, rank 0 collects the
   // other shares' experts from the ranks of its expert group and writes the whole model.
@@ -702,22 +711,12 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
       whole.data() = std::move(wp);
       st.m = std::move(wm);
       st.v = std::move(wv);
-      st.data = loader.state();
-      if (save_dtype != SaveDType::F32) st.master = whole.data();
-      std::vector<std::pair<std::string, std::string>> extra = {{"train_config.json", config_text}};
-      if (c.patience > 0) extra.emplace_back("patience.json", pat.dump());
-      save_checkpoint(c.out, name, whole, st, in.tokenizer_dir, extra, int(c.keep), save_dtype);
-      st.master.clear();
+      write(whole, name);
       st.m.clear();
       st.v.clear();
       return;
     }
-    st.data = loader.state();
-    if (save_dtype != SaveDType::F32) st.master = p.data();
-    std::vector<std::pair<std::string, std::string>> extra = {{"train_config.json", config_text}};
-    if (c.patience > 0) extra.emplace_back("patience.json", pat.dump());
-    save_checkpoint(c.out, name, p, st, in.tokenizer_dir, extra, int(c.keep), save_dtype);
-    st.master.clear();
+    write(p, name);
   };
   auto report = [&] {
     if (root) write_report(metrics, c.out + "/report.html", in.name + ": " + c.out);
