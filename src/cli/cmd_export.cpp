@@ -16,7 +16,8 @@ namespace {
 DType parse_type(const std::string& t) {
   static const std::pair<const char*, DType> types[] = {
       {"f32", DType::F32},   {"f16", DType::F16},   {"bf16", DType::BF16}, {"q8_0", DType::Q8_0},
-      {"q4_0", DType::Q4_0}, {"q4_k", DType::Q4_K}, {"q6_k", DType::Q6_K}};
+      {"q4_0", DType::Q4_0}, {"q4_k", DType::Q4_K}, {"q4_k_m", DType::Q4_K},
+      {"q6_k", DType::Q6_K}};
   for (const auto& [name, d] : types)
     if (t == name) return d;
   fail("unknown type {}", t);
@@ -33,7 +34,8 @@ int write_gguf(const std::string& dir, const std::string& out, const std::string
   if (name.empty()) name = std::filesystem::path(dir).parent_path().filename().string();
   if (mtp && m->config().num_nextn_predict_layers == 0)
     fail("{} has no MTP module to write (--mtp)", dir);
-  model::add_model_to_gguf(*m, dtype, name, w, mtp);
+  if (type == "q4_k_m") model::add_model_to_gguf_q4_k_m(*m, name, w, mtp);
+  else model::add_model_to_gguf(*m, dtype, name, w, mtp);
   if (is_gguf_file(dir)) {  // a .gguf source: its tokenizer metadata as it is
     const GgufFile src = GgufFile::open(dir);
     for (const auto& [key, value] : src.header().metadata)
@@ -78,7 +80,7 @@ Command add_export(CLI::App& app) {
   cmd->add_option("--type", o->type,
                   "Type of the matrices (norms and router stay f32; a block type falls back to "
                   "q8_0, then f16, for rows that are not whole blocks)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}))
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q4_k_m", "q6_k"}))
       ->capture_default_str();
   add_load_flags(cmd, o->load);
   add_mtp_flag(cmd, o->mtp);
@@ -97,8 +99,9 @@ Command add_quantize(CLI::App& app) {
   cmd->add_option("MODEL_DIR", o->dir, "Model directory (or .gguf file)")->required();
   cmd->add_option("OUT", o->out, "Output .gguf file")->required();
   cmd->add_option("--type", o->type,
-                  "q8_0, q4_0, q4_k or q6_k (rows that are not whole blocks: q8_0, then f16)")
-      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_k", "q6_k"}))
+                  "q8_0, q4_0, q4_k, q4_k_m (llama.cpp's mix: Q4_K, with Q6_K for the output and "
+                  "some layers' ffn_down) or q6_k (rows that are not whole blocks: q8_0, then f16)")
+      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_k", "q4_k_m", "q6_k"}))
       ->required();
   add_load_flags(cmd, o->load);
   add_mtp_flag(cmd, o->mtp);

@@ -59,8 +59,18 @@ std::vector<float> row_of(const WeightView& v, int64_t r) {
 
 class Exporter {
  public:
-  Exporter(const Model& m, DType dtype, GgufWriter& w, bool mtp)
-      : c_(m.config()), s_(m.weights_store()), dtype_(dtype), w_(w), mtp_(mtp) {}
+  Exporter(const Model& m, DType dtype, GgufWriter& w, bool mtp, bool k_m = false)
+      : c_(m.config()), s_(m.weights_store()), dtype_(dtype), w_(w), mtp_(mtp), k_m_(k_m) {}
+
+  // The type of GGUF matrix `gguf` in this file (before the whole-block fallback): the file's,
+  // or under Q4_K_M Q6_K for the output and the ffn_down matrices of use_more_bits' layers.
+  DType type_of(const std::string& gguf) const {
+    if (!k_m_) return dtype_;
+    if (gguf == "output.weight") return DType::Q6_K;
+    if (gguf.find("ffn_down") == std::string::npos) return dtype_;
+    const int64_t blocks = c_.num_hidden_layers + (mtp_ ? c_.num_nextn_predict_layers : 0);
+    return q4_k_m_more_bits(std::atoll(gguf.c_str() + 4), blocks) ? DType::Q6_K : dtype_;
+  }
 
   // A matrix [rows, cols] written as matrix_type(t, cols) (ne = {cols, rows}).
   void matrix(const std::string& gguf, const std::string& hf, int64_t rows, int64_t cols, DType t) {
@@ -87,7 +97,7 @@ class Exporter {
   void experts(const std::string& gguf, int64_t layer, const std::string& proj, int64_t rows,
                int64_t cols) {
     const TensorStore* s = &s_;
-    const DType t = matrix_type(dtype_, cols);
+    const DType t = matrix_type(type_of(gguf), cols);
     const int64_t E = c_.n_routed_experts;
     w_.add_tensor(gguf, t, {cols, rows, E}, [s, layer, proj, rows, cols, E, t](uint8_t* dst) {
       for (int64_t e = 0; e < E; ++e) {
@@ -152,7 +162,7 @@ class Exporter {
       if (!g) fail("seek export: no GGUF name for tensor {}", s.name);
       if (s.shape.size() == 1) vector(*g, s.name, s.shape[0]);
       else matrix(*g, s.name, s.shape[0], s.shape[1],
-                  s.role == TensorRole::Router ? DType::F32 : dtype_);
+                  s.role == TensorRole::Router ? DType::F32 : type_of(*g));
     }
   }
 
@@ -162,6 +172,7 @@ class Exporter {
   DType dtype_;
   GgufWriter& w_;
   bool mtp_;
+  bool k_m_;
 };
 
 }  // namespace
@@ -224,14 +235,27 @@ void add_config_to_gguf(const ModelConfig& c, GgufWriter& w, bool mtp) {
   }
 }
 
-void add_model_to_gguf(const Model& m, DType dtype, const std::string& name, GgufWriter& w,
-                       bool mtp) {
+namespace {
+
+void add_model(const Model& m, DType dtype, const std::string& name, GgufWriter& w, bool mtp,
+               bool k_m) {
   w.set("general.architecture", GgufValue::str("deepseek2"));
   w.set("general.type", GgufValue::str("model"));
   if (!name.empty()) w.set("general.name", GgufValue::str(name));
-  w.set("general.file_type", GgufValue::u32(file_type(dtype)));
+  w.set("general.file_type", GgufValue::u32(k_m ? 15 : file_type(dtype)));  // 15: MOSTLY_Q4_K_M
   add_config_to_gguf(m.config(), w, mtp);
-  Exporter(m, dtype, w, mtp).all();
+  Exporter(m, dtype, w, mtp, k_m).all();
+}
+
+}  // namespace
+
+void add_model_to_gguf(const Model& m, DType dtype, const std::string& name, GgufWriter& w,
+                       bool mtp) {
+  add_model(m, dtype, name, w, mtp, false);
+}
+
+void add_model_to_gguf_q4_k_m(const Model& m, const std::string& name, GgufWriter& w, bool mtp) {
+  add_model(m, DType::Q4_K, name, w, mtp, true);
 }
 
 }  // namespace seek::model

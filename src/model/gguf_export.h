@@ -23,4 +23,14 @@ void add_config_to_gguf(const ModelConfig& c, GgufWriter& w, bool mtp = false);
 void add_model_to_gguf(const Model& m, DType dtype, const std::string& name, GgufWriter& w,
                        bool mtp = false);
 
+// llama.cpp's Q4_K_M mix (LLAMA_FTYPE_MOSTLY_Q4_K_M, as llama-quantize chooses types without an
+// importance matrix): matrices Q4_K, but output.weight Q6_K and the ffn_down matrices (dense,
+// shared-expert and stacked experts) Q6_K in the layers use_more_bits picks: the first and last
+// eighth of the blocks and every third one between. `n_blocks` is the file's block_count.
+inline bool q4_k_m_more_bits(int64_t layer, int64_t n_blocks) {
+  return layer < n_blocks / 8 || layer >= 7 * n_blocks / 8 || (layer - n_blocks / 8) % 3 == 2;
+}
+void add_model_to_gguf_q4_k_m(const Model& m, const std::string& name, GgufWriter& w,
+                              bool mtp = false);
+
 }  // namespace seek::model
