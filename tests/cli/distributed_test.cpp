@@ -161,7 +161,8 @@ TEST(Distributed, ExpertRanksHoldTheirExpertsOnlyAndResumeOnOtherRankCounts) {
     ASSERT_EQ(held.size(), 4u);
     int64_t experts = 0;  // the routed experts' weights, from the whole model's layout
     const model::ModelConfig mc = model::ModelConfig::load(dir / "single/final");
-    for (const model::ParamInfo& i : model::Params::layout_only(mc).infos())
+    const model::Params layout = model::Params::layout_only(mc);
+    for (const model::ParamInfo& i : layout.infos())
       if (i.spec.expert >= 0) experts += i.numel;
     for (int64_t h : held) EXPECT_EQ(h, whole - experts + experts / 4);
 
