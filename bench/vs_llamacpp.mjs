@@ -1,6 +1,6 @@
 // Seek against llama.cpp on the same GGUF file, side by side and interleaved in one run (issue 16:
 // decode >= 1.5x and 512-token prompt processing >= 2x llama.cpp for Q8_0 and Q4_K).
-//   node bench/vs_llamacpp.mjs [--model DIR] [--types q8_0,q4_k] [--prompt 512] [--gen 32]
+//   node bench/vs_llamacpp.mjs [--model DIR] [--types q8_0,q4_k,q4_k_m] [--prompt 512] [--gen 32]
 //                              [--threads 2] [--rounds 2] [--chunk N]
 // --chunk N: prompts in chunks of N tokens on both sides (Seek's chunked prefill, llama.cpp's
 // batch size), for long prompts: --prompt 16384 --chunk 512 is the issue's pp16k.
@@ -27,7 +27,7 @@ if (!existsSync(nodeLlamaCpp)) {
 }
 const { getLlama } = await import(pathToFileURL(nodeLlamaCpp));
 
-const opt = { model: join(homedir(), ".cache", "seek", "models", "v2-lite-4l-bf16"), types: "q8_0,q4_k",
+const opt = { model: join(homedir(), ".cache", "seek", "models", "v2-lite-4l-bf16"), types: "q8_0,q4_k,q4_k_m",
               prompt: 512, gen: 32, threads: 2, rounds: 2, chunk: 0 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, "");
