@@ -702,7 +702,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         for (std::vector<float>* to : {&wp, &wm, &wv}) {
           std::fill(buf.begin(), buf.end(), 0.0f);  // their dense part is ours (not sent)
           ep_comm.recv(std::span<float>(buf.data() + theirs.dense_size(), nx), q, 7);
-          // Only their experts: copy_tensors over their layout, then ours again over the dense part.
+          // Only their experts: the dense part stays this rank's (the same values on every rank).
           for (const model::ParamInfo& i : theirs.infos())
             if (i.spec.expert >= 0)
               std::copy_n(buf.data() + i.offset, i.numel, to->data() + whole.find(i.name)->offset);
