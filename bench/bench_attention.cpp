@@ -14,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "core/dtype.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
 #include "roofline.h"
@@ -57,17 +58,19 @@ int main(int argc, char** argv) {
               depth, heads, threads, bytes / 1e6, macs / 1e9);
   std::printf("machine: read bandwidth %.1f GB/s, fp32 FMA peak %.0f GFLOP/s, bf16 dot peak %.0f GFLOP/s\n",
               bw, fp32, bf16);
-  auto report = [&](const char* what, double sec, double peak) {
+  auto report = [&](const char* what, double sec, double peak, double bytes) {
     std::printf("%-34s %7.3f ms  %6.1f GFLOP/s = %5.1f%% of peak  %6.1f GB/s = %5.1f%% of bandwidth\n",
                 what, sec * 1e3, 2 * macs / sec / 1e9, 100 * 2 * macs / sec / 1e9 / peak,
                 bytes / sec / 1e9, 100 * bytes / sec / 1e9 / bw);
   };
-  for (Precision p : {Precision::F32, Precision::BF16})
-    report(p == Precision::F32 ? "attention_decode f32" : "attention_decode bf16",
-           time([&] {
-             kernels::attention_decode(q.data(), nh, W, rows, n, W, W, dv, scale, out.data(), dv, p);
-           }),
-           p == Precision::F32 ? fp32 : bf16);
+  std::vector<uint16_t> rows16(size_t(n * W));
+  for (size_t i = 0; i < rows16.size(); ++i) rows16[i] = f32_to_bf16(rows[i]);
+  report("attention_decode f32 rows", time([&] {
+           kernels::attention_decode(q.data(), nh, W, rows, n, W, W, dv, scale, out.data(), dv);
+         }), fp32, bytes);
+  report("attention_decode bf16 rows", time([&] {
+           kernels::attention_decode(q.data(), nh, W, rows16.data(), n, W, W, dv, scale, out.data(), dv);
+         }), bf16, bytes / 2);
   const WeightView kv = WeightView::f32(rows, n, W, W);
   report("matmul + softmax + matmul_t (f32)", time([&] {
            kernels::matmul(q.data(), nh, W, kv, s.data(), n);
@@ -78,6 +81,6 @@ int main(int argc, char** argv) {
            }
            kernels::matmul_t(s.data(), nh, n, kv.slice_cols(0, dv), out.data(), dv);
          }),
-         fp32);
+         fp32, bytes);
   return 0;
 }

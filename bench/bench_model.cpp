@@ -59,9 +59,11 @@ int main(int argc, char** argv) {
     auto m = model::Model::load(dir, lo);
     double load_s = bench::now_s() - t0;
     const auto& cfg = m->config();
-    model::KVCache cache(cfg, 1, prompt + gen + 1);
+    // The engine's cache: BF16 entries, F32 with --precise.
+    const DType kv_dtype = precise ? DType::F32 : DType::BF16;
+    model::KVCache cache(cfg, 1, prompt + gen + 1, 0, kv_dtype);
     // The companion sequence decoded at depth `near` next to every token at depth `prompt`.
-    model::KVCache near_cache(cfg, 1, near + gen + 1);
+    model::KVCache near_cache(cfg, 1, near + gen + 1, 0, kv_dtype);
     model::ModelStats st = model::model_stats(*m);
 
     // Matrix-product FLOPs of the prefill: 2 per active weight per token, without the embedding
@@ -152,7 +154,7 @@ int main(int argc, char** argv) {
                   100 * dec_ratio.back(), near, near_tps.back(), 100 * depth_ratio.back());
     }
     const double weights = double(st.weight_bytes_total);
-    const double kv = double(st.kv_bytes_per_token) * double(prompt + gen + 1);
+    const double kv = double(cache.bytes_per_token()) * double(prompt + gen + 1);
     std::printf("machine          read bandwidth %.1f GB/s, bf16 dot peak %.0f GFLOP/s (medians)\n",
                 median(bws), median(peaks));
     std::printf("prefill          %d tokens: %.1f tok/s, %.0f GFLOP/s = %.1f%% of bf16 peak (%s)\n",

@@ -1,10 +1,16 @@
 // Speculative decoding with the MTP module (issue: inference beyond the reference).
 //   bench_spec MODEL_DIR [--eps 0.1] [--threads 2] [--gen 96] [--rounds 3] [--work DIR]
-// MODEL_DIR: a BF16 checkpoint with an MTP module (`seek make-model --preset v2-lite --layers 4
-// --mtp 1 DIR` gives a memory-bound one). A random checkpoint's MTP module drafts nothing useful,
-// so the bench first writes its draftable copy (tools/draftable_model.h: same tensors, same
-// bytes per step, an MTP module that drafts the bigram part of the main model; --eps sets how
-// often it is right) and measures on that:
+//   bench_spec MODEL_DIR --trained --prompts FILE.jsonl [--count 8] [--gen 96] [--rounds 3]
+// MODEL_DIR: a BF16 checkpoint with an MTP module. Two kinds:
+//   - random (`seek make-model --preset v2-lite --layers 4 --mtp 1 DIR` gives a memory-bound
+//     one): its MTP module drafts nothing useful, so the bench first writes its draftable copy
+//     (tools/draftable_model.h: same tensors, same bytes per step, an MTP module that drafts the
+//     bigram part of the main model; --eps sets how often it is right) and measures on that;
+//   - --trained (bench/spec_trained.sh trains one): the model as it is, on the first --count
+//     conversations of --prompts (chat JSONL, {"messages": [...]}, as `seek make-data` writes
+//     sft-val.jsonl: each conversation's user turns rendered with the model's chat template),
+//     greedy until EOS or --gen tokens.
+// It measures:
 //   - the costs of one decoding step (c1), of verifying a draft (the same step with two tokens,
 //     c2) and of drafting (the MTP module and its head, m), medians over interleaved repeats;
 //   - batch-1 greedy decoding through the engine without and with --speculative, interleaved
@@ -23,12 +29,15 @@
 #include <string>
 #include <vector>
 
+#include "core/io.h"
 #include "generate/engine.h"
 #include "model/kv_cache.h"
 #include "model/mtp.h"
 #include "model/transformer.h"
 #include "roofline.h"
 #include "tools/draftable_model.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 #include "tools/make_model.h"
 
 using namespace seek;
@@ -70,12 +79,41 @@ TokenBytes v3_token_bytes(const model::ModelConfig& c) {
   return b;
 }
 
+// The first `count` conversations of a chat JSONL file, up to their first assistant turn,
+// rendered with the model's template (generation prompt added) and encoded.
+std::vector<std::vector<int32_t>> chat_prompts(const std::string& model_dir, const std::string& file,
+                                               int count) {
+  const auto tok = tokenizer::Tokenizer::load(model_dir);
+  const auto tmpl = tokenizer::ChatTemplate::load(model_dir);
+  std::vector<std::vector<int32_t>> out;
+  const std::string text = read_file(file);
+  size_t pos = 0;
+  for (int line = 1; pos < text.size() && int(out.size()) < count; ++line) {
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    const std::string_view l(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (l.empty()) continue;
+    const auto j = nlohmann::json::parse(l, nullptr, false);
+    if (j.is_discarded() || !j.contains("messages") || !j["messages"].is_array())
+      throw Error(fmt::format("{}:{}: not a {{\"messages\": [...]}} object", file, line));
+    nlohmann::json msgs = nlohmann::json::array();
+    for (const auto& m : j["messages"]) {
+      if (m.value("role", "") == "assistant") break;
+      msgs.push_back(m);
+    }
+    out.push_back(tok.encode(tmpl.render(msgs, true), false));
+  }
+  if (out.empty()) throw Error(fmt::format("{}: no conversations", file));
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir, work;
-  int threads = 2, gen = 96, rounds = 3;
+  std::string dir, work, prompts_file;
+  int threads = 2, gen = 96, rounds = 3, count = 8;
   float eps = 0.1f;
+  bool trained = false;
   CLI::App app{"bench_spec: MTP speculative decoding, speed-up and acceptance at batch 1"};
   app.add_option("MODEL_DIR", dir, "BF16 model directory with an MTP module")->required();
   app.add_option("--eps", eps, "Draftable copy: scale of the blocks' outputs (smaller: more accepted)")
@@ -84,26 +122,46 @@ int main(int argc, char** argv) {
   app.add_option("--gen", gen, "Tokens per generation")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--rounds", rounds, "Interleaved rounds (median)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--work", work, "Where the draftable copy goes (default: MODEL_DIR-draftable-EPS)");
+  app.add_flag("--trained", trained, "Measure MODEL_DIR itself (a trained MTP module) on --prompts");
+  app.add_option("--prompts", prompts_file, "--trained: chat JSONL whose conversations give the prompts");
+  app.add_option("--count", count, "--trained: conversations to decode per round")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
   try {
     namespace fs = std::filesystem;
-    if (work.empty()) work = fmt::format("{}-draftable-{}", fs::path(dir).lexically_normal().string(), eps);
-    if (!fs::exists(fs::path(work) / "model.safetensors")) {
-      std::printf("writing the draftable copy to %s\n", work.c_str());
-      tools::write_draftable_model(dir, work, eps);
+    if (trained) {
+      if (prompts_file.empty()) throw Error("--trained needs --prompts FILE");
+      work = dir;
+    } else {
+      if (work.empty()) work = fmt::format("{}-draftable-{}", fs::path(dir).lexically_normal().string(), eps);
+      if (!fs::exists(fs::path(work) / "model.safetensors")) {
+        std::printf("writing the draftable copy to %s\n", work.c_str());
+        tools::write_draftable_model(dir, work, eps);
+      }
     }
     auto m = model::Model::load(work);
     const model::ModelConfig& cfg = m->config();
     const model::ModelStats st = model::model_stats(*m);
-    std::printf("model            %s (%lld layers, eps %.3g): %.1f MB weights read per token\n",
-                work.c_str(), (long long)cfg.num_hidden_layers, eps, st.weight_bytes_per_token / 1e6);
+    std::vector<std::vector<int32_t>> prompts;
+    if (trained) {
+      prompts = chat_prompts(work, prompts_file, count);
+      std::printf("model            %s (%lld layers, trained MTP module): %.1f MB weights read per token; "
+                  "%zu prompts from %s\n",
+                  work.c_str(), (long long)cfg.num_hidden_layers, st.weight_bytes_per_token / 1e6,
+                  prompts.size(), prompts_file.c_str());
+    } else {
+      std::vector<int32_t> ids(32);
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(3 + int64_t(i) * 7919 % (cfg.vocab_size - 3));
+      prompts.push_back(ids);
+      std::printf("model            %s (%lld layers, eps %.3g): %.1f MB weights read per token\n",
+                  work.c_str(), (long long)cfg.num_hidden_layers, eps, st.weight_bytes_per_token / 1e6);
+    }
 
     // ---- step costs ----
-    const int64_t prompt = 32;
-    model::KVCache cache(cfg, 1, prompt + 16, 1);
-    std::vector<int32_t> ids(static_cast<size_t>(prompt));
-    for (int64_t i = 0; i < prompt; ++i) ids[size_t(i)] = int32_t(3 + i * 7919 % (cfg.vocab_size - 3));
+    const std::vector<int32_t>& ids = prompts[0];
+    const int64_t prompt = int64_t(ids.size());
+    model::KVCache cache(cfg, 1, prompt + 16, 1, DType::BF16);  // the engine's
     model::ForwardOptions fo;
     fo.precision = kernels::Precision::BF16;
     std::vector<float> logits, hidden, draft_logits;
@@ -136,37 +194,59 @@ int main(int argc, char** argv) {
     generate::EngineOptions eo;
     eo.max_seqs = 1;
     eo.cache_slots = 0;
-    eo.context = prompt + gen + 8;
+    size_t longest = 0;
+    for (const auto& p : prompts) longest = std::max(longest, p.size());
+    eo.context = int64_t(longest) + gen + 8;
     generate::Engine plain(*m, nullptr, eo);
     eo.speculative = true;
     eo.spec_adaptive = false;  // measure what drafting does at this acceptance, whatever it is
     generate::Engine spec(*m, nullptr, eo);
     eo.spec_adaptive = true;  // the default: drafting stops where it does not pay
     generate::Engine adaptive(*m, nullptr, eo);
-    generate::EngineRequest req;
-    req.prompt = ids;
-    req.sampling.temperature = 0.0f;
-    req.max_tokens = gen;
-    req.ignore_eos = true;
+    // Decoding speed of one engine over every prompt: tokens after the first (which prefill
+    // gives) per second of decoding.
+    struct Run {
+      int64_t tokens = 0, drafted = 0, accepted = 0;
+      double seconds = 0;
+      std::vector<std::vector<int32_t>> outputs;
+      double tps() const { return double(tokens) / seconds; }
+    };
+    auto run = [&](generate::Engine& e) {
+      Run out;
+      for (const auto& p : prompts) {
+        generate::EngineRequest req;
+        req.prompt = p;
+        req.sampling.temperature = 0.0f;
+        req.max_tokens = gen;
+        req.ignore_eos = !trained;  // a trained model ends its answers; a random one never does
+        const generate::EngineResult res = e.generate(req);
+        out.tokens += res.completion_tokens - 1;
+        out.seconds += res.decode_seconds;
+        out.drafted += res.drafted_tokens;
+        out.accepted += res.accepted_tokens;
+        out.outputs.push_back(res.tokens);
+      }
+      return out;
+    };
     std::vector<double> tps_plain, tps_spec, ratios, adaptive_ratios;
     int64_t drafted = 0, accepted = 0;
     int same = 0;
     for (int r = 0; r < rounds + 1; ++r) {  // round 0 warms pages and caches, unmeasured
-      const generate::EngineResult a = plain.generate(req);
-      const generate::EngineResult b = spec.generate(req);
-      const generate::EngineResult c = adaptive.generate(req);
+      const Run a = run(plain);
+      const Run b = run(spec);
+      const Run c = run(adaptive);
       if (r == 0) continue;
-      adaptive_ratios.push_back(double(c.completion_tokens - 1) / c.decode_seconds / 
-                                (double(a.completion_tokens - 1) / a.decode_seconds));
-      tps_plain.push_back(double(a.completion_tokens - 1) / a.decode_seconds);
-      tps_spec.push_back(double(b.completion_tokens - 1) / b.decode_seconds);
+      adaptive_ratios.push_back(c.tps() / a.tps());
+      tps_plain.push_back(a.tps());
+      tps_spec.push_back(b.tps());
       ratios.push_back(tps_spec.back() / tps_plain.back());
-      drafted += b.drafted_tokens;
-      accepted += b.accepted_tokens;
-      same += a.tokens == b.tokens;
-      std::printf("round %d          plain %.2f tok/s, speculative %.2f tok/s (x%.2f), %lld/%lld drafts accepted\n",
-                  r, tps_plain.back(), tps_spec.back(), ratios.back(), (long long)b.accepted_tokens,
-                  (long long)b.drafted_tokens);
+      drafted += b.drafted;
+      accepted += b.accepted;
+      same += a.outputs == b.outputs && a.outputs == c.outputs;
+      std::printf("round %d          plain %.2f tok/s, speculative %.2f tok/s (x%.2f), %lld/%lld drafts accepted, "
+                  "%lld tokens\n",
+                  r, tps_plain.back(), tps_spec.back(), ratios.back(), (long long)b.accepted,
+                  (long long)b.drafted, (long long)a.tokens);
     }
     const double alpha = drafted ? double(accepted) / double(drafted) : 0.0;
     std::printf("decode           plain %.2f tok/s, speculative %.2f tok/s: x%.2f (median of %d); acceptance %.1f%%; "

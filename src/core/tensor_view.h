@@ -30,6 +30,14 @@ struct WeightView {
     return v;
   }
 
+  // A bf16 matrix owned elsewhere (a BF16 KV cache).
+  static WeightView bf16(const uint16_t* p, int64_t rows, int64_t cols, int64_t ld) {
+    WeightView v = f32(nullptr, rows, cols, ld);
+    v.dtype = DType::BF16;
+    v.data = p;
+    return v;
+  }
+
   WeightView slice_rows(int64_t r0, int64_t n) const;
   WeightView slice_cols(int64_t c0, int64_t n) const;
   float at(int64_t i, int64_t j) const;  // dequantized element (slow; references and tests)

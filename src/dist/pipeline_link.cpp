@@ -12,13 +12,14 @@ namespace {
 enum Tag { kHidden = 101, kLogits = 102 };
 enum Kind : int64_t { kStop = 0, kForward = 1, kCopy = 2 };
 
-// A forward's description as int64 values: kind, precision, attention, slots, capacity, T,
-// chunks, then the tokens and (slot, start, n_tokens, all_logits) per chunk.
+// A forward's description as int64 values: kind, precision, attention, slots, capacity, cache
+// dtype, T, chunks, then the tokens and (slot, start, n_tokens, all_logits) per chunk.
 std::vector<int64_t> encode(const model::StageWork& w) {
-  if (w.copy.src >= 0) return {kCopy, w.copy.src, w.copy.dst, w.copy.n, w.n_slots, w.capacity};
+  if (w.copy.src >= 0)
+    return {kCopy, w.copy.src, w.copy.dst, w.copy.n, w.n_slots, w.capacity, int64_t(w.cache_dtype)};
   std::vector<int64_t> v = {kForward, int64_t(w.options.precision), int64_t(w.options.attention),
-                            w.n_slots, w.capacity, int64_t(w.batch.tokens.size()),
-                            int64_t(w.batch.seqs.size())};
+                            w.n_slots, w.capacity, int64_t(w.cache_dtype),
+                            int64_t(w.batch.tokens.size()), int64_t(w.batch.seqs.size())};
   for (int32_t t : w.batch.tokens) v.push_back(t);
   for (const model::SeqChunk& c : w.batch.seqs) {
     v.push_back(c.slot);
@@ -32,22 +33,24 @@ std::vector<int64_t> encode(const model::StageWork& w) {
 model::StageWork decode(const std::vector<int64_t>& v) {
   model::StageWork w;
   if (v[0] == kCopy) {
-    if (v.size() != 6) fail("pipeline: a malformed cache copy of {} values", v.size());
+    if (v.size() != 7) fail("pipeline: a malformed cache copy of {} values", v.size());
     w.copy = {int(v[1]), int(v[2]), v[3]};
     w.n_slots = int(v[4]);
     w.capacity = v[5];
+    w.cache_dtype = DType(v[6]);
     return w;
   }
-  if (v.size() < 7) fail("pipeline: a malformed forward of {} values", v.size());
+  if (v.size() < 8) fail("pipeline: a malformed forward of {} values", v.size());
   w.options.precision = kernels::Precision(v[1]);
   w.options.attention = model::ForwardOptions::Attention(v[2]);
   w.n_slots = int(v[3]);
   w.capacity = v[4];
-  const int64_t T = v[5], n = v[6];
-  if (int64_t(v.size()) != 7 + T + 4 * n) fail("pipeline: a malformed forward of {} values", v.size());
-  for (int64_t i = 0; i < T; ++i) w.batch.tokens.push_back(int32_t(v[size_t(7 + i)]));
+  w.cache_dtype = DType(v[5]);
+  const int64_t T = v[6], n = v[7];
+  if (int64_t(v.size()) != 8 + T + 4 * n) fail("pipeline: a malformed forward of {} values", v.size());
+  for (int64_t i = 0; i < T; ++i) w.batch.tokens.push_back(int32_t(v[size_t(8 + i)]));
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t* c = v.data() + 7 + T + 4 * i;
+    const int64_t* c = v.data() + 8 + T + 4 * i;
     w.batch.seqs.push_back({int(c[0]), c[1], c[2], c[3] != 0});
   }
   return w;

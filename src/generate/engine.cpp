@@ -104,15 +104,17 @@ Engine::Engine(const model::Model& model, const tokenizer::Tokenizer* tok, const
     fail("speculative decoding does not run across pipeline stages yet (the MTP module needs the "
          "last stage's hidden states on the first stage)");
   const int64_t cache_layers = cfg.num_hidden_layers + (spec_ ? 1 : 0);
+  // The cache keeps the forwards' precision: BF16 by default (half the bytes), F32 for --precise.
+  const DType cache_dtype = opts_.precise ? DType::F32 : DType::BF16;
   const int64_t slot_bytes =
-      context_ * cache_layers * cfg.kv_values_per_token_per_layer() * int64_t(sizeof(float));
+      context_ * cache_layers * cfg.kv_values_per_token_per_layer() * (cache_dtype == DType::BF16 ? 2 : 4);
   const int64_t fit = opts_.kv_budget_bytes / slot_bytes;
   if (fit < 1)
     fail("engine: a KV budget of {} bytes does not hold one sequence of {} positions ({} bytes); "
          "raise the budget or lower the context", opts_.kv_budget_bytes, context_, slot_bytes);
   n_slots_ = int(std::min<int64_t>(fit, int64_t(opts_.max_seqs) + std::max(opts_.cache_slots, 0)));
   opts_.max_seqs = std::min(opts_.max_seqs, n_slots_);
-  cache_ = std::make_unique<model::KVCache>(cfg, n_slots_, context_, spec_ ? 1 : 0);
+  cache_ = std::make_unique<model::KVCache>(cfg, n_slots_, context_, spec_ ? 1 : 0, cache_dtype);
   slots_.resize(size_t(n_slots_));
 
   eos_ = eos_ids(cfg, tok_);

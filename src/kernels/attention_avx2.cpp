@@ -9,4 +9,6 @@ void decode_blocks(const DecodeArgs& a, int64_t b0, int64_t b1, float* states) {
   decode_blocks_fma(a, b0, b1, states);
 }
 
+float block_weights_bf16(float* s, int64_t n, float* l) { return block_weights_row(s, n, l); }
+
 }  // namespace seek::kernels::avx2

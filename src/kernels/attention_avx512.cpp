@@ -1,18 +1,19 @@
-// attention_decode's blocks for AVX-512: Precision::F32 on fp32 FMAs (attention_x86.h, 16 heads
-// per vector); Precision::BF16 on vdpbf16ps, which does two multiply-adds per lane per
-// instruction: twice the fp32 FMA rate, and decode at depth is bound by these multiply-adds
-// (16 heads · (W + dv) = 17k per 2.3 KB row for V2-Lite), not by reading the cache.
+// attention_decode's blocks for AVX-512: F32 rows on fp32 FMAs (attention_x86.h, 16 heads per
+// vector); BF16 rows on vdpbf16ps, which does two multiply-adds per lane per instruction: twice
+// the fp32 FMA rate, and decode at depth is bound by these multiply-adds (16 heads · (W + dv) =
+// 17k per 1.2 KB row for V2-Lite), not by reading the cache.
 //
 // vdpbf16ps sums adjacent bf16 pairs: lane h gets a[2h]·b[2h] + a[2h+1]·b[2h+1]. So both passes
 // want their reduction index in pairs:
-//   scores, Σ_k row[k]·q_h[k]: k pairs; qt2[kp] holds (q_h[2kp], q_h[2kp+1]) in lane h and each
-//     tile row is stored as bf16 in natural order, so a broadcast dword is (row[2kp], row[2kp+1]);
-//   values, Σ_j p_j[h]·row_j[c]: row pairs; each tile is also stored "pair-transposed",
+//   scores, Σ_k row[k]·q_h[k]: k pairs; qt2[kp] holds (q_h[2kp], q_h[2kp+1]) in lane h, and a
+//     cache row is bf16 in natural order, so a broadcast dword of it is (row[2kp], row[2kp+1]):
+//     the score pass reads the rows where they are, streaming them from memory once;
+//   values, Σ_j p_j[h]·row_j[c]: row pairs; each tile is stored "pair-transposed",
 //     vt[jp][c] = (row_2jp[c], row_2jp+1[c]) as a dword, and p2[jp] holds (p_2jp[h], p_2jp+1[h]).
-// Both layouts are made in one pass over the tile (by row pairs), shared by every head group; that
-// pass is where the rows come in from memory, so the dots of each tile prefetch the next into L2
-// (measured on one Zen 4 core at depth 16k: 5.8 ms per call without it, 4.4 ms with it).
-// GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own code (GCC PR 105593).
+// A block takes two passes (attention.h's weights are rounded relative to the block's max): every
+// row's scores for every head group, the block's max, exponentials and bf16 weights, then tile by
+// tile the transposition and the weighted sums, rereading the block's rows from L2 (512 rows of
+// 1.2 KB for V2-Lite).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #define SEEK_SIMD_NS avx512
@@ -26,23 +27,19 @@ namespace {
 
 constexpr int64_t kPairs = kTile / 2;
 constexpr int RB = 16;  // rows per register block of the score pass (dot latency x rate)
-constexpr int64_t kPrefetch = 1024;  // floats ahead in the cache stream (4 KB)
+constexpr int64_t kSRows = kDecodeBlockRows + RB;  // score rows per head group (an odd block's pad)
 
 struct DotWork {
-  std::vector<uint32_t> qt2;  // [G, Wp/2, 16]
-  std::vector<uint16_t> rb;   // [kTile, Wp]: the tile in bf16, zero-padded to Wp columns
-  std::vector<uint32_t> vt;   // [kPairs, dvp]: the tile pair-transposed
+  std::vector<uint32_t> qt2;  // [G, Wq/2, 16]
+  std::vector<uint16_t> rb;   // [kDecodeBlockRows, Wq]: the block's rows, zero-padded (when copied)
+  std::vector<uint16_t> zero;  // [Wq]: stands in for rows past the end of a block
+  std::vector<float> S;       // [G, kSRows, 16]: scores, then weights
+  std::vector<uint32_t> p2;   // [G, kDecodeBlockRows / 2, 16]: weights in bf16 pairs
+  std::vector<uint32_t> vt;   // [kPairs, dvp]: one tile pair-transposed
   std::vector<float> acc;     // [G, dvp, 16]
   std::vector<float> ml;      // [G, 2, 16]
 };
 
-inline __mmask16 lanes(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
-// p[0, n) as 16 floats, zeros past n (n may be <= 0).
-inline __m512 load_part(const float* p, int64_t n) {
-  return n >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lanes(n), p);
-}
 // Two vectors' bf16 interleaved: dword i = (bf16(lo[i]), bf16(hi[i])).
 inline __m512i interleave_bf16(__m512 lo, __m512 hi) {
   const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
@@ -57,120 +54,119 @@ inline __m512 dot2(__m512 acc, const uint32_t* a_pair, __m512i b) {
   return acc;
 }
 
-// `next`, `next_floats`: the next tile's rows, prefetched into L2 while the dots run (null: none).
-void dot_tile_step(const DecodeArgs& a, const uint32_t* qt2, const uint16_t* rb, int64_t Wp,
-                   const uint32_t* vt, int64_t dvp, int64_t nt, const float* next,
-                   int64_t next_floats, float* m, float* l, float* acc) {
-  alignas(64) float S[kTile + 1][16];
-  for (int64_t r = 0; r < nt; r += RB) {
-    __m512 s[RB];
-    const uint32_t* p[RB];
-    SEEK_UNROLL
-    for (int i = 0; i < RB; ++i)
-      s[i] = _mm512_setzero_ps(), p[i] = reinterpret_cast<const uint32_t*>(rb + (r + i) * Wp);
-    for (int64_t kp = 0; kp < Wp / 2; kp += 4) {
-      // 8 lines per 4 steps: a tile of rows (kTile·W floats) over the tile's kTile·W/8 steps.
-      const int64_t line = ((r / RB) * (Wp / 2) + kp) * 2 * kLine;
-      if (next && line < next_floats)
-        for (int64_t i = 0; i < 8; ++i)
-          _mm_prefetch(reinterpret_cast<const char*>(next + line + i * kLine), _MM_HINT_T1);
-      SEEK_UNROLL
-      for (int kk = 0; kk < 4; ++kk) {
-        const __m512i qk = _mm512_loadu_si512(qt2 + (kp + kk) * 16);
-        SEEK_UNROLL
-        for (int i = 0; i < RB; ++i) s[i] = dot2(s[i], p[i] + kp + kk, qk);
-      }
-    }
-    SEEK_UNROLL
-    for (int i = 0; i < RB; ++i)
-      if (r + i < nt) vstore(S[r + i], vmul(s[i], vset(a.scale)));
-  }
-  const auto [alpha, grew] = online_softmax(S, nt, m, l, false);
-  vstore(S[nt], vzero());  // an odd tile's last pair
-  const int64_t np = (nt + 1) / 2;
-  alignas(64) uint32_t P2[kPairs][16];
-  for (int64_t jp = 0; jp < np; ++jp)
-    _mm512_store_si512(P2[jp], interleave_bf16(vload(S[2 * jp]), vload(S[2 * jp + 1])));
-  for (int64_t c = 0; c < dvp; c += C) {
-    __m512 ac[C];
-    SEEK_UNROLL
-    for (int i = 0; i < C; ++i) {
-      ac[i] = vload(acc + (c + i) * 16);
-      if (grew) ac[i] = vmul(ac[i], alpha);
-    }
-    for (int64_t jp = 0; jp < np; ++jp) {
-      const __m512i pj = _mm512_load_si512(P2[jp]);
-      const uint32_t* v = vt + jp * dvp + c;
-      SEEK_UNROLL
-      for (int i = 0; i < C; ++i) ac[i] = dot2(ac[i], v + i, pj);
-    }
-    SEEK_UNROLL
-    for (int i = 0; i < C; ++i) vstore(acc + (c + i) * 16, ac[i]);
-  }
-}
-
 void decode_blocks_dot(const DecodeArgs& a, int64_t b0, int64_t b1, float* states) {
   thread_local DotWork w;
   const int64_t G = (a.nh + 15) / 16, W = a.W, dv = a.dv;
-  const int64_t Wp = (W + 31) / 32 * 32, dvp = (dv + C - 1) / C * C;
-  w.qt2.assign(size_t(G * (Wp / 2) * 16), 0u);
-  w.rb.resize(size_t(kTile * Wp));
+  const int64_t Wq = (W + 7) / 8 * 8, dvp = (dv + 31) / 32 * 32;
+  // Rows are read in place when their pairs are whole dwords, else copied a block at a time.
+  const bool direct = Wq == W && a.ldr % 2 == 0 && reinterpret_cast<uintptr_t>(a.rows16) % 4 == 0;
+  w.qt2.assign(size_t(G * (Wq / 2) * 16), 0u);
+  if (!direct) w.rb.assign(size_t(kDecodeBlockRows * Wq), 0);
+  w.zero.assign(size_t(Wq), 0);
+  w.S.resize(size_t(G * kSRows * 16));
+  w.p2.resize(size_t(G * (kDecodeBlockRows / 2) * 16));
   w.vt.resize(size_t(kPairs * dvp));
   w.acc.resize(size_t(G * dvp * 16));
-  w.ml.resize(size_t(G * 2 * 16));
+  w.ml.resize(size_t(G * 32));
   for (int64_t h = 0; h < a.nh; ++h)
     for (int64_t k = 0; k < W; ++k)
-      w.qt2[size_t(((h / 16) * (Wp / 2) + k / 2) * 16 + h % 16)] |=
+      w.qt2[size_t(((h / 16) * (Wq / 2) + k / 2) * 16 + h % 16)] |=
           std::bit_cast<uint32_t>(vround_bf16(vset(a.q[h * a.ldq + k]))[0]) >> (16 * (1 - k % 2));
+  const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
+                                          39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+  const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t r0 = b * kDecodeBlockRows, n = std::min(a.n - r0, kDecodeBlockRows);
-    const float* rows = a.rows + r0 * a.ldr;
-    std::fill(w.acc.begin(), w.acc.end(), 0.0f);
-    for (int64_t g = 0; g < G; ++g) {
-      std::fill_n(w.ml.data() + g * 32, 16, -std::numeric_limits<float>::infinity());
-      std::fill_n(w.ml.data() + g * 32 + 16, 16, 0.0f);
+    const uint16_t* rows = a.rows16 + r0 * a.ldr;
+    int64_t ld = a.ldr;
+    if (!direct) {
+      for (int64_t j = 0; j < n; ++j) std::copy_n(rows + j * a.ldr, W, w.rb.data() + j * Wq);
+      rows = w.rb.data(), ld = Wq;
     }
-    for (int64_t t0 = 0; t0 < n; t0 += kTile) {
-      const int64_t nt = std::min(kTile, n - t0);
-      const float* tile = rows + t0 * a.ldr;
-      // The tile in bf16 twice, in one pass over it by row pairs: row-major (rb) and
-      // pair-transposed (vt); an odd tile's last row pairs with zeros.
-      uint16_t* const rb = w.rb.data();
-      uint32_t* const vt = w.vt.data();
-      for (int64_t jp = 0; jp < (nt + 1) / 2; ++jp) {
-        const float* even = tile + 2 * jp * a.ldr;
-        const float* odd = even + a.ldr;
-        const bool has_odd = 2 * jp + 1 < nt;
-        for (int64_t k = 0; k < Wp; k += 32) {
-          _mm_prefetch(reinterpret_cast<const char*>(even + kPrefetch + k), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(even + kPrefetch + k + 16), _MM_HINT_T0);
-          const __m512 e0 = load_part(even + k, W - k), e1 = load_part(even + k + 16, W - k - 16);
-          __m512 o0 = _mm512_setzero_ps(), o1 = o0;
-          if (has_odd) {
-            o0 = load_part(odd + k, W - k), o1 = load_part(odd + k + 16, W - k - 16);
-            _mm512_storeu_si512(rb + (2 * jp + 1) * Wp + k, (__m512i)_mm512_cvtne2ps_pbh(o1, o0));
-          }
-          _mm512_storeu_si512(rb + 2 * jp * Wp + k, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
-          for (int64_t h = 0; h < 2; ++h) {  // values: the first dv columns, zeros to dvp
-            const int64_t c = k + 16 * h;
-            if (c >= dvp) break;
-            const __mmask16 mk = lanes(dv - c);
-            _mm512_storeu_si512(vt + jp * dvp + c,
-                                interleave_bf16(_mm512_maskz_mov_ps(mk, h ? e1 : e0),
-                                                _mm512_maskz_mov_ps(mk, h ? o1 : o0)));
+    // ---- pass 1: scores of every row, every head group ----
+    // Prefetch into L2 the rows two register blocks ahead (the next block's first, at the end:
+    // a thread's blocks are contiguous), spread over the dot loop.
+    const int64_t steps = Wq / 8, chunk_lines = (RB * ld * 2 + 63) / 64;
+    const int64_t lines_per_step = (chunk_lines + steps - 1) / steps;
+    for (int64_t r = 0; r < n; r += RB) {
+      const uint32_t* p[RB];
+      for (int i = 0; i < RB; ++i)
+        p[i] = reinterpret_cast<const uint32_t*>(r + i < n ? rows + (r + i) * ld : w.zero.data());
+      const char* ahead = direct ? reinterpret_cast<const char*>(rows + (r + 2 * RB) * ld) : nullptr;
+      for (int64_t g = 0; g < G; ++g) {
+        const uint32_t* qt2 = w.qt2.data() + g * (Wq / 2) * 16;
+        __m512 s[RB];
+        SEEK_UNROLL
+        for (int i = 0; i < RB; ++i) s[i] = _mm512_setzero_ps();
+        for (int64_t kp = 0; kp < Wq / 2; kp += 4) {
+          if (ahead && g == 0)
+            for (int64_t i = 0; i < lines_per_step; ++i)
+              _mm_prefetch(ahead + ((kp / 4) * lines_per_step + i) * 64, _MM_HINT_T1);
+          SEEK_UNROLL
+          for (int kk = 0; kk < 4; ++kk) {
+            const __m512i qk = _mm512_loadu_si512(qt2 + (kp + kk) * 16);
+            SEEK_UNROLL
+            for (int i = 0; i < RB; ++i) s[i] = dot2(s[i], p[i] + kp + kk, qk);
           }
         }
+        float* S = w.S.data() + g * kSRows * 16;
+        SEEK_UNROLL
+        for (int i = 0; i < RB; ++i)
+          if (r + i < n) _mm512_storeu_ps(S + (r + i) * 16, vmul(s[i], vset(a.scale)));
       }
-      // Memory and dots overlap: the conversions above find their rows in L2, prefetched by the
-      // dots of the tile before (the next block's first tile, too: a thread's blocks are
-      // contiguous).
-      const float* next = rows + (t0 + kTile) * a.ldr;
-      const int64_t next_floats = std::min(kTile, a.n - r0 - t0 - kTile) * a.ldr;
-      for (int64_t g = 0; g < G; ++g)
-        dot_tile_step(a, w.qt2.data() + g * (Wp / 2) * 16, rb, Wp, vt, dvp, nt,
-                      g == 0 ? next : nullptr, next_floats,
-                      w.ml.data() + g * 32, w.ml.data() + g * 32 + 16,
-                      w.acc.data() + g * dvp * 16);
+    }
+    // ---- the block's max, sum and bf16 weights, in pairs ----
+    const int64_t np = (n + 1) / 2;
+    for (int64_t g = 0; g < G; ++g) {
+      float* S = w.S.data() + g * kSRows * 16;
+      V mx = vset(-std::numeric_limits<float>::infinity()), sum = vzero();
+      for (int64_t j = 0; j < n; ++j) mx = vmax(mx, vload(S + j * 16));
+      for (int64_t j = 0; j < n; ++j) {
+        const V e = vexp(vsub(vload(S + j * 16), mx));
+        sum = vadd(sum, e);
+        vstore(S + j * 16, e);
+      }
+      vstore(S + n * 16, vzero());  // an odd block's last pair
+      uint32_t* p2 = w.p2.data() + g * (kDecodeBlockRows / 2) * 16;
+      for (int64_t jp = 0; jp < np; ++jp)  // cvtne2ps rounds to nearest even: bf16(e) exactly
+        _mm512_storeu_si512(p2 + jp * 16, interleave_bf16(vload(S + 2 * jp * 16), vload(S + (2 * jp + 1) * 16)));
+      vstore(w.ml.data() + g * 32, mx);
+      vstore(w.ml.data() + g * 32 + 16, sum);
+    }
+    // ---- pass 2: tile by tile, the rows pair-transposed and the weighted sums ----
+    std::fill(w.acc.begin(), w.acc.end(), 0.0f);
+    for (int64_t t0 = 0; t0 < n; t0 += kTile) {
+      const int64_t nt = std::min(kTile, n - t0), tp = (nt + 1) / 2;
+      uint32_t* const vt = w.vt.data();
+      for (int64_t jp = 0; jp < tp; ++jp) {
+        const uint16_t* even = rows + (t0 + 2 * jp) * ld;
+        const bool has_odd = 2 * jp + 1 < nt;
+        for (int64_t c = 0; c < dvp; c += 32) {
+          const int64_t cnt = std::min<int64_t>(32, dv - c);
+          const __mmask32 mk = cnt >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << cnt) - 1);
+          const __m512i e = _mm512_maskz_loadu_epi16(mk, even + c);
+          const __m512i o = has_odd ? _mm512_maskz_loadu_epi16(mk, even + ld + c) : _mm512_setzero_si512();
+          _mm512_storeu_si512(vt + jp * dvp + c, _mm512_permutex2var_epi16(e, lo_idx, o));
+          _mm512_storeu_si512(vt + jp * dvp + c + 16, _mm512_permutex2var_epi16(e, hi_idx, o));
+        }
+      }
+      for (int64_t g = 0; g < G; ++g) {
+        const uint32_t* p2 = w.p2.data() + (g * (kDecodeBlockRows / 2) + t0 / 2) * 16;
+        float* acc = w.acc.data() + g * dvp * 16;
+        for (int64_t c = 0; c < dvp; c += C) {
+          __m512 ac[C];
+          SEEK_UNROLL
+          for (int i = 0; i < C; ++i) ac[i] = vload(acc + (c + i) * 16);
+          for (int64_t jp = 0; jp < tp; ++jp) {
+            const __m512i pj = _mm512_loadu_si512(p2 + jp * 16);
+            const uint32_t* v = vt + jp * dvp + c;
+            SEEK_UNROLL
+            for (int i = 0; i < C; ++i) ac[i] = dot2(ac[i], v + i, pj);
+          }
+          SEEK_UNROLL
+          for (int i = 0; i < C; ++i) vstore(acc + (c + i) * 16, ac[i]);
+        }
+      }
     }
     float* m = states + (b - b0) * state_floats(a.nh, dv);
     for (int64_t h = 0; h < a.nh; ++h) {
@@ -187,8 +183,10 @@ void decode_blocks_dot(const DecodeArgs& a, int64_t b0, int64_t b1, float* state
 }  // namespace
 
 void decode_blocks(const DecodeArgs& a, int64_t b0, int64_t b1, float* states) {
-  if (a.p == Precision::BF16) return decode_blocks_dot(a, b0, b1, states);
+  if (a.bf16()) return decode_blocks_dot(a, b0, b1, states);
   decode_blocks_fma(a, b0, b1, states);
 }
+
+float block_weights_bf16(float* s, int64_t n, float* l) { return block_weights_row(s, n, l); }
 
 }  // namespace seek::kernels::avx512

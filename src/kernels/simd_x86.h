@@ -93,5 +93,14 @@ inline V vround_bf16(V x) {
   return vfloat(iand(b, iset(int(0xffff0000u))));
 }
 
+// L bf16 values widened (exactly) to fp32.
+inline V vload_bf16(const uint16_t* p) {
+#if SEEK_SIMD_AVX512
+  return vfloat(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+#else
+  return vfloat(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+#endif
+}
+
 }  // namespace
 }  // namespace seek::kernels::SEEK_SIMD_NS

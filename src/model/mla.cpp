@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "kernels/attention.h"
@@ -47,11 +48,17 @@ void causal_softmax(float* s, int64_t len, int64_t pos, float scale) {
   kernels::softmax(s, len);
 }
 
+// A chunk's cache rows from position 0 on, W apart: F32 (training, --precise) or BF16.
+struct Rows {
+  const float* f32 = nullptr;
+  const uint16_t* bf16 = nullptr;
+};
+
 // Absorbed attention (model.py attn_impl "absorb"): q_nope·k_nope = (q_nope·W_UK_h)·c_kv, so each
 // head's query is moved into the latent space once and scores run directly over cache rows
 // [c_kv | k_pe]; the value projection W_UV_h is applied after the weighted sum of latents.
 void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
-                           int64_t start, const float* cache_rows, float scale, float* attn) {
+                           int64_t start, Rows rows, float scale, float* attn) {
   const int64_t end = start + n;
   std::vector<float> qf(size_t(n * d.nh * d.W));    // [n, nh, W]: [q_nope·W_UK_h | q_pe]
   for (int64_t h = 0; h < d.nh; ++h) {
@@ -64,20 +71,35 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
   std::vector<float> lat(size_t(n * d.nh * d.dc));  // [n, nh, d_c] = Σ_j p_j · c_kv[j]
   if (n == 1) {
     // Decoding: one fused pass over the cache rows, split across the threads (flash decoding,
-    // kernels/attention.h), with fp32 products whatever the activations' precision: a prompt's
-    // last token decoded after a cached prefix must give the logits its prefill gave (within
-    // float rounding), or a seeded sample changes with the prefix cache. (The kernel's BF16
-    // tier, ~1.5x faster, rounds q, the rows and the weights to bf16: too far for that.)
-    kernels::attention_decode(qf.data(), d.nh, d.W, cache_rows, end, d.W, d.W, d.dc, scale,
-                              lat.data(), d.dc, Precision::F32);
+    // kernels/attention.h).
+    if (rows.bf16)
+      kernels::attention_decode(qf.data(), d.nh, d.W, rows.bf16, end, d.W, d.W, d.dc, scale,
+                                lat.data(), d.dc);
+    else
+      kernels::attention_decode(qf.data(), d.nh, d.W, rows.f32, end, d.W, d.W, d.dc, scale,
+                                lat.data(), d.dc);
   } else {
-    const WeightView kv = WeightView::f32(cache_rows, end, d.W, d.W);  // [end, W]
+    // Prefill: scores by one product, a softmax, the weighted sum by another. For BF16 rows both
+    // with the decode kernel's roundings (q in bf16, weights bf16 relative to their block's max),
+    // so that any token's attention is the same whether it was prefilled or decoded.
+    const WeightView kv = rows.bf16 ? WeightView::bf16(rows.bf16, end, d.W, d.W)
+                                    : WeightView::f32(rows.f32, end, d.W, d.W);  // [end, W]
     std::vector<float> s(size_t(n * d.nh * end));                // [n, nh, end]
-    kernels::matmul(qf.data(), n * d.nh, d.W, kv, s.data(), end);
+    kernels::matmul(qf.data(), n * d.nh, d.W, kv, s.data(), end,
+                    rows.bf16 ? Precision::BF16 : Precision::F32);
     parallel_ranges(n, std::max<int64_t>(1, kElementwiseGrain / (d.nh * end)), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i)
-        for (int64_t h = 0; h < d.nh; ++h)
-          causal_softmax(s.data() + (i * d.nh + h) * end, end, start + i, scale);
+        for (int64_t h = 0; h < d.nh; ++h) {
+          float* si = s.data() + (i * d.nh + h) * end;
+          if (!rows.bf16) {
+            causal_softmax(si, end, start + i, scale);
+            continue;
+          }
+          const int64_t len = start + i + 1;
+          for (int64_t j = 0; j < len; ++j) si[j] *= scale;
+          kernels::attention_weights_bf16(si, len);
+          std::fill(si + len, si + end, 0.0f);
+        }
     });
     kernels::matmul_t(s.data(), n * d.nh, end, kv.slice_cols(0, d.dc), lat.data(), d.dc);
   }
@@ -94,10 +116,10 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
 constexpr int64_t kPerTokenChunk = 4;
 
 void attend_absorbed(const Dims& d, const MlaWeights& w, const float* q, int64_t n, int64_t start,
-                     const float* cache_rows, float scale, float* attn) {
-  if (n > kPerTokenChunk) return attend_absorbed_chunk(d, w, q, n, start, cache_rows, scale, attn);
+                     Rows rows, float scale, float* attn) {
+  if (n > kPerTokenChunk) return attend_absorbed_chunk(d, w, q, n, start, rows, scale, attn);
   for (int64_t i = 0; i < n; ++i)
-    attend_absorbed_chunk(d, w, q + i * d.nh * d.qd, 1, start + i, cache_rows, scale,
+    attend_absorbed_chunk(d, w, q + i * d.nh * d.qd, 1, start + i, rows, scale,
                           attn + i * d.nh * d.dv);
 }
 
@@ -186,10 +208,12 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
     fail("mla_forward: a training tape needs whole sequences (no KV cache)");
   }
   float* own = tape ? tape->rows.data() : own_rows.data();
-  // Rows of chunk i from position 0 on, W apart.
+  const bool bf16_cache = cache && cache->dtype() == DType::BF16;
+  // F32 rows of chunk i from position 0 on, W apart (a BF16 cache: null).
   auto chunk_rows = [&](size_t i) -> float* {
     return cache ? cache->row(batch.seqs[i].slot, layer, 0) : own + first[i] * d.W;
   };
+  std::vector<float> row_buf(size_t(d.W));  // a BF16 cache row before its rounding
   if (tape) {
     tape->kv = kv;
     tape->kvf.resize(size_t(T * d.nh * (d.dh + d.dv)));
@@ -205,12 +229,16 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
       const int64_t pos = sc.start_pos + i;
       if (cache && pos >= cache->capacity())
         fail("position {} exceeds the KV cache capacity {}", pos, cache->capacity());
-      float* row = chunk_rows(c) + pos * d.W;
+      float* row = bf16_cache ? row_buf.data() : chunk_rows(c) + pos * d.W;
       const float* cs = rope.cos.data() + t * rope.half;
       const float* sn = rope.sin.data() + t * rope.half;
       kernels::rmsnorm(kv.data() + t * d.W, w.kv_a_layernorm.data(), row, d.dc, eps);
       std::copy_n(kv.data() + t * d.W + d.dc, d.dr, row + d.dc);
       kernels::rope_interleaved(row + d.dc, d.dr, cs, sn);
+      if (bf16_cache) {
+        uint16_t* dst = cache->row16(sc.slot, layer, pos);
+        for (int64_t k = 0; k < d.W; ++k) dst[k] = f32_to_bf16(row[k]);
+      }
       for (int64_t h = 0; h < d.nh; ++h)
         kernels::rope_interleaved(q.data() + (t * d.nh + h) * d.qd + d.dh, d.dr, cs, sn);
     }
@@ -220,13 +248,19 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
   std::vector<float> attn(size_t(T * d.nh * d.dv));  // [T, nh, d_v]
   auto attend = [&](size_t i) {
     const SeqChunk& sc = batch.seqs[i];
-    const float* rows = chunk_rows(i);
+    const Rows rows = bf16_cache ? Rows{nullptr, cache->row16(sc.slot, layer, 0)} : Rows{chunk_rows(i)};
     const float* qs = q.data() + first[i] * d.nh * d.qd;
     float* as = attn.data() + first[i] * d.nh * d.dv;
-    if (use_absorbed(d, sc.n_tokens, sc.start_pos + sc.n_tokens, opts.attention))
+    const int64_t end = sc.start_pos + sc.n_tokens;
+    if (use_absorbed(d, sc.n_tokens, end, opts.attention)) {
       attend_absorbed(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, as);
-    else
-      attend_naive(d, w, qs, sc.n_tokens, sc.start_pos, rows, scale, prec, as);
+    } else if (rows.bf16) {  // the naive form expands the latents: widen them first
+      std::vector<float> wide(size_t(end * d.W));
+      for (size_t k = 0; k < wide.size(); ++k) wide[k] = bf16_to_f32(rows.bf16[k]);
+      attend_naive(d, w, qs, sc.n_tokens, sc.start_pos, wide.data(), scale, prec, as);
+    } else {
+      attend_naive(d, w, qs, sc.n_tokens, sc.start_pos, rows.f32, scale, prec, as);
+    }
   };
   if (tape) {
     int64_t probs_off = 0;

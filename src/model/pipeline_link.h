@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/dtype.h"
 #include "model/batch.h"
 
 namespace seek::model {
@@ -27,6 +28,7 @@ struct StageWork {
   ForwardOptions options;  // precision and attention form (the pointer fields stay null)
   int n_slots = 0;         // stage 0's KV cache: the followers' caches match it
   int64_t capacity = 0;
+  DType cache_dtype = DType::F32;
 };
 
 class PipelineLink {

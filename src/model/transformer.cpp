@@ -131,7 +131,8 @@ void forward(const Model& m, KVCache& cache, const Batch& batch, std::vector<flo
   if (m.is_stage() && !link) fail("forward: a pipeline stage (layers [{}, {})) without its link", first, last);
   if (link && (opts.hidden_states || opts.last_hidden || opts.routing || opts.experts))
     fail("forward: hidden states, routing and expert parallelism are not available across pipeline stages");
-  if (link && link->stage() == 0) link->announce({{}, batch, opts, cache.n_slots(), cache.capacity()});
+  if (link && link->stage() == 0)
+    link->announce({{}, batch, opts, cache.n_slots(), cache.capacity(), cache.dtype()});
   // Routed experts across processes: the group's expert ranks run this forward's MoE layers
   // with this process.
   ForwardOptions fo = opts;
@@ -192,11 +193,12 @@ void copy_cache_prefix(const Model& m, KVCache& cache, int src, int dst, int64_t
     w.copy = {src, dst, n};
     w.n_slots = cache.n_slots();
     w.capacity = cache.capacity();
+    w.cache_dtype = cache.dtype();
     link->announce(w);
   }
-  // Rows of one slot and layer are contiguous (width floats each): one memcpy per layer.
+  // Rows of one slot and layer are contiguous: one memcpy per layer.
   for (int64_t l = 0; l < cache.layers(); ++l)
-    std::memcpy(cache.row(dst, l, 0), cache.row(src, l, 0), size_t(n * cache.width()) * sizeof(float));
+    std::memcpy(cache.raw(dst, l, 0), cache.raw(src, l, 0), size_t(n * cache.width() * cache.element_bytes()));
   cache.set_length(dst, n);
 }
 
@@ -206,8 +208,9 @@ void follow_stage(const Model& m) {
   std::unique_ptr<KVCache> cache;
   std::vector<float> logits;
   while (std::optional<StageWork> w = link->next()) {
-    if (!cache || cache->n_slots() != w->n_slots || cache->capacity() != w->capacity)
-      cache = std::make_unique<KVCache>(m.config(), w->n_slots, w->capacity);
+    if (!cache || cache->n_slots() != w->n_slots || cache->capacity() != w->capacity ||
+        cache->dtype() != w->cache_dtype)
+      cache = std::make_unique<KVCache>(m.config(), w->n_slots, w->capacity, 0, w->cache_dtype);
     if (w->copy.src >= 0) copy_cache_prefix(m, *cache, w->copy.src, w->copy.dst, w->copy.n);
     else forward(m, *cache, w->batch, logits, w->options);
   }
@@ -277,7 +280,7 @@ ModelStats model_stats(const Model& m) {
   }
   s.weight_bytes_per_token = bytes;
   s.params_active = params;
-  const int64_t elt = int64_t(sizeof(KVCache::Element));
+  const int64_t elt = 2;  // the engine's BF16 cache (--precise keeps F32: twice this)
   s.kv_bytes_per_token = c.kv_values_per_token_per_layer() * c.num_hidden_layers * elt;
   s.mha_kv_bytes_per_token = c.mha_kv_values_per_token_per_layer() * c.num_hidden_layers * elt;
   return s;

@@ -77,7 +77,7 @@ struct ModelStats {
   int64_t params_active = 0;        // used per token: top-k routed + shared experts, no MTP
   int64_t weight_bytes_total = 0;
   int64_t weight_bytes_per_token = 0;  // bytes of weights one decoded token reads
-  int64_t kv_bytes_per_token = 0;      // MLA cache (all layers, KVCache::Element)
+  int64_t kv_bytes_per_token = 0;      // MLA cache (all layers, BF16 as the engine keeps it)
   int64_t mha_kv_bytes_per_token = 0;  // an equivalent MHA cache (k and v of every head)
 };
 ModelStats model_stats(const Model& m);

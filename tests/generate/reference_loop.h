@@ -39,7 +39,8 @@ class ReferenceLoop {
   ReferenceResult generate(std::span<const int32_t> prompt, const ReferenceParams& p) const {
     const auto n = int64_t(prompt.size());
     if (n == 0 || n >= context_) fail("reference loop: prompt of {} tokens, context {}", n, context_);
-    model::KVCache cache(model_.config(), 1, context_);
+    // The engine's cache: BF16 entries unless precise.
+    model::KVCache cache(model_.config(), 1, context_, 0, p.precise ? DType::F32 : DType::BF16);
     model::ForwardOptions fo;
     fo.precision = p.precise ? kernels::Precision::F32 : kernels::Precision::BF16;
     std::vector<float> logits;
