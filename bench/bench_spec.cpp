@@ -197,12 +197,13 @@ int main(int argc, char** argv) {
     size_t longest = 0;
     for (const auto& p : prompts) longest = std::max(longest, p.size());
     eo.context = int64_t(longest) + gen + 8;
-    generate::Engine plain(*m, nullptr, eo);
-    eo.speculative = true;
-    eo.spec_adaptive = false;  // measure what drafting does at this acceptance, whatever it is
-    generate::Engine spec(*m, nullptr, eo);
-    eo.spec_adaptive = true;  // the default: drafting stops where it does not pay
-    generate::Engine adaptive(*m, nullptr, eo);
+    // Three engines, each alive only while it runs (an idle engine's threads would share the
+    // cores): plain, speculative forced on (what drafting does at this acceptance, whatever it
+    // is) and the default adaptive one (drafting stops where it does not pay).
+    generate::EngineOptions plain = eo, spec = eo, adaptive = eo;
+    spec.speculative = adaptive.speculative = true;
+    spec.spec_adaptive = false;
+    adaptive.spec_adaptive = true;
     // Decoding speed of one engine over every prompt: tokens after the first (which prefill
     // gives) per second of decoding.
     struct Run {
@@ -211,7 +212,8 @@ int main(int argc, char** argv) {
       std::vector<std::vector<int32_t>> outputs;
       double tps() const { return double(tokens) / seconds; }
     };
-    auto run = [&](generate::Engine& e) {
+    auto run = [&](const generate::EngineOptions& o) {
+      generate::Engine e(*m, nullptr, o);
       Run out;
       for (const auto& p : prompts) {
         generate::EngineRequest req;
