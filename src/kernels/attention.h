@@ -26,7 +26,7 @@ namespace seek::kernels {
 // The weights are rounded relative to their block's max, a function of the rows alone, so a
 // prefill that attends to the same rows through products (attention_weights_bf16 below) gets the
 // same weights and the same result: a prompt's last token decoded after a cached prefix gives the
-// logits its prefill gave.
+// logits its prefill gave (where the prefill takes the absorbed form, model/mla.cpp).
 void attention_decode(const float* q, int64_t nh, int64_t ldq, const float* rows, int64_t n,
                       int64_t ldr, int64_t W, int64_t dv, float scale, float* out, int64_t ldo);
 void attention_decode(const float* q, int64_t nh, int64_t ldq, const uint16_t* rows, int64_t n,

@@ -81,7 +81,8 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
   } else {
     // Prefill: scores by one product, a softmax, the weighted sum by another. For BF16 rows both
     // with the decode kernel's roundings (q in bf16, weights bf16 relative to their block's max),
-    // so that any token's attention is the same whether it was prefilled or decoded.
+    // so that a token's attention is the same whether it was prefilled this way or decoded. (The
+    // naive form, which long chunks take, expands the latents and rounds otherwise.)
     const WeightView kv = rows.bf16 ? WeightView::bf16(rows.bf16, end, d.W, d.W)
                                     : WeightView::f32(rows.f32, end, d.W, d.W);  // [end, W]
     std::vector<float> s(size_t(n * d.nh * end));                // [n, nh, end]
