@@ -1,6 +1,6 @@
 // Speculative decoding with the MTP module (issue: inference beyond the reference).
-//   bench_spec MODEL_DIR [--eps 0.1] [--threads 2] [--gen 96] [--rounds 3] [--work DIR]
-//   bench_spec MODEL_DIR --trained --prompts FILE.jsonl [--count 8] [--gen 96] [--rounds 3]
+//   bench_spec MODEL_DIR [--eps 0.1] [--threads 2] [--gen 96] [--rounds 3] [--work DIR] [--draft-tokens K]
+//   bench_spec MODEL_DIR --trained --prompts FILE.jsonl [--count 8] [--gen 96] [--rounds 3] [--draft-tokens K]
 // MODEL_DIR: a BF16 checkpoint with an MTP module. Two kinds:
 //   - random (`seek make-model --preset v2-lite --layers 4 --mtp 1 DIR` gives a memory-bound
 //     one): its MTP module drafts nothing useful, so the bench first writes its draftable copy
@@ -11,11 +11,13 @@
 //     sft-val.jsonl: each conversation's user turns rendered with the model's chat template),
 //     greedy until EOS or --gen tokens.
 // It measures:
-//   - the costs of one decoding step (c1), of verifying a draft (the same step with two tokens,
-//     c2) and of drafting (the MTP module and its head, m), medians over interleaved repeats;
-//   - batch-1 greedy decoding through the engine without and with --speculative, interleaved
-//     rounds: tokens/s of each, their ratio, the acceptance rate α, and the ratio the costs
-//     predict, (1 + α)·c1 / (c2 + m);
+//   - the costs of one decoding step c(0), of verifying k drafts (the same step with k + 1
+//     tokens, c(k), k = 1..K) and of an MTP pass (the module and its head, m), medians over
+//     interleaved repeats;
+//   - batch-1 greedy decoding through the engine without and with --speculative (K drafts per
+//     step, chained), interleaved rounds: tokens/s of each, their ratio, the acceptance rate of
+//     the drafts, the tokens per verifying step E, and the ratio the costs predict,
+//     E·c(0) / (c(K) + K·m); and the default adaptive engine (k per sequence, 0..K);
 //   - the projection for DeepSeek-V3's geometry at the report's 85-90% acceptance at batch 1,
 //     memory-bound: bytes of a step, of a verifying step (the second token's own experts) and of
 //     the MTP module, from V3's config.
@@ -111,7 +113,7 @@ std::vector<std::vector<int32_t>> chat_prompts(const std::string& model_dir, con
 
 int main(int argc, char** argv) {
   std::string dir, work, prompts_file;
-  int threads = 2, gen = 96, rounds = 3, count = 8;
+  int threads = 2, gen = 96, rounds = 3, count = 8, K = generate::EngineOptions{}.spec_tokens;
   float eps = 0.1f;
   bool trained = false;
   CLI::App app{"bench_spec: MTP speculative decoding, speed-up and acceptance at batch 1"};
@@ -122,6 +124,8 @@ int main(int argc, char** argv) {
   app.add_option("--gen", gen, "Tokens per generation")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--rounds", rounds, "Interleaved rounds (median)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--work", work, "Where the draftable copy goes (default: MODEL_DIR-draftable-EPS)");
+  app.add_option("--draft-tokens", K, "Drafts per step at most (chained)")
+      ->capture_default_str()->check(CLI::Range(1, 8));
   app.add_flag("--trained", trained, "Measure MODEL_DIR itself (a trained MTP module) on --prompts");
   app.add_option("--prompts", prompts_file, "--trained: chat JSONL whose conversations give the prompts");
   app.add_option("--count", count, "--trained: conversations to decode per round")
@@ -161,7 +165,7 @@ int main(int argc, char** argv) {
     // ---- step costs ----
     const std::vector<int32_t>& ids = prompts[0];
     const int64_t prompt = int64_t(ids.size());
-    model::KVCache cache(cfg, 1, prompt + 16, 1, DType::BF16);  // the engine's
+    model::KVCache cache(cfg, 1, prompt + 16, 1, DType::BF16);  // the engine's (K <= 8)
     model::ForwardOptions fo;
     fo.precision = kernels::Precision::BF16;
     std::vector<float> logits, hidden, draft_logits;
@@ -173,22 +177,26 @@ int main(int argc, char** argv) {
       f();
       return bench::now_s() - t;
     };
-    std::vector<double> c1s, c2s, ms;
+    std::vector<std::vector<double>> cs(size_t(K) + 1);  // c(k): a step with k + 1 tokens
+    std::vector<double> ms;
     for (int r = 0; r < 12; ++r) {
-      c1s.push_back(timed([&] {
-        model::forward(*m, cache, model::Batch{{5}, {{0, prompt, 1, false}}}, logits, fo);
-      }));
-      c2s.push_back(timed([&] {
-        model::forward(*m, cache, model::Batch{{5, 6}, {{0, prompt, 2, true}}}, logits, fo);
-      }));
+      for (int k = 0; k <= K; ++k)
+        cs[size_t(k)].push_back(timed([&] {
+          const std::vector<int32_t> toks(size_t(k) + 1, 5);
+          model::forward(*m, cache, model::Batch{toks, {{0, prompt, k + 1, k > 0}}}, logits, fo);
+        }));
       ms.push_back(timed([&] {
         model::mtp_draft(*m, cache, h_last.data(), model::Batch{{5}, {{0, prompt - 1, 1, false}}},
                          draft_logits, fo);
       }));
     }
-    const double c1 = median(c1s), c2 = median(c2s), mc = median(ms);
-    std::printf("step costs       one token %.2f ms, verify (two tokens) %.2f ms = %.2f x, draft %.2f ms = %.2f x\n",
-                c1 * 1e3, c2 * 1e3, c2 / c1, mc * 1e3, mc / c1);
+    std::vector<double> c(size_t(K) + 1);
+    for (int k = 0; k <= K; ++k) c[size_t(k)] = median(cs[size_t(k)]);
+    const double c1 = c[0], mc = median(ms);
+    std::printf("step costs       one token %.2f ms; MTP pass %.2f ms = %.2f x\n", c1 * 1e3, mc * 1e3, mc / c1);
+    for (int k = 1; k <= K; ++k)
+      std::printf("                 verifying %d draft%s (%d tokens) %.2f ms = %.2f x\n", k, k > 1 ? "s" : "",
+                  k + 1, c[size_t(k)] * 1e3, c[size_t(k)] / c1);
 
     // ---- the engine, batch 1, interleaved ----
     generate::EngineOptions eo;
@@ -202,12 +210,14 @@ int main(int argc, char** argv) {
     // is) and the default adaptive one (drafting stops where it does not pay).
     generate::EngineOptions plain = eo, spec = eo, adaptive = eo;
     spec.speculative = adaptive.speculative = true;
+    spec.spec_tokens = adaptive.spec_tokens = K;
     spec.spec_adaptive = false;
     adaptive.spec_adaptive = true;
     // Decoding speed of one engine over every prompt: tokens after the first (which prefill
     // gives) per second of decoding.
     struct Run {
-      int64_t tokens = 0, drafted = 0, accepted = 0;
+      int64_t tokens = 0, drafted = 0, accepted = 0, steps = 0;
+      std::vector<int64_t> drafted_at, accepted_at;  // by position in the step
       double seconds = 0;
       std::vector<std::vector<int32_t>> outputs;
       double tps() const { return double(tokens) / seconds; }
@@ -223,6 +233,12 @@ int main(int argc, char** argv) {
         req.ignore_eos = !trained;  // a trained model ends its answers; a random one never does
         const generate::EngineResult res = e.generate(req);
         out.tokens += res.completion_tokens - 1;
+        out.steps += res.decode_steps;
+        for (size_t j = 0; j < res.drafted_at.size(); ++j) {
+          if (out.drafted_at.size() <= j) out.drafted_at.resize(j + 1), out.accepted_at.resize(j + 1);
+          out.drafted_at[j] += res.drafted_at[j];
+          out.accepted_at[j] += res.accepted_at[j];
+        }
         out.seconds += res.decode_seconds;
         out.drafted += res.drafted_tokens;
         out.accepted += res.accepted_tokens;
@@ -231,7 +247,8 @@ int main(int argc, char** argv) {
       return out;
     };
     std::vector<double> tps_plain, tps_spec, ratios, adaptive_ratios;
-    int64_t drafted = 0, accepted = 0;
+    int64_t drafted = 0, accepted = 0, spec_tokens = 0, spec_steps = 0;
+    std::vector<int64_t> drafted_at(static_cast<size_t>(K)), accepted_at(static_cast<size_t>(K));
     int same = 0;
     for (int r = 0; r < rounds + 1; ++r) {  // round 0 warms pages and caches, unmeasured
       const Run a = run(plain);
@@ -244,6 +261,12 @@ int main(int argc, char** argv) {
       ratios.push_back(tps_spec.back() / tps_plain.back());
       drafted += b.drafted;
       accepted += b.accepted;
+      spec_tokens += b.tokens;
+      spec_steps += b.steps;
+      for (size_t j = 0; j < b.drafted_at.size() && j < size_t(K); ++j) {
+        drafted_at[j] += b.drafted_at[j];
+        accepted_at[j] += b.accepted_at[j];
+      }
       same += a.outputs == b.outputs && a.outputs == c.outputs;
       std::printf("round %d          plain %.2f tok/s, speculative %.2f tok/s (x%.2f), %lld/%lld drafts accepted, "
                   "%lld tokens\n",
@@ -251,10 +274,23 @@ int main(int argc, char** argv) {
                   (long long)b.drafted, (long long)a.tokens);
     }
     const double alpha = drafted ? double(accepted) / double(drafted) : 0.0;
-    std::printf("decode           plain %.2f tok/s, speculative %.2f tok/s: x%.2f (median of %d); acceptance %.1f%%; "
-                "same tokens in %d/%d rounds\n",
-                median(tps_plain), median(tps_spec), median(ratios), rounds, 100 * alpha, same, rounds);
-    std::printf("predicted        (1 + a) c1 / (c2 + m) = x%.2f\n", (1 + alpha) * c1 / (c2 + mc));
+    // Tokens per verifying step (a step that samples the first token after the prompt's last
+    // is not a decode step; each generation's decode_steps counts the forwards after it).
+    const double per_step = double(spec_tokens) / double(std::max<int64_t>(spec_steps, 1));
+    std::printf("decode           plain %.2f tok/s, speculative (%d drafts) %.2f tok/s: x%.2f (median of %d); "
+                "acceptance %.1f%%, %.2f tokens per step; same tokens in %d/%d rounds\n",
+                median(tps_plain), K, median(tps_spec), median(ratios), rounds, 100 * alpha, per_step, same,
+                rounds);
+    // a_j: acceptance of the draft at position j given the ones before it were accepted.
+    std::vector<double> a_at(size_t(K), 0.0);
+    std::string by_position;
+    for (int j = 0; j < K; ++j) {
+      a_at[size_t(j)] = drafted_at[size_t(j)] ? double(accepted_at[size_t(j)]) / double(drafted_at[size_t(j)]) : 0.0;
+      by_position += fmt::format("{}a{} {:.1f}% ({}/{})", j ? ", " : "", j + 1, 100 * a_at[size_t(j)],
+                                 accepted_at[size_t(j)], drafted_at[size_t(j)]);
+    }
+    std::printf("by position      %s\n", by_position.c_str());
+    std::printf("predicted        E c(0) / (c(K) + K m) = x%.2f\n", per_step * c1 / (c[size_t(K)] + K * mc));
     std::printf("adaptive         x%.2f of plain (drafting stops where the measured costs say it does not pay)\n",
                 median(adaptive_ratios));
 
@@ -265,9 +301,22 @@ int main(int argc, char** argv) {
     std::printf("V3 projection    main %.1f GB/token, MTP %.2f GB/token (%.1f%%), a second token's own experts "
                 "%.1f GB (verify x%.2f, memory-bound):\n",
                 v3.main / 1e9, v3.mtp / 1e9, 100 * draft_share, v3.second / 1e9, v3_verify);
-    for (double a : {0.85, 0.90})
-      std::printf("                 acceptance %.0f%%: x%.2f tokens/s at batch 1\n", 100 * a,
+    for (double a : {0.85, 0.90}) {
+      std::printf("                 acceptance %.0f%%: x%.2f tokens/s at batch 1 with one draft", 100 * a,
                   (1 + a) / (v3_verify + draft_share));
+      // K chained drafts: the first accepted at the report's rate, the later ones as much less
+      // often as this run's chained drafts were (a_j / a_1); each verified token adds its own
+      // experts.
+      if (K > 1 && a_at[0] > 0) {
+        double expected = 1.0, reach = 1.0;
+        for (int j = 0; j < K; ++j) {
+          reach *= j == 0 ? a : std::min(1.0, a * a_at[size_t(j)] / a_at[0]);
+          expected += reach;
+        }
+        std::printf(", x%.2f with %d", expected / (1.0 + K * v3.second / v3.main + K * draft_share), K);
+      }
+      std::printf("\n");
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_spec: %s\n", e.what());
     return 1;

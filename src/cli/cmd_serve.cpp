@@ -47,6 +47,7 @@ struct ServeFlags {
   std::string web_dir;
   bool precise = false;
   bool speculative = false;
+  int draft_tokens = generate::EngineOptions{}.spec_tokens;
   bool content_special_tokens = false;
   std::string test_script;
   bool test_hooks = false;
@@ -94,6 +95,7 @@ int run_serve(const ServeFlags& f) {
   eo.max_batch_tokens = f.batch_tokens;
   eo.precise = f.precise;
   eo.speculative = f.speculative;
+  eo.spec_tokens = f.draft_tokens;
 
   // SIGINT / SIGTERM are taken by one waiting thread (sigwait), so every thread started from
   // here on has them blocked and no handler runs in the middle of a request.
@@ -183,6 +185,11 @@ Command add_serve(CLI::App& app) {
   cmd->add_flag("--speculative", f->speculative,
                 "Speculative decoding with the model's MTP module as the draft (per sequence, "
                 "inside continuous batching; same outputs)");
+  cmd->add_option("--draft-tokens", f->draft_tokens,
+                  "With --speculative: drafts per step at most (chained through the MTP module; "
+                  "each sequence drafts as many as pay at its acceptance rate)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 8));
   cmd->add_flag("--content-special-tokens", f->content_special_tokens,
                 "Read control-token strings in message contents as tokens (default: plain text, "
                 "so a user cannot forge turns)");

@@ -43,8 +43,13 @@ void add_gen_flags(CLI::App* cmd, GenFlags& f) {
   cmd->add_flag("--precise", f.precise,
                 "F32 activations (default: BF16, which bf16 dot products run faster)");
   cmd->add_flag("--speculative", f.speculative,
-                "Speculative decoding: the model's MTP module drafts a token that each step verifies "
+                "Speculative decoding: the model's MTP module drafts tokens that each step verifies "
                 "(same output; faster when drafts are accepted)");
+  cmd->add_option("--draft-tokens", f.draft_tokens,
+                  "With --speculative: drafts per step at most (chained through the MTP module; "
+                  "each sequence drafts as many as pay at its acceptance rate)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 8));
   add_load_flags(cmd, f.load);
 }
 
@@ -58,6 +63,7 @@ generate::EngineOptions make_engine_options(const GenFlags& f) {
   o.kv_budget_bytes = std::numeric_limits<int64_t>::max();
   o.precise = f.precise;
   o.speculative = f.speculative;
+  o.spec_tokens = f.draft_tokens;
   return o;
 }
 

@@ -31,6 +31,7 @@ struct GenFlags {
   bool ignore_eos = false;
   bool precise = false;
   bool speculative = false;
+  int draft_tokens = generate::EngineOptions{}.spec_tokens;
   LoadFlags load;
 };
 

@@ -55,14 +55,19 @@ struct Engine::Seq {
   bool answer_began = false;   // an answer piece has been emitted
   bool closed_thinking = false;  // "</think>" was forced after the thinking budget ran out
   int64_t answer_tokens = 0;
-  // Speculative decoding: `draft` (from distribution `q`) is fed after the newest token and
-  // verified by the next step. The MTP layer's cache rows run in lockstep with the main ones:
-  // positions [0, n_mtp), one behind n_fed until the newest token is known.
+  // Speculative decoding: `drafts` (drawn from the distributions `qs`) are fed after the newest
+  // token and verified by the next step. The MTP layer's cache rows run in lockstep with the
+  // main ones: positions [0, n_mtp), one behind n_fed until the newest token is known; the
+  // rows a chained draft writes beyond them are rewritten once their tokens are settled.
   bool spec = false;
-  int32_t draft = -1;
-  TokenDist q;
+  std::vector<int32_t> drafts;
+  std::vector<TokenDist> qs;
+  int k = 0;  // drafts to propose per step
+  // Acceptance rate of the draft at each position (given the ones before it were accepted):
+  // the mean over its first 16 verdicts, then over about the last 16; and how many so far.
+  std::vector<double> accept_rate;
+  std::vector<int64_t> verdicts;
   int64_t n_mtp = 0;
-  double accept_rate = 1.0;  // mean over the first 16 drafts, then over about the last 16
   bool done = false;
   EngineResult result;
 
@@ -100,6 +105,9 @@ Engine::Engine(const model::Model& model, const tokenizer::Tokenizer* tok, const
   if (spec_ && cfg.num_nextn_predict_layers < 1)
     fail("speculative decoding drafts with the model's MTP module, and this model has none "
          "(num_nextn_predict_layers is 0)");
+  if (spec_ && (opts_.spec_tokens < 1 || opts_.spec_tokens > 8))
+    fail("speculative decoding: spec_tokens must be 1..8 (got {})", opts_.spec_tokens);
+  cost_verify_.resize(size_t(std::max(opts_.spec_tokens, 1)) + 1);
   if (spec_ && model.is_stage())
     fail("speculative decoding does not run across pipeline stages yet (the MTP module needs the "
          "last stage's hidden states on the first stage)");
@@ -167,6 +175,11 @@ std::shared_ptr<RequestHandle> Engine::submit(EngineRequest req, EngineCallbacks
   if (tok_) s->text.emplace(*tok_, s->req.stop, s->req.reasoning, s->req.starts_in_thinking);
   s->thinking = s->req.reasoning;
   s->spec = spec_ && !s->req.processor && !s->req.sampling.has_penalties() && s->req.top_logprobs < 0;
+  if (s->spec) {
+    s->k = opts_.spec_tokens;
+    s->accept_rate.assign(size_t(s->k), 1.0);
+    s->verdicts.assign(size_t(s->k), 0);
+  }
   s->saw_reasoning = s->req.reasoning && s->req.starts_in_thinking;
   auto handle = s->handle;
   {
@@ -373,17 +386,17 @@ void Engine::step() {
 
   // Decode tokens first (one per generating sequence, so streams never stall), then prefill
   // chunks in admission order within what is left of the token budget.
-  // A sequence with a draft feeds it after its newest token, with logits for both.
+  // A sequence with drafts feeds them after its newest token, with logits for each.
   model::Batch batch;
   std::vector<Seq*> members;
   int64_t n_decode = 0;
   for (auto& s : active_) {
     if (s->done || s->n_fed < s->n_prompt) continue;
-    const bool drafted = s->draft >= 0;
+    const auto nd = int64_t(s->drafts.size());
     batch.tokens.push_back(s->tokens[size_t(s->n_fed)]);
-    if (drafted) batch.tokens.push_back(s->draft);
-    batch.seqs.push_back({.slot = s->slot, .start_pos = s->n_fed, .n_tokens = drafted ? 2 : 1,
-                          .all_logits = drafted});
+    batch.tokens.insert(batch.tokens.end(), s->drafts.begin(), s->drafts.end());
+    batch.seqs.push_back({.slot = s->slot, .start_pos = s->n_fed, .n_tokens = 1 + nd,
+                          .all_logits = nd > 0});
     members.push_back(s.get());
     ++n_decode;
   }
@@ -420,10 +433,11 @@ void Engine::step() {
     batched_tokens_ += batch.tokens.size();
   }
   // Speculative decoding's costs, from steps of one decoding sequence alone (the regime where
-  // drafting pays): a step without a draft (c1) and with one (c2).
-  if (spec_ && members.size() == 1 && n_decode == 1)
-    (batch.seqs[0].all_logits ? cost_verify_ : cost_step_)
-        .add(seconds_between(t_forward, Clock::now()));
+  // drafting pays): a step without drafts c(0) and with k of them c(k).
+  if (spec_ && members.size() == 1 && n_decode == 1) {
+    const int64_t k = batch.seqs[0].n_tokens - 1;
+    (k == 0 ? cost_step_ : cost_verify_[size_t(k)]).add(seconds_between(t_forward, Clock::now()));
+  }
 
   const int64_t V = model_.config().vocab_size;
   std::vector<int64_t> row_offset(members.size());  // each member's first row of hidden_
@@ -436,7 +450,7 @@ void Engine::step() {
     std::span<float> logits(logits_.data() + logit_row * V, size_t((sc.all_logits ? sc.n_tokens : 1) * V));
     logit_row += sc.all_logits ? sc.n_tokens : 1;
     if (sc.all_logits) {
-      verify_draft(s, logits, V);
+      verify_drafts(s, logits, V);
       continue;
     }
     const int64_t n = sc.n_tokens;
@@ -454,42 +468,61 @@ void Engine::step() {
   if (spec_) draft(batch, members, row_offset, hidden_);
 }
 
-// The newest token (position n_fed) and the draft after it went through the model: the first
-// row of `logits` decides the token after the newest one, by verify() against the draft's
-// distribution; if that token is the draft, the second row samples the one after it.
-void Engine::verify_draft(Seq& s, std::span<float> logits, int64_t V) {
+// The newest token (position n_fed) and the drafts after it went through the model: row j of
+// `logits` decides the token after the j-th fed token, by verify() against draft j's
+// distribution; the first rejection ends the step with the token verify() drew in its place,
+// and when every draft is accepted the last row samples the token after them.
+void Engine::verify_drafts(Seq& s, std::span<float> logits, int64_t V) {
   EngineResult& r = s.result;
   auto& st = slots_[size_t(s.slot)].tokens;
   st.push_back(s.tokens[size_t(s.n_fed)]);
   ++s.n_fed;
   ++r.decode_steps;
-  const int32_t d = std::exchange(s.draft, -1);
-  bool accepted = false;
+  const std::vector<int32_t> drafts = std::exchange(s.drafts, {});
+  const auto nd = int64_t(drafts.size());
+  auto row = [&](int64_t j) { return logits.subspan(size_t(j * V), size_t(V)); };
   TokenDist p;
-  s.sampler.distribution(logits.first(size_t(V)), p);
-  const int32_t id = s.sampler.verify(p, s.q, d, V, accepted);
-  ++r.drafted_tokens;
-  if (accepted) ++r.accepted_tokens;
-  // The mean over the first 16 drafts, then a running mean over about the last 16.
-  s.accept_rate += ((accepted ? 1.0 : 0.0) - s.accept_rate) / double(std::min<int64_t>(r.drafted_tokens, 16));
-  if (opts_.spec_adaptive && r.drafted_tokens >= 16 && !worth_drafting(s.accept_rate)) s.spec = false;
-  {
-    std::lock_guard lk(mu_);
-    ++drafted_;
-    if (accepted) ++accepted_;
-  }
-  push_token(s, id, nullptr);
-  if (accepted && !s.done) {
-    st.push_back(d);
+  int64_t next_row = -1;  // samples the token after the accepted drafts
+  for (int64_t j = 0; j < nd; ++j) {
+    bool accepted = false;
+    s.sampler.distribution(row(j), p);
+    const int32_t id = s.sampler.verify(p, s.qs[size_t(j)], drafts[size_t(j)], V, accepted);
+    ++r.drafted_tokens;
+    if (accepted) ++r.accepted_tokens;
+    if (r.drafted_at.size() < size_t(nd)) r.drafted_at.resize(size_t(nd)), r.accepted_at.resize(size_t(nd));
+    ++r.drafted_at[size_t(j)];
+    if (accepted) ++r.accepted_at[size_t(j)];
+    const int64_t n = ++s.verdicts[size_t(j)];
+    double& a = s.accept_rate[size_t(j)];
+    a += ((accepted ? 1.0 : 0.0) - a) / double(std::min<int64_t>(n, 16));
+    {
+      std::lock_guard lk(mu_);
+      ++drafted_;
+      if (accepted) ++accepted_;
+    }
+    push_token(s, id, nullptr);
+    if (!accepted || s.done) break;
+    st.push_back(drafts[size_t(j)]);
     ++s.n_fed;
-    sample(s, logits.subspan(size_t(V), size_t(V)));
+    // Every draft accepted, or the next token is forced (a thinking budget ran out): the next
+    // row gives it.
+    if (j + 1 == nd || !s.forced.empty()) {
+      next_row = j + 1;
+      break;
+    }
   }
-  // A rejected draft's KV row is not part of the sequence: the next step overwrites it.
+  if (next_row >= 0) sample(s, row(next_row));
+  // Rejected drafts' KV rows are not part of the sequence: the next step overwrites them.
   cache_->set_length(s.slot, s.n_fed);
+  if (opts_.spec_adaptive && s.verdicts[0] >= 16) {
+    s.k = best_draft_count(s);
+    if (s.k == 0) s.spec = false;
+  }
 }
-
 // MTP module over the positions this step settled (each with the token after it, now known),
-// keeping its cache rows in lockstep, and a draft for every sequence that decodes next.
+// keeping its cache rows in lockstep, and drafts for every sequence that decodes next: the first
+// from those rows, each further one by the MTP module again, one position on, from its own
+// hidden state and the draft before (its rows there are rewritten once the tokens are known).
 void Engine::draft(const model::Batch& batch, const std::vector<Seq*>& members,
                    const std::vector<int64_t>& row_offset, const std::vector<float>& hidden) {
   const int64_t H = model_.config().hidden_size, V = model_.config().vocab_size;
@@ -514,37 +547,101 @@ void Engine::draft(const model::Batch& batch, const std::vector<Seq*>& members,
   if (drafting.empty()) return;
   model::ForwardOptions fo;
   fo.precision = opts_.precise ? kernels::Precision::F32 : kernels::Precision::BF16;
-  const auto t0 = Clock::now();
-  try {
-    model::mtp_draft(model_, *cache_, h_prev.data(), mb, draft_logits_, fo);
-  } catch (const std::exception&) {
-    for (Seq* s : drafting) s->spec = false;  // the draft is an optimisation: decode without it
-    return;
-  }
-  if (drafting.size() == 1 && mb.tokens.size() <= 2) cost_draft_.add(seconds_between(t0, Clock::now()));
+  // One MTP pass over `mb`; false if it failed (drafts are an optimisation: decode without).
+  auto mtp_pass = [&](const std::vector<Seq*>& seqs) {
+    const auto t0 = Clock::now();
+    try {
+      model::mtp_draft(model_, *cache_, h_prev.data(), mb, draft_logits_, fo, &draft_hidden_);
+    } catch (const std::exception&) {
+      for (Seq* s : seqs) {
+        s->spec = false;
+        s->drafts.clear();
+        s->qs.clear();
+      }
+      return false;
+    }
+    if (seqs.size() == 1) cost_draft_.add(seconds_between(t0, Clock::now()));
+    return true;
+  };
+  if (!mtp_pass(drafting)) return;
+
+  // Who drafts and how many: decoding next (its newest token not yet fed), no forced token
+  // pending, room for the newest token and its drafts in the context. The first steps of the
+  // engine decode without drafts, to measure a plain step's cost.
+  std::vector<Seq*> chain;
+  std::vector<int64_t> want;
   for (size_t i = 0; i < drafting.size(); ++i) {
     Seq& s = *drafting[i];
     s.n_mtp += mb.seqs[i].n_tokens;
     slots_[size_t(s.slot)].mtp_rows = s.n_mtp;
-    // Decoding next (its newest token not yet fed), room for two more positions, no forced
-    // token pending: draft the token after the newest one.
-    // The first steps of the engine decode without drafts, to measure a plain step's cost.
-    if (int64_t(s.tokens.size()) != s.n_fed + 1 || !s.forced.empty() || s.n_fed + 2 > context_ ||
+    const int64_t k = std::min<int64_t>(s.k, context_ - s.n_fed - 1);
+    if (int64_t(s.tokens.size()) != s.n_fed + 1 || !s.forced.empty() || k < 1 ||
         (opts_.spec_adaptive && cost_step_.n < 3))
       continue;
-    s.sampler.distribution(std::span<const float>(draft_logits_.data() + int64_t(i) * V, size_t(V)),
-                           s.q);
-    s.draft = s.sampler.draw(s.q);
+    // Its outputs move to row chain.size(): row r of the outputs belongs to chain[r].
+    const size_t r = chain.size();
+    std::memmove(draft_hidden_.data() + int64_t(r) * H, draft_hidden_.data() + int64_t(i) * H,
+                 size_t(H) * sizeof(float));
+    std::memmove(draft_logits_.data() + int64_t(r) * V, draft_logits_.data() + int64_t(i) * V,
+                 size_t(V) * sizeof(float));
+    chain.push_back(&s);
+    want.push_back(k);
+  }
+  while (!chain.empty()) {
+    std::vector<Seq*> next;
+    std::vector<int64_t> next_want;
+    mb = {};
+    h_prev.clear();
+    for (size_t i = 0; i < chain.size(); ++i) {
+      Seq& s = *chain[i];
+      s.qs.resize(s.drafts.size() + 1);
+      s.sampler.distribution(std::span<const float>(draft_logits_.data() + int64_t(i) * V, size_t(V)),
+                             s.qs.back());
+      s.drafts.push_back(s.sampler.draw(s.qs.back()));
+      if (int64_t(s.drafts.size()) == want[i]) continue;
+      // Draft j+1 comes from position n_fed + j - 1 (whose next token is draft j): the MTP
+      // module's output at the position before and the embedding of draft j.
+      mb.tokens.push_back(s.drafts.back());
+      mb.seqs.push_back({.slot = s.slot, .start_pos = s.n_fed + int64_t(s.drafts.size()) - 1, .n_tokens = 1});
+      h_prev.insert(h_prev.end(), draft_hidden_.begin() + int64_t(i) * H,
+                    draft_hidden_.begin() + int64_t(i + 1) * H);
+      next.push_back(&s);
+      next_want.push_back(want[i]);
+    }
+    if (next.empty() || !mtp_pass(next)) break;
+    chain = std::move(next);
+    want = std::move(next_want);
   }
 }
 
-// A draft accepted with probability a gives 1 + a tokens for a verifying step and a draft
-// (c2 + m) where a plain step (c1) gives one. Measured costs decide when there are any (steps of
-// one sequence alone); otherwise the configured acceptance floor does.
-bool Engine::worth_drafting(double accept_rate) const {
-  if (accept_rate < opts_.spec_min_accept) return false;
-  if (cost_step_.n < 3 || cost_verify_.n < 3 || cost_draft_.n < 3) return true;
-  return (1.0 + accept_rate) * cost_step_.mean > cost_verify_.mean + cost_draft_.mean;
+// A verifying step with k drafts: its measured cost, or where k has not been measured, the
+// line through a plain step and the largest k that has (a step of one sequence is memory-bound:
+// each extra token adds about the same).
+double Engine::verify_cost(int k) const {
+  if (cost_verify_[size_t(k)].n >= 3) return cost_verify_[size_t(k)].mean;
+  for (int m = int(cost_verify_.size()) - 1; m >= 1; --m)
+    if (cost_verify_[size_t(m)].n >= 3)
+      return cost_step_.mean + (cost_verify_[size_t(m)].mean - cost_step_.mean) * double(k) / double(m);
+  return -1.0;
+}
+
+// The number of drafts per step that gives a sequence the most tokens per second: k drafts
+// give E(k) = 1 + a1 + a1·a2 + … tokens for C(k) = c(k) + k·m (a verifying step and k MTP
+// passes), a plain step 1 for c(0). Until the costs are measured (steps of one sequence alone)
+// the current k stays; a first-draft acceptance under the floor: none.
+int Engine::best_draft_count(const Seq& s) const {
+  if (s.accept_rate[0] < opts_.spec_min_accept) return 0;
+  const int kmax = int(s.accept_rate.size());
+  if (cost_step_.n < 3 || cost_draft_.n < 3 || verify_cost(kmax) < 0) return s.k;
+  int best = 0;
+  double best_rate = 1.0 / cost_step_.mean, expected = 1.0, reach = 1.0;
+  for (int k = 1; k <= kmax; ++k) {
+    reach *= s.accept_rate[size_t(k - 1)];
+    expected += reach;
+    const double rate = expected / (verify_cost(k) + double(k) * cost_draft_.mean);
+    if (rate > best_rate) best = k, best_rate = rate;
+  }
+  return best;
 }
 
 void Engine::sample(Seq& s, std::span<float> logits) {

@@ -111,6 +111,8 @@ struct EngineResult {
                                // speculative: then fewer)
   int64_t drafted_tokens = 0;   // speculative decoding: MTP drafts verified
   int64_t accepted_tokens = 0;  // ... and accepted (each saved one forward)
+  // ... by the draft's place in its step (0: the first draft after the newest token).
+  std::vector<int64_t> drafted_at, accepted_at;
   bool context_full = false;   // Length because the context was full
   double queue_seconds = 0.0;  // submit → admitted
   double prefill_seconds = 0.0;  // admitted → the prompt's last forward done (or the end)
@@ -164,18 +166,23 @@ struct EngineOptions {
   // else shares its batches (tests rely on this). The same for a lone sequence and a batch.
   bool precise = false;
   // Speculative decoding with the checkpoint's MTP module as the draft model (DeepSeek-V3 §2.2,
-  // §5.4.3): a decoding sequence feeds its newest token together with one token the MTP module
-  // drafted, and an accepted draft yields two tokens from one forward. Exact: greedy output is
-  // token for token the same as without, sampled output has the same distribution (rejection
-  // sampling). Requests with logits processors (JSON mode, forced tools), penalties or logprobs
+  // §5.4.3): a decoding sequence feeds its newest token together with up to `spec_tokens`
+  // tokens the MTP module drafted, and each accepted draft saves a forward. The first draft
+  // comes from the main model's hidden state, each further one from the MTP module's own output
+  // at the previous draft (chained, as vLLM drafts V3). Exact: greedy output is token for token
+  // the same as without, sampled output has the same distribution (rejection sampling, draft by
+  // draft). Requests with logits processors (JSON mode, forced tools), penalties or logprobs
   // decode without drafts. Needs num_nextn_predict_layers >= 1.
   bool speculative = false;
-  // After 16 drafts, a sequence stops drafting (and stops running the MTP module) when its
-  // acceptance rate a no longer pays: (1 + a)·c1 <= c2 + m with the engine's measured costs of
-  // a plain step c1, a verifying step c2 and a draft m (from steps of one sequence alone; for
-  // MoE models c2 also reads the second token's experts), or a < spec_min_accept.
+  int spec_tokens = 3;  // drafts per step at most (k), 1..8
+  // Adaptive k: after 16 verified first drafts, each sequence drafts the k (0..spec_tokens)
+  // that maximises tokens per second, E(k) / C(k), with E(k) = 1 + a1 + a1·a2 + … from its
+  // acceptance rate a_j at each draft position and C(k) = c(k) + k·m from the engine's measured
+  // costs of a step verifying k drafts (c(0): a plain step) and of an MTP pass m (from steps of
+  // one sequence alone; for MoE models c(k) also reads the drafts' own experts). k = 0, or a
+  // first-draft acceptance below spec_min_accept, ends drafting for the sequence.
   double spec_min_accept = 0.3;
-  bool spec_adaptive = true;  // false: every eligible sequence drafts always (tests, benchmarks)
+  bool spec_adaptive = true;  // false: every eligible sequence drafts spec_tokens always (tests, benchmarks)
 };
 
 struct EngineStats {
@@ -242,8 +249,9 @@ class Engine {
   void copy_prefix(int src, int dst, int64_t n);
   void sample(Seq& s, std::span<float> logits);
   void push_token(Seq& s, int32_t id, const SampleLogprobs* lp);
-  void verify_draft(Seq& s, std::span<float> logits, int64_t V);
-  bool worth_drafting(double accept_rate) const;
+  void verify_drafts(Seq& s, std::span<float> logits, int64_t V);
+  int best_draft_count(const Seq& s) const;
+  double verify_cost(int k) const;
   void draft(const model::Batch& batch, const std::vector<Seq*>& members,
              const std::vector<int64_t>& row_offset, const std::vector<float>& hidden);
   void finish(Seq& s, FinishReason why, std::string error = {});
@@ -264,14 +272,18 @@ class Engine {
   // Engine-thread state.
   std::vector<std::unique_ptr<Seq>> active_;
   std::vector<float> logits_;
-  std::vector<float> hidden_, draft_logits_;  // speculative: last hidden states, MTP logits
+  std::vector<float> hidden_, draft_logits_, draft_hidden_;  // speculative: last hidden states,
+                                                            // MTP logits and MTP hidden states
   bool spec_ = false;                         // opts_.speculative on a model with MTP
   struct Cost {  // running mean of a duration (seconds) over about the last 16 samples
     double mean = 0.0;
     int64_t n = 0;
     void add(double x) { mean = n++ == 0 ? x : mean + (x - mean) / double(std::min<int64_t>(n, 16)); }
   };
-  Cost cost_step_, cost_verify_, cost_draft_;  // speculative: c1, c2, m (one sequence alone)
+  // Speculative: a plain step c(0), steps verifying k drafts c(k) ([k], k >= 1) and an MTP pass
+  // m, from steps of one sequence alone.
+  Cost cost_step_, cost_draft_;
+  std::vector<Cost> cost_verify_;
 
   // Shared with submitters.
   mutable std::mutex mu_;

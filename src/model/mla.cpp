@@ -54,6 +54,10 @@ struct Rows {
   const uint16_t* bf16 = nullptr;
 };
 
+// Chunks of at most this many tokens attend token by token with the decode kernel: decoding,
+// and a speculative step's verification of its drafts (EngineOptions::spec_tokens <= 8).
+constexpr int64_t kVerifyTokens = 9;
+
 // Absorbed attention (model.py attn_impl "absorb"): q_nope·k_nope = (q_nope·W_UK_h)·c_kv, so each
 // head's query is moved into the latent space once and scores run directly over cache rows
 // [c_kv | k_pe]; the value projection W_UV_h is applied after the weighted sum of latents.
@@ -69,15 +73,19 @@ void attend_absorbed_chunk(const Dims& d, const MlaWeights& w, const float* q, i
                   qf.data() + (i * d.nh + h) * d.W + d.dc);
   }
   std::vector<float> lat(size_t(n * d.nh * d.dc));  // [n, nh, d_c] = Σ_j p_j · c_kv[j]
-  if (n == 1) {
+  if (n <= kVerifyTokens) {
     // Decoding: one fused pass over the cache rows, split across the threads (flash decoding,
-    // kernels/attention.h).
-    if (rows.bf16)
-      kernels::attention_decode(qf.data(), d.nh, d.W, rows.bf16, end, d.W, d.W, d.dc, scale,
-                                lat.data(), d.dc);
-    else
-      kernels::attention_decode(qf.data(), d.nh, d.W, rows.f32, end, d.W, d.W, d.dc, scale,
-                                lat.data(), d.dc);
+    // kernels/attention.h). A speculative step's tokens (the newest and its drafts) each take
+    // one too, over the rows up to their own: each attends exactly as its own decoding step
+    // would, so verified tokens are the ones decoding gives, bit for bit.
+    for (int64_t i = 0; i < n; ++i) {
+      const float* qi = qf.data() + i * d.nh * d.W;
+      float* li = lat.data() + i * d.nh * d.dc;
+      if (rows.bf16)
+        kernels::attention_decode(qi, d.nh, d.W, rows.bf16, start + i + 1, d.W, d.W, d.dc, scale, li, d.dc);
+      else
+        kernels::attention_decode(qi, d.nh, d.W, rows.f32, start + i + 1, d.W, d.W, d.dc, scale, li, d.dc);
+    }
   } else {
     // Prefill: scores by one product, a softmax, the weighted sum by another. For BF16 rows both
     // with the decode kernel's roundings (q in bf16, weights bf16 relative to their block's max),
@@ -153,14 +161,12 @@ void attend_naive(const Dims& d, const MlaWeights& w, const float* q, int64_t n,
   }
 }
 
-// Chunks of at most this many tokens are attended to in parallel across sequences.
-constexpr int64_t kParallelSeqTokens = 4;
 
 // Absorbed attention costs ~n·end·(W + d_c) per head; naive pays end·d_c·(d_h + d_v) once to
 // expand the cache, then n·end·(d_h + d_R + d_v).
 bool use_absorbed(const Dims& d, int64_t n, int64_t end, ForwardOptions::Attention mode) {
   if (mode != ForwardOptions::Attention::Auto) return mode == ForwardOptions::Attention::Absorbed;
-  if (n <= 2) return true;  // decoding, and a speculative draft's verification: as decoding
+  if (n <= kVerifyTokens) return true;  // decoding, and a speculative step's verification
   const double absorbed = double(n) * double(end) * double(d.W + d.dc);
   const double naive = double(end) * double(d.dc) * double(d.dh + d.dv) +
                        double(n) * double(end) * double(d.qd + d.dv);
@@ -273,13 +279,13 @@ void mla_forward(const ModelConfig& cfg, const MlaWeights& w, int64_t layer, con
       probs_off += d.nh * sc.n_tokens * sc.n_tokens;
     }
   } else {
-    // Decode tokens of many sequences (batched serving) are small, single-threaded problems:
+    // Decode and verification chunks of many sequences (batched serving) are small problems:
     // they are spread over the threads, one sequence each at a time (a lone sequence runs on
     // this thread, and attention_decode splits its cache rows over every thread). Longer chunks
     // (prefill) then run one after another with every thread inside their products.
     std::vector<size_t> small, large;
     for (size_t i = 0; i < batch.seqs.size(); ++i)
-      (batch.seqs[i].n_tokens <= kParallelSeqTokens ? small : large).push_back(i);
+      (batch.seqs[i].n_tokens <= kVerifyTokens ? small : large).push_back(i);
     parallel_for(int64_t(small.size()), max_threads(), [&](int64_t j) { attend(small[size_t(j)]); });
     for (size_t i : large) attend(i);
   }

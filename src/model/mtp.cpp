@@ -1,5 +1,7 @@
 #include "model/mtp.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "kernels/gemm_train.h"
 #include "kernels/ops.h"
@@ -31,7 +33,7 @@ void mtp_forward(const ModelConfig& cfg, const MtpWeights& w, int64_t k, const f
 }
 
 void mtp_draft(const Model& m, KVCache& cache, const float* h_prev, const Batch& batch,
-               std::vector<float>& logits, const ForwardOptions& opts) {
+               std::vector<float>& logits, const ForwardOptions& opts, std::vector<float>* hidden) {
   const ModelConfig& cfg = m.config();
   if (m.weights().mtp.empty()) fail("speculative decoding: the model has no MTP module");
   if (cache.layers() <= cfg.num_hidden_layers)
@@ -52,9 +54,11 @@ void mtp_draft(const Model& m, KVCache& cache, const float* h_prev, const Batch&
   mtp_forward(cfg, w, 0, h_prev, batch, rope, &cache, opts, h.data());
   const int64_t n = int64_t(batch.seqs.size());
   std::vector<float> rows(size_t(n * H));
+  if (hidden) hidden->resize(size_t(n * H));
   int64_t t = 0;
   for (int64_t i = 0; i < n; ++i) {
     t += batch.seqs[size_t(i)].n_tokens;
+    if (hidden) std::copy_n(h.data() + (t - 1) * H, H, hidden->data() + i * H);
     kernels::rmsnorm(h.data() + (t - 1) * H, w.shared_head_norm.data(), rows.data() + i * H, H,
                      float(cfg.rms_norm_eps));
   }

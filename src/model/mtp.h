@@ -31,8 +31,11 @@ void mtp_forward(const ModelConfig& cfg, const MtpWeights& w, int64_t k, const f
 // (ForwardOptions::last_hidden). Writes the chunk's KV rows into the cache's MTP layer (the cache
 // needs one: KVCache(..., mtp_layers = 1)) and logits [n_seqs, V] at each chunk's last position
 // through shared_head: the distribution of the token two places ahead of that position.
+// `hidden` (optional) gets the module's output there [n_seqs, H] (before shared_head.norm): the
+// h_prev of a chained draft one position on, whose token is the draft drawn from these logits.
 void mtp_draft(const Model& m, KVCache& cache, const float* h_prev, const Batch& batch,
-               std::vector<float>& logits, const ForwardOptions& opts = {});
+               std::vector<float>& logits, const ForwardOptions& opts = {},
+               std::vector<float>* hidden = nullptr);
 
 // dh_out [T, H] → dh_prev [T, H] (overwritten); embedding gradients are scattered into
 // g_embed [vocab, H] (the shared embedding), the rest into g. `prec` as in block_backward.

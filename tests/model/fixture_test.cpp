@@ -3,6 +3,8 @@
 // attention forms and in prefill vs token-by-token decode.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <unistd.h>
 
 #include <cmath>
@@ -260,6 +262,48 @@ TEST_P(ModelFixture, Bf16CacheDecodesThePromptsLastTokenAsItsPrefill) {
   forward(*f.model, split, Batch{{f.prompt.begin(), f.prompt.end() - 1}, {{0, 0, T - 1, false}}}, b, opts);
   forward(*f.model, split, Batch{{f.prompt.back()}, {{0, T - 1, 1, false}}}, b, opts);
   EXPECT_LT(max_abs_diff(a.data(), b.data(), size_t(f.V)), 2e-5);
+}
+
+// Speculative decoding's verification: the newest token and its drafts in one chunk give, row
+// for row, the logits their decoding steps one at a time would give, bit for bit (BF16
+// activations and cache, the engine's default), so greedy output does not change with drafts.
+// Each token attends with the decode kernel (a chunk's products would round otherwise past the
+// first 512 rows: 0.004-0.023 here). Bit for bit on V3 BF16 for every chunk the engine verifies
+// (up to 8 drafts) and V3 FP8 up to 4 drafts; V2-Lite's chunks and GGUF's block-quantized
+// weights round some products otherwise (~1e-7), and a near-tied expert can then flip (below
+// 0.05 here).
+TEST_P(ModelFixture, AVerificationChunkGivesEachTokensDecodeLogitsExactly) {
+  Fixture& f = fx();
+  const std::string name = GetParam();
+  const bool gguf = name.find("@gguf") != std::string::npos;
+  const int64_t exact_up_to = gguf || name.rfind("v2", 0) == 0 ? 0 : name == "v3-tiny-fp8" ? 5 : 9;
+  // Past the decode kernel's first 512-row block, where a chunk's attention through products
+  // would round otherwise.
+  std::vector<int32_t> tokens;
+  for (int64_t i = 0; i < 600; ++i) tokens.push_back(f.prompt[size_t(i) % f.prompt.size()] + int32_t(i % 7));
+  const int64_t T = int64_t(tokens.size());
+  ForwardOptions opts;
+  opts.precision = kernels::Precision::BF16;
+  for (int64_t n : {2, 3, 5, 9}) {
+    const int64_t p = T - n;
+    const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + p);
+    const std::vector<int32_t> tail(tokens.begin() + p, tokens.end());
+    KVCache chunked(f.model->config(), 1, T, 0, DType::BF16), stepped(f.model->config(), 1, T, 0, DType::BF16);
+    std::vector<float> a, b;
+    forward(*f.model, chunked, Batch{prefix, {{0, 0, p, false}}}, a, opts);
+    forward(*f.model, stepped, Batch{prefix, {{0, 0, p, false}}}, b, opts);
+    forward(*f.model, chunked, Batch{tail, {{0, p, n, true}}}, a, opts);
+    ASSERT_EQ(int64_t(a.size()), n * f.V);
+    for (int64_t i = 0; i < n; ++i) {
+      forward(*f.model, stepped, Batch{{tail[size_t(i)]}, {{0, p + i, 1, false}}}, b, opts);
+      const double diff = max_abs_diff(a.data() + i * f.V, b.data(), size_t(f.V));
+      if (n <= exact_up_to)
+        EXPECT_EQ(0, std::memcmp(a.data() + i * f.V, b.data(), size_t(f.V) * sizeof(float)))
+            << "chunk of " << n << ", token " << i << ": max diff " << diff;
+      else
+        EXPECT_LT(diff, 0.05) << "chunk of " << n << ", token " << i;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelFixture,
