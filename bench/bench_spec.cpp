@@ -25,6 +25,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -57,6 +58,12 @@ double median(std::vector<double> v) {
 struct TokenBytes {
   double main = 0, mtp = 0;
   double second = 0;  // what a second token adds: the routed experts it does not share
+  double expert = 0, moe_layers = 0, k = 0, n = 1;  // one routed expert's bytes; routing
+  // Extra bytes of a step over `tokens` tokens against one: each picks k of the n experts on its
+  // own, so together they read n·(1 − (1 − k/n)^tokens) of them.
+  double extra(int tokens) const {
+    return moe_layers * expert * (n * (1.0 - std::pow(1.0 - k / n, tokens)) - k);
+  }
 };
 TokenBytes v3_token_bytes(const model::ModelConfig& c) {
   const double H = double(c.hidden_size), nh = double(c.num_attention_heads);
@@ -78,6 +85,10 @@ TokenBytes v3_token_bytes(const model::ModelConfig& c) {
   const double k = double(c.num_experts_per_tok), n = double(c.n_routed_experts);
   b.second = (double(c.num_hidden_layers) - k_dense) * 3.0 * H * double(c.moe_intermediate_size) *
              k * (1.0 - k / n);
+  b.expert = 3.0 * H * double(c.moe_intermediate_size);
+  b.moe_layers = double(c.num_hidden_layers) - k_dense;
+  b.k = k;
+  b.n = n;
   return b;
 }
 
@@ -301,19 +312,17 @@ int main(int argc, char** argv) {
     std::printf("V3 projection    main %.1f GB/token, MTP %.2f GB/token (%.1f%%), a second token's own experts "
                 "%.1f GB (verify x%.2f, memory-bound):\n",
                 v3.main / 1e9, v3.mtp / 1e9, 100 * draft_share, v3.second / 1e9, v3_verify);
+    // k drafts: the first accepted at the report's rate, the later ones as much less often as
+    // this run's chained drafts were (a_j / a_1); the k + 1 tokens read the union of their
+    // experts, and k MTP passes run.
     for (double a : {0.85, 0.90}) {
-      std::printf("                 acceptance %.0f%%: x%.2f tokens/s at batch 1 with one draft", 100 * a,
-                  (1 + a) / (v3_verify + draft_share));
-      // K chained drafts: the first accepted at the report's rate, the later ones as much less
-      // often as this run's chained drafts were (a_j / a_1); each verified token adds its own
-      // experts.
-      if (K > 1 && a_at[0] > 0) {
-        double expected = 1.0, reach = 1.0;
-        for (int j = 0; j < K; ++j) {
-          reach *= j == 0 ? a : std::min(1.0, a * a_at[size_t(j)] / a_at[0]);
-          expected += reach;
-        }
-        std::printf(", x%.2f with %d", expected / (1.0 + K * v3.second / v3.main + K * draft_share), K);
+      std::printf("                 acceptance %.0f%% at batch 1:", 100 * a);
+      double expected = 1.0, reach = 1.0;
+      for (int k = 1; k <= K; ++k) {
+        reach *= k == 1 ? a : a_at[0] > 0 ? std::min(1.0, a * a_at[size_t(k - 1)] / a_at[0]) : 0.0;
+        expected += reach;
+        std::printf(" x%.2f with %d draft%s%s", expected / (1.0 + v3.extra(k + 1) / v3.main + k * draft_share), k,
+                    k > 1 ? "s" : "", k < K ? "," : "");
       }
       std::printf("\n");
     }

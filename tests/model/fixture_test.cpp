@@ -269,9 +269,10 @@ TEST_P(ModelFixture, Bf16CacheDecodesThePromptsLastTokenAsItsPrefill) {
 // activations and cache, the engine's default), so greedy output does not change with drafts.
 // Each token attends with the decode kernel (a chunk's products would round otherwise past the
 // first 512 rows: 0.004-0.023 here). Bit for bit on V3 BF16 for every chunk the engine verifies
-// (up to 8 drafts) and V3 FP8 up to 4 drafts; V2-Lite's chunks and GGUF's block-quantized
-// weights round some products otherwise (~1e-7), and a near-tied expert can then flip (below
-// 0.05 here).
+// (up to 8 drafts) and, on this fixture, V3 FP8 up to 4 drafts (the FP8 GEMV sums in two chains
+// for up to two rows, one beyond: larger products round otherwise); V2-Lite's chunks and GGUF's
+// block-quantized weights round some products otherwise (~1e-7), and a near-tied expert can
+// then flip (below 0.05 here).
 TEST_P(ModelFixture, AVerificationChunkGivesEachTokensDecodeLogitsExactly) {
   Fixture& f = fx();
   const std::string name = GetParam();
