@@ -171,6 +171,27 @@ std::vector<model::StepResult> PipelineRuntime::step(const model::ModelWeights& 
   return results;
 }
 
+model::StepResult PipelineRuntime::forward(const model::ModelWeights& w, const model::TokenBatch& batch,
+                                           const model::ObjectiveOptions& opts) {
+  if (opts.backward) fail("pipeline: forward() runs no backward (ObjectiveOptions::backward is set)");
+  const int P = schedule_.stages, r = pipe_.rank();
+  const auto [first, last] = layers_[size_t(r)];
+  model::StagePass pass(cfg_, w, batch, opts, first, last);
+  const int t = tag(schedule_.micro_batches, kActivation);  // no step's micro-batch has it
+  std::vector<float> in;
+  if (r > 0) {
+    in.resize(size_t(pass.tokens() * cfg_.hidden_size));
+    pipe_.recv(in, r - 1, t);
+  }
+  model::ModelGrads none;
+  const std::vector<float>& out = pass.forward(none, r > 0 ? in.data() : nullptr);
+  if (r < P - 1) {
+    Comm::Request req = pipe_.send_async(out, r + 1, t);
+    Comm::wait(req);
+  }
+  return pass.result();
+}
+
 PipelineRuntime::Prediction PipelineRuntime::predict() const {
   std::vector<double> v = stage_ops_;
   pipe_.allreduce_sum(v);

@@ -53,6 +53,12 @@ class PipelineRuntime {
   std::vector<model::StepResult> step(const model::ModelWeights& w, model::ModelGrads& g,
                                       const std::vector<model::TokenBatch>& micro,
                                       const std::vector<model::ObjectiveOptions>& opts);
+  // A forward without backward (validation): `batch` through stages 0..P−1 in turn (rank r runs
+  // stage r), each rank returning its stage's part of the result (the objective's terms on the
+  // last stage; its own MoE layers' loads, named by StepResult::moe_layers). opts.backward must
+  // be false.
+  model::StepResult forward(const model::ModelWeights& w, const model::TokenBatch& batch,
+                            const model::ObjectiveOptions& opts);
   const PipelineTimes& times() const { return times_; }  // of the last step
   // What the last step's bubble should have been: the simulator (pipeline_sim.h) on this
   // schedule with each stage's costs as measured (an op kind's mean time at that stage, over the

@@ -2,68 +2,62 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "core/error.h"
 #include "core/safetensors.h"
 
 namespace seek::model {
 
-namespace {
-
-// Whether a Params with `share` holds t: every tensor but the routed experts outside the share
-// (the MTP modules' experts included: in training their exchange splits them like the others').
-bool held(const TensorSpec& t, const ExpertShare& share) {
-  return t.expert < 0 || (t.expert >= share.begin && (share.end < 0 || t.expert < share.end));
-}
-
-}  // namespace
-
-void Params::layout(const ModelConfig& cfg, const ExpertShare& share, bool allocate) {
+void Params::layout(const ModelConfig& cfg, const Placement& placement, bool allocate) {
   cfg_ = cfg;
-  share_ = share;
   infos_.clear();
-  // Offsets: in walk order, or with a share the tensors outside it first, then the share's.
-  const bool split = !share.whole();
-  size_t off[2] = {0, 0};
+  regions_.clear();
+  // Sizes per region first, then offsets: the regions in increasing order, each in walk order.
+  std::map<int, size_t> region_size;
   for (TensorSpec& t : model_tensors(cfg, TensorOrder::Training)) {
     if (!t.tied_to.empty()) continue;  // MTP copies: the main tensors are the parameters
-    if (!held(t, share)) continue;
+    const int region = placement ? placement(t) : 0;
+    if (region < 0) continue;
     ParamInfo p;
-    const int region = split && t.expert >= 0 ? 1 : 0;
-    p.offset = off[region];
+    p.region = region;
+    p.offset = region_size[region];
     p.numel = t.numel();
     p.trainable = t.trainable();
     p.decay = t.decay();
     p.spec = std::move(t);
     p.name = p.spec.name;
     p.shape = p.spec.shape;
-    off[region] += size_t(p.numel);
+    region_size[region] += size_t(p.numel);
     infos_.push_back(std::move(p));
   }
-  for (ParamInfo& p : infos_)
-    if (split && p.spec.expert >= 0) p.offset += off[0];
-  dense_size_ = off[0];
-  size_ = off[0] + off[1];
+  std::map<int, size_t> base;
+  size_ = 0;
+  for (const auto& [id, n] : region_size) {
+    base[id] = size_;
+    regions_.push_back({id, size_, size_ + n});
+    size_ += n;
+  }
+  for (ParamInfo& p : infos_) p.offset += base[p.region];
   if (allocate) data_.assign(size_, 0.0f);
 }
 
-Params Params::layout_only(const ModelConfig& cfg, const ExpertShare& share) {
+Params Params::layout_only(const ModelConfig& cfg, const Placement& placement) {
   Params p;
-  p.layout(cfg, share, false);
+  p.layout(cfg, placement, false);
   return p;
 }
 
-Params Params::init(const ModelConfig& cfg, double init_std, uint64_t seed,
-                    const ExpertShare& share) {
+Params Params::init(const ModelConfig& cfg, double init_std, uint64_t seed, const Placement& placement) {
   Params p;
-  p.layout(cfg, share);
+  p.layout(cfg, placement);
   std::mt19937_64 rng(seed);
   const double out_scale = 1.0 / std::sqrt(2.0 * double(cfg.num_hidden_layers + cfg.num_nextn_predict_layers));
-  // Every tensor of the whole model in walk order draws from the one generator; those outside
-  // the share draw and drop theirs, so a share's values are the whole model's.
-  const Params whole = share.whole() ? Params() : layout_only(cfg);
+  // Every tensor of the whole model in walk order draws from the one generator; those this
+  // Params does not hold draw and drop theirs, so a part's values are the whole model's.
+  const Params whole = placement ? layout_only(cfg) : Params();
   size_t k = 0;
-  for (const ParamInfo& i : share.whole() ? p.infos_ : whole.infos_) {
+  for (const ParamInfo& i : placement ? whole.infos_ : p.infos_) {
     const bool mine = k < p.infos_.size() && p.infos_[k].name == i.name;
     float* d = mine ? p.data_.data() + p.infos_[k++].offset : nullptr;
     if (i.shape.size() == 1) {
@@ -104,9 +98,9 @@ void dequantize_fp8(const TensorStore& store, const Tensor& t, float* out) {
 
 }  // namespace
 
-Params Params::load(const ModelConfig& cfg, const std::string& dir, const ExpertShare& share) {
+Params Params::load(const ModelConfig& cfg, const std::string& dir, const Placement& placement) {
   Params p;
-  p.layout(cfg, share);
+  p.layout(cfg, placement);
   TensorStore store = TensorStore::open(dir, LoadMode::Read);
   for (const ParamInfo& i : p.infos_) {
     const Tensor* t = store.find(i.name);
@@ -142,21 +136,22 @@ const ParamInfo* Params::find(TensorRole role, int64_t layer) const {
   return nullptr;
 }
 
-// Both views follow the one tensor walk in the order of infos_ (the MTP copies, which are not
-// parameters, aside), so weights and gradients cannot disagree about a tensor's place.
+// Both views follow the one tensor walk, of which infos_ is the held subsequence in its order
+// (the MTP copies, which are not parameters, aside), so weights and gradients cannot disagree
+// about a tensor's place.
 ModelWeights Params::weights() const {
   ModelWeights w;
   size_t k = 0;
   for_each_tensor(cfg_, TensorOrder::Training, &w, nullptr,
                          [&](const TensorSpec& t, const TensorSlots& s) {
                            if (!t.tied_to.empty()) return;  // the walk points them at the main
-                           if (!held(t, share_)) return;  // another rank's expert: empty
-                           const ParamInfo& i = next(k, t);
-                           const float* d = data_.data() + i.offset;
+                           const ParamInfo* i = next(k, t);
+                           if (!i) return;  // not held here: empty
+                           const float* d = data_.data() + i->offset;
                            if (s.view) {
-                             *s.view = WeightView::f32(d, i.shape[0], i.shape[1], i.shape[1]);
+                             *s.view = WeightView::f32(d, i->shape[0], i->shape[1], i->shape[1]);
                            } else {
-                             s.vec->assign(d, d + i.numel);
+                             s.vec->assign(d, d + i->numel);
                            }
                          });
   return w;
@@ -170,16 +165,15 @@ ModelGrads Params::grads(float* grad) const {
   for_each_tensor(cfg_, TensorOrder::Training, nullptr, &g,
                          [&](const TensorSpec& t, const TensorSlots& s) {
                            if (!t.tied_to.empty()) return;
-                           if (!held(t, share_)) return;
-                           const ParamInfo& i = next(k, t);
-                           if (s.grad) *s.grad = grad + i.offset;
+                           const ParamInfo* i = next(k, t);
+                           if (i && s.grad) *s.grad = grad + i->offset;
                          });
   return g;
 }
 
-const ParamInfo& Params::next(size_t& k, const TensorSpec& t) const {
-  if (k >= infos_.size() || infos_[k].name != t.name) fail("parameter {} does not exist", t.name);
-  return infos_[k++];
+const ParamInfo* Params::next(size_t& k, const TensorSpec& t) const {
+  if (k >= infos_.size() || infos_[k].name != t.name) return nullptr;
+  return &infos_[k++];
 }
 
 }  // namespace seek::model

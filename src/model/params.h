@@ -6,6 +6,7 @@
 // checkpoints see one flat vector), the gradient checks and, next, GRPO's frozen reference policy.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,39 +27,43 @@ struct ParamInfo {
   bool trainable = true;        // false: the router's correction bias (set by balancing)
   bool decay = true;            // weight decay: matrices yes, norm gains no
   size_t offset = 0;            // into Params::data
+  int region = 0;               // its region (Placement)
+};
+
+// Which tensors a Params holds and where (a rank's part of the model under expert or pipeline
+// parallelism): region(t) >= 0 puts t in that region of the buffer, the regions laid out in
+// increasing order and each one's tensors in walk order; -1 leaves t out (its weight views and
+// gradient pointers stay empty). Empty: every tensor, in region 0.
+using Placement = std::function<int(const TensorSpec&)>;
+
+struct ParamRegion {
+  int id = 0;
+  size_t begin = 0, end = 0;  // [begin, end) of Params::data
 };
 
 class Params {
  public:
-  // Expert parallelism (training): with a share of the routed experts ([begin, end) of every MoE
-  // layer's, the MTP modules' too; `only` does not apply), a rank's Params holds every other
-  // tensor and only the share's experts, laid out as two regions, [0, dense_size())
-  // the tensors every rank holds and [dense_size(), size()) the share's experts (each in walk
-  // order); the other experts' views and gradients are left empty. Without a share (the
-  // default) every tensor is in walk order and dense_size() == size().
-
-  // Every tensor of `cfg`'s checkpoint (model_tensors, Training order) except the MTP
-  // modules' copies of the shared embedding and head, with matrices ~ N(0, init_std²) (output
-  // projections o_proj and down_proj scaled by 1/√(2·layers), GPT-2 style), norm gains 1,
-  // router bias 0.
-  // With a share: the same values as the whole model's (the generator runs over every tensor).
+  // Every tensor of `cfg`'s checkpoint (model_tensors, Training order) that `placement` holds,
+  // except the MTP modules' copies of the shared embedding and head, with matrices
+  // ~ N(0, init_std²) (output projections o_proj and down_proj scaled by 1/√(2·layers), GPT-2
+  // style), norm gains 1, router bias 0. A part of the model gets the whole model's values (the
+  // generator runs over every tensor).
   static Params init(const ModelConfig& cfg, double init_std, uint64_t seed,
-                     const ExpertShare& share = {});
+                     const Placement& placement = {});
   // The same layout, values read from a checkpoint directory: F32/BF16/F16, or the FP8
-  // block-scaled release (e4m3 codes · NAME_scale_inv per 128×128 block). The MTP copies, if the
-  // checkpoint has them, are not read: in training they are the main tensors.
-  static Params load(const ModelConfig& cfg, const std::string& dir, const ExpertShare& share = {});
-  // The tensors of a Params with `share` (empty data; for offsets, e.g. another rank's layout).
-  static Params layout_only(const ModelConfig& cfg, const ExpertShare& share = {});
+  // block-scaled release (e4m3 codes · NAME_scale_inv per 128×128 block); only the tensors
+  // `placement` holds are read. The MTP copies, if the checkpoint has them, are not read: in
+  // training they are the main tensors.
+  static Params load(const ModelConfig& cfg, const std::string& dir, const Placement& placement = {});
+  // The tensors of a Params with `placement` (empty data; for offsets, e.g. another rank's layout).
+  static Params layout_only(const ModelConfig& cfg, const Placement& placement = {});
 
   const ModelConfig& config() const { return cfg_; }
   const std::vector<ParamInfo>& infos() const { return infos_; }
   std::vector<float>& data() { return data_; }
   const std::vector<float>& data() const { return data_; }
   size_t size() const { return size_; }
-  const ExpertShare& share() const { return share_; }
-  // The tensors every rank holds come first when there is a share (see the class comment).
-  size_t dense_size() const { return dense_size_; }
+  const std::vector<ParamRegion>& regions() const { return regions_; }  // in layout order
   const ParamInfo* find(const std::string& name) const;
   const ParamInfo* find(TensorRole role, int64_t layer) const;  // e.g. a layer's router bias
   float* ptr(const std::string& name);  // throws if absent
@@ -70,14 +75,15 @@ class Params {
   ModelGrads grads(float* grad) const;
 
  private:
-  void layout(const ModelConfig& cfg, const ExpertShare& share, bool allocate = true);
-  // infos_[k] if it is `t` (the walk and infos_ share one order), then k + 1.
-  const ParamInfo& next(size_t& k, const TensorSpec& t) const;
+  void layout(const ModelConfig& cfg, const Placement& placement, bool allocate = true);
+  // infos_[k] if it is `t`, then k + 1; null if this Params does not hold t (infos_ is a
+  // subsequence of the walk, in its order).
+  const ParamInfo* next(size_t& k, const TensorSpec& t) const;
   ModelConfig cfg_;
-  ExpertShare share_;
   std::vector<ParamInfo> infos_;
+  std::vector<ParamRegion> regions_;
   std::vector<float> data_;
-  size_t size_ = 0, dense_size_ = 0;
+  size_t size_ = 0;
 };
 
 }  // namespace seek::model

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -28,6 +29,7 @@
 #include "train/chat_template.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/placement.h"
 #include "train/report.h"
 
 namespace seek::train {
@@ -429,7 +431,7 @@ void reduce_stats(const dist::Comm& comm, model::StepResult& r, bool mean_of_sha
 
 
 // Copies every tensor `from` (laid out as `a`) holds into its place in `to` (laid out as `b`),
-// where b has it: between a rank's share of the experts and the whole model's layout.
+// where b has it: between a rank's part of the model and the whole model's layout.
 void copy_tensors(const model::Params& a, const float* from, const model::Params& b, float* to) {
   std::unordered_map<std::string_view, size_t> at;
   for (const model::ParamInfo& i : b.infos()) at.emplace(i.name, i.offset);
@@ -438,10 +440,8 @@ void copy_tensors(const model::Params& a, const float* from, const model::Params
       std::copy_n(from + i.offset, i.numel, to + it->second);
 }
 
-// A part of the flat vector and the ranks that hold it (their gradients are summed, and with
-// ZeRO-1 their optimizer state is sharded, among them): the tensors every rank holds over the
-// whole job, and under expert parallelism this rank's share of the experts over the ranks
-// holding the same share.
+// A part of the flat vector, a region of the job (placement.h), and the ranks that hold it:
+// its gradients are summed, and with ZeRO-1 its optimizer state is sharded, among them.
 struct Part {
   const dist::Comm* comm = nullptr;
   int64_t base = 0, len = 0;
@@ -499,26 +499,25 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
 
   TrainState st;
   Patience pat;
-  // Expert parallelism: each rank holds only its share of the routed experts (weights,
-  // gradients, optimizer state); `xp_comm` joins the ranks holding the same share.
-  const int ep_rank = ep ? ep->rank() : 0;
-  model::ExpertShare share;
-  if (ep) {
-    const model::ExpertRange r = model::owned_experts(mc.n_routed_experts, ep_rank, int(ep_size));
-    share = {r.begin, r.end, false};
-  }
-  const dist::Comm xp_comm = ep ? comm.split(ep_rank) : dist::Comm::world();
+  // Each rank holds only the tensors it computes with (weights, gradients, optimizer state):
+  // its pipeline stages' and, under expert parallelism, its share of their routed experts.
+  const Placement placement(mc, JobShape{P, D, int(ep_size), pipeline ? pipeline->schedule().directions : 1,
+                                         dist::stage_layers(mc.num_hidden_layers, P, c.stage_layers)});
   const model::Params whole_layout = model::Params::layout_only(mc);
-  model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string(), share)
-                    : !c.init.empty() ? model::Params::load(mc, c.init, share)
-                                      : model::Params::init(mc, c.init_std, c.seed, share);
-  std::vector<Part> parts(ep ? 2 : 1);
-  parts[0].comm = &comm;
-  parts[0].len = int64_t(p.dense_size());
-  if (ep) {
-    parts[1].comm = &xp_comm;
-    parts[1].base = int64_t(p.dense_size());
-    parts[1].len = int64_t(p.size() - p.dense_size());
+  model::Params p = opts.resume ? model::Params::load(mc, fs::canonical(c.out + "/latest").string(), placement.of_rank(rank))
+                    : !c.init.empty() ? model::Params::load(mc, c.init, placement.of_rank(rank))
+                                      : model::Params::init(mc, c.init_std, c.seed, placement.of_rank(rank));
+  // A communicator per region of the job among the ranks holding it (every rank takes part in
+  // every split), and a part of the flat vector per region this rank holds.
+  std::deque<dist::Comm> region_comms;
+  for (size_t k = 0; k < placement.keys().size(); ++k)
+    region_comms.push_back(comm.split(placement.holds(rank, int(k)) ? 0 : 1));
+  std::vector<Part> parts(p.regions().size());
+  for (size_t k = 0; k < parts.size(); ++k) {
+    const model::ParamRegion& region = p.regions()[k];
+    parts[k].comm = &region_comms[size_t(region.id)];
+    parts[k].base = int64_t(region.begin);
+    parts[k].len = int64_t(region.end - region.begin);
   }
   for (Part& part : parts) {  // ZeRO-1: this rank's shard of the part and of its optimizer state
     const int n = part.comm->size(), r = part.comm->rank();
@@ -530,7 +529,7 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
   // The weights each rank holds (their optimizer state follows them), for the metrics.
   std::vector<int64_t> held(size_t(ranks), 0);
   held[size_t(rank)] = int64_t(p.size());
-  if (ep) comm.allreduce_sum(held);
+  comm.allreduce_sum(held);
   if (opts.resume) {
     st = load_train_state(c.out + "/latest", whole_layout.size());
     // The file is the whole model's layout; this rank takes its tensors.
@@ -629,13 +628,15 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     model::ModelGrads none;
     return in.validate([&](const model::TokenBatch& b) { return model::forward_backward(mc, w, none, b, eo); });
   };
-  // Rank 0 validates (every rank holds the same weights) and tells the others the loss, which
-  // the patience decisions need on every rank. With expert parallelism every rank validates its
-  // share of each batch (normalized by the whole batch's weight, so the shares' losses add up).
+  // Without pipeline or expert parallelism rank 0 validates (every rank holds the same weights)
+  // and tells the others the loss, which the patience decisions need on every rank. Otherwise
+  // every rank validates its share of each batch (normalized by the whole batch's weight, so the
+  // shares' losses add up) with the model's part it holds: through its expert group's exchanges,
+  // and through the pipeline's stages in turn, the last one's loss summed over the job.
   auto evaluate = [&]() -> double {
     if (!in.validate) return NAN;
     double vl = NAN;
-    if (ep) {
+    if (ep || pipeline) {
       model::ObjectiveOptions eo = oo;
       eo.backward = false;
       eo.grad_scale = 1.0f;
@@ -644,8 +645,17 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         double total = 0.0;
         for (float x : b.weights) total += x;
         eo.weight_total = b.weights.empty() ? double(b.targets()) : total;
-        model::StepResult r = run_share(b, eo, none);
-        reduce_stats(dp_comm, r, false, D);
+        if (!pipeline) {
+          model::StepResult r = run_share(b, eo, none);
+          reduce_stats(dp_comm, r, false, D);
+          return r;
+        }
+        model::ObjectiveOptions so = eo;
+        bool idle = false;
+        const model::TokenBatch share = share_of(b, so, idle);
+        model::StepResult r = whole_shape(mc, pipeline->forward(p.weights(), share, so));
+        if (idle) r = empty_result(mc);
+        reduce_stats(comm, r, false, D);
         return r;
       });
     }
@@ -663,8 +673,8 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     st.master.clear();
   };
   // Every rank calls save at the same steps; rank 0 writes. The optimizer state is gathered
-  // whole within each part first (ZeRO-1), then, under expert parallelism, rank 0 collects the
-  // other shares' experts from the ranks of its expert group and writes the whole model.
+  // whole within each part first (ZeRO-1), then rank 0 takes each tensor it does not hold
+  // (weights and moments) from the lowest rank that holds it, and writes the whole model.
   auto save = [&](const std::string& name) {
     std::vector<float> m(p.size()), v(p.size());
     for (Part& part : parts) {
@@ -674,49 +684,61 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         if (zero) part.comm->allgather(std::span<float>(to->data() + part.base, size_t(part.len)), part.shards);
       }
     }
-    if (!ep) {
-      if (!root) return;
+    if (ranks == 1) {
       st.m = std::move(m);
       st.v = std::move(v);
-    } else {
-      // Ranks 1.. of rank 0's expert group send their experts' weights and moments.
-      const bool first_group = stage == 0 && replica < ep_size;
-      const size_t nx = p.size() - p.dense_size();
-      if (!first_group) return;
-      if (ep_rank != 0) {
-        for (const std::vector<float>* x : {&p.data(), &m, &v}) {
-          auto req = ep_comm.send_async(std::span<const float>(x->data() + p.dense_size(), nx), 0, 7);
-          dist::Comm::wait(req);
-        }
-        return;
-      }
-      model::Params whole = model::Params::layout_only(mc);
-      std::vector<float> wp(whole.size()), wm(whole.size()), wv(whole.size());
-      copy_tensors(p, p.data().data(), whole, wp.data());
-      copy_tensors(p, m.data(), whole, wm.data());
-      copy_tensors(p, v.data(), whole, wv.data());
-      std::vector<float> buf(p.size());
-      for (int q = 1; q < int(ep_size); ++q) {
-        const model::ExpertRange r = model::owned_experts(mc.n_routed_experts, q, int(ep_size));
-        const model::Params theirs = model::Params::layout_only(mc, {r.begin, r.end, false});
-        for (std::vector<float>* to : {&wp, &wm, &wv}) {
-          std::fill(buf.begin(), buf.end(), 0.0f);  // their dense part is ours (not sent)
-          ep_comm.recv(std::span<float>(buf.data() + theirs.dense_size(), nx), q, 7);
-          // Only their experts: the dense part stays this rank's (the same values on every rank).
-          for (const model::ParamInfo& i : theirs.infos())
-            if (i.spec.expert >= 0)
-              std::copy_n(buf.data() + i.offset, i.numel, to->data() + whole.find(i.name)->offset);
-        }
-      }
-      whole.data() = std::move(wp);
-      st.m = std::move(wm);
-      st.v = std::move(wv);
-      write(whole, name);
-      st.m.clear();
-      st.v.clear();
+      write(p, name);
       return;
     }
-    write(p, name);
+    const auto sender = [&](const model::TensorSpec& t) {
+      for (int q = 0; q < ranks; ++q)
+        if (placement.region(t, q) >= 0) return q;
+      fail("{}: no rank holds tensor {}", c.source, t.name);
+    };
+    constexpr int kSaveTag = 7;
+    if (!root) {
+      std::vector<float> out;
+      for (const std::vector<float>* x : {&p.data(), &m, &v})
+        for (const model::ParamInfo& i : p.infos())
+          if (sender(i.spec) == rank) out.insert(out.end(), x->begin() + ptrdiff_t(i.offset), x->begin() + ptrdiff_t(i.offset + size_t(i.numel)));
+      if (!out.empty()) {
+        dist::Comm::Request req = comm.send_async(out, 0, kSaveTag);
+        dist::Comm::wait(req);
+      }
+      return;
+    }
+    model::Params whole = model::Params::layout_only(mc);
+    std::unordered_map<std::string_view, size_t> at;
+    for (const model::ParamInfo& i : whole.infos()) at.emplace(i.name, i.offset);
+    std::vector<float> wp(whole.size()), wm(whole.size()), wv(whole.size());
+    copy_tensors(p, p.data().data(), whole, wp.data());
+    copy_tensors(p, m.data(), whole, wm.data());
+    copy_tensors(p, v.data(), whole, wv.data());
+    for (int q = 1; q < ranks; ++q) {
+      const model::Params theirs = model::Params::layout_only(mc, placement.of_rank(q));
+      std::vector<const model::ParamInfo*> sent;
+      size_t n = 0;
+      for (const model::ParamInfo& i : theirs.infos())
+        if (sender(i.spec) == q) {
+          sent.push_back(&i);
+          n += size_t(i.numel);
+        }
+      if (sent.empty()) continue;
+      std::vector<float> buf(3 * n);
+      comm.recv(buf, q, kSaveTag);
+      const float* from = buf.data();
+      for (std::vector<float>* to : {&wp, &wm, &wv})
+        for (const model::ParamInfo* i : sent) {
+          std::copy_n(from, i->numel, to->data() + at.at(i->name));
+          from += i->numel;
+        }
+    }
+    whole.data() = std::move(wp);
+    st.m = std::move(wm);
+    st.v = std::move(wv);
+    write(whole, name);
+    st.m.clear();
+    st.v.clear();
   };
   auto report = [&] {
     if (root) write_report(metrics, c.out + "/report.html", in.name + ": " + c.out);
@@ -809,20 +831,20 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
     const double lr = c.schedule.at(step);
     const float grad_k = weighted ? 1.0f : 1.0f / float(D);
     // Each part's gradient summed among the ranks holding it (this rank's ZeRO-1 shard of it),
-    // then one global norm: Σ grad² over every part once (every rank's ZeRO shards; without
-    // ZeRO, the tensors every rank holds plus each share's experts, one rank per share).
-    double t = now_s(), sq = 0.0, sq_experts = 0.0;
+    // then one global norm: Σ grad² over every region once (all its ZeRO shards, or without
+    // ZeRO its first holder's whole gradient).
+    double t = now_s(), sq = 0.0;
     for (Part& part : parts) {
       const std::span<float> g(grad.data() + part.base, size_t(part.len));
       if (zero) part.comm->reduce_scatter_sum(g, part.shards);
       else part.comm->allreduce_sum(g);
       if (grad_k != 1.0f)
         for (int64_t i = part.mine.begin; i < part.mine.end; ++i) grad[size_t(i)] *= grad_k;
-      (&part == &parts[0] || zero ? sq : sq_experts) += part.opt->shard_grad_sq(grad.data() + part.mine.begin);
+      const double part_sq = part.opt->shard_grad_sq(grad.data() + part.mine.begin);
+      if (zero || part.comm->rank() == 0) sq += part_sq;
     }
-    if (zero) comm.allreduce_sum(std::span<double>(&sq, 1));
-    else if (ep) ep_comm.allreduce_sum(std::span<double>(&sq_experts, 1));
-    const double gnorm = std::sqrt(sq + sq_experts);
+    comm.allreduce_sum(std::span<double>(&sq, 1));
+    const double gnorm = std::sqrt(sq);
     comm_s += now_s() - t;
     for (Part& part : parts) part.opt->step_shard(p.data().data(), grad.data() + part.mine.begin, lr, gnorm);
     if (zero) {
@@ -846,14 +868,16 @@ std::string train_loop(const TrainConfig& c, const RunOptions& opts, TrainInputs
         m["trained_tokens"] = int64_t(weight_total);  // assistant tokens (the mask's ones) in this step
         m["trained_tokens_per_s"] = weight_total / (elapsed / double(step + 1 - first));
       }
+      if (ep || pipeline) {
+        m["rank_params"] = held;  // weights each rank holds: its stages' and its experts'
+        m["model_params"] = int64_t(whole_layout.size());
+      }
       if (ep) {
         m["ep_rows"] = ep_rows;    // routed rows each rank's experts ran (forward)
         m["a2a_rows"] = a2a_rows;  // rows each rank sent to others (dispatch, combine, backward)
         m["a2a_s"] = ep->seconds - a2a_s_before;  // rank 0's time in the exchanges (waits included)
         // Rank 0's shared-expert compute run while a dispatch was in flight (forward and backward).
         m["a2a_overlap_s"] = ep->hidden_seconds - a2a_hidden_before;
-        m["rank_params"] = held;  // weights each rank holds: the shared ones and its experts
-        m["model_params"] = int64_t(whole_layout.size());
       }
       if (pipeline) {
         m["pp_busy_s"] = pp_busy;  // each rank's time in its F, B and W ops

@@ -93,6 +93,34 @@ std::vector<nlohmann::json> expect_same_as_single(const TempDir& dir, const std:
   return b;
 }
 
+// Resumes DIR/NAME (saved after 3 steps) to step 6 on `np` ranks with "parallel": `parallel`
+// (none for one process) and checks it against DIR/single, the uninterrupted run.
+void resume_as_single(const TempDir& dir, const std::string& name, int np, const std::string& parallel) {
+  nlohmann::json cfg = nlohmann::json::parse(slurp(dir / (name + ".json")));
+  cfg["train"]["steps"] = 6;
+  if (np > 1) cfg["parallel"] = nlohmann::json::parse(parallel);
+  else cfg.erase("parallel");
+  spit(dir / (name + ".json"), cfg.dump());
+  std::vector<std::string> resume = np > 1 ? mpirun(np) : std::vector<std::string>{};
+  resume.insert(resume.end(), {SEEK_BINARY, "train", "--config", dir / (name + ".json"), "--resume", "--quiet"});
+  const Result r = run_program(resume);
+  ASSERT_EQ(r.code, 0) << name << ": " << r.err;
+  const auto a = train_lines(dir / "single/metrics.jsonl"), b = train_lines(dir / (name + "/metrics.jsonl"));
+  ASSERT_EQ(b.size(), 6u) << name;
+  for (size_t s = 0; s < 6; ++s)
+    for (const char* k : {"loss", "grad_norm"})
+      EXPECT_NEAR(b[s][k].get<double>(), a[s][k].get<double>(), 1e-6 * std::fabs(a[s][k].get<double>()))
+          << name << " step " << s + 1 << " " << k;
+  const std::vector<float> wa = final_weights(dir / "single/final"), wb = final_weights(dir / (name + "/final"));
+  ASSERT_EQ(wa.size(), wb.size());
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < wa.size(); ++i) {
+    max_diff = std::max(max_diff, double(std::fabs(wa[i] - wb[i])));
+    max_abs = std::max(max_abs, double(std::fabs(wa[i])));
+  }
+  EXPECT_LT(max_diff, 1e-5 * max_abs) << name;
+}
+
 // Same data, same steps: losses, gradient norms and final weights of 2 data-parallel ranks and of
 // 4 ranks with ZeRO-1 equal the single process's up to the order of float sums (the gradient
 // is summed over ranks instead of over one batch). Measured: losses and gradient norms within
@@ -166,30 +194,27 @@ TEST(Distributed, ExpertRanksHoldTheirExpertsOnlyAndResumeOnOtherRankCounts) {
       if (i.spec.expert >= 0) experts += i.numel;
     for (int64_t h : held) EXPECT_EQ(h, whole - experts + experts / 4);
 
-    nlohmann::json cfg = nlohmann::json::parse(slurp(dir / (std::string(name) + ".json")));
-    cfg["train"]["steps"] = 6;
-    if (np > 1) cfg["parallel"] = nlohmann::json::parse(next);
-    else cfg.erase("parallel");
-    spit(dir / (std::string(name) + ".json"), cfg.dump());
-    std::vector<std::string> resume = np > 1 ? mpirun(np) : std::vector<std::string>{};
-    resume.insert(resume.end(), {SEEK_BINARY, "train", "--config", dir / (std::string(name) + ".json"),
-                                 "--resume", "--quiet"});
-    r = run_program(resume);
-    ASSERT_EQ(r.code, 0) << name << ": " << r.err;
-    const auto a = train_lines(dir / "single/metrics.jsonl"), b = train_lines(dir / (std::string(name) + "/metrics.jsonl"));
-    ASSERT_EQ(b.size(), 6u) << name;
-    for (size_t s = 0; s < 6; ++s)
-      for (const char* k : {"loss", "grad_norm"})
-        EXPECT_NEAR(b[s][k].get<double>(), a[s][k].get<double>(), 1e-6 * std::fabs(a[s][k].get<double>()))
-            << name << " step " << s + 1 << " " << k;
-    const std::vector<float> wa = final_weights(dir / "single/final"), wb = final_weights(dir / (std::string(name) + "/final"));
-    ASSERT_EQ(wa.size(), wb.size());
-    double max_diff = 0, max_abs = 0;
-    for (size_t i = 0; i < wa.size(); ++i) {
-      max_diff = std::max(max_diff, double(std::fabs(wa[i] - wb[i])));
-      max_abs = std::max(max_abs, double(std::fabs(wa[i])));
-    }
-    EXPECT_LT(max_diff, 1e-5 * max_abs) << name;
+    resume_as_single(dir, name, np, next);
+  }
+}
+
+// A pipeline run's checkpoint is the whole model too (rank 0 takes the other stages' weights and
+// moments from their ranks): saved on 4 stages (1F1B), it resumes on 2 DualPipe ranks and on one
+// process, each finishing as the uninterrupted single-process run.
+TEST(Distributed, PipelineRunsResumeOnOtherRankCounts) {
+  TempDir dir;
+  const std::string accum = R"(, "grad_accum": 4)";
+  write_run(dir, "single", 6, "", 1000, 4, accum);
+  Result one = run_seek({"train", "--config", dir / "single.json", "--quiet"});
+  ASSERT_EQ(one.code, 0) << one.err;
+  for (const auto& [name, next, np] : {std::tuple{"to_dual", R"({"pipeline": 2, "schedule": "dualpipe"})", 2},
+                                       {"to_one", "", 1}}) {
+    write_run(dir, name, 3, R"( "parallel": {"pipeline": 4},)", /*save_every=*/3, 4, accum);
+    std::vector<std::string> cmd = mpirun(4);
+    cmd.insert(cmd.end(), {SEEK_BINARY, "train", "--config", dir / (std::string(name) + ".json"), "--quiet"});
+    Result r = run_program(cmd);
+    ASSERT_EQ(r.code, 0) << r.err;
+    resume_as_single(dir, name, np, next);
   }
 }
 
@@ -223,8 +248,39 @@ TEST(Distributed, PipelineParallelEqualsTheSingleProcessRun) {
     Result one = run_seek({"train", "--config", dir / (std::string(single) + ".json"), "--quiet"});
     ASSERT_EQ(one.code, 0) << one.err;
   }
+  // Each rank stores only its stages' weights (and its share of their experts): the tensors of
+  // the whole model once per replica, the embedding at both ends of a pipeline, the experts once
+  // per expert group; DualPipe twice (each rank runs two stages, as in V3).
+  const model::Params whole = model::Params::layout_only(model::ModelConfig::load(dir / "single/final"));
+  int64_t embedding = 0, experts = 0;
+  for (const model::ParamInfo& i : whole.infos()) {
+    if (i.spec.role == model::TensorRole::Embedding) embedding += i.numel;
+    if (i.spec.expert >= 0) experts += i.numel;
+  }
+  const int64_t all = int64_t(whole.size());
   for (const Run& r : runs)
     for (const nlohmann::json& m : expect_same_as_single(dir, r.name, r.np, 1e-7, r.single)) {
+      EXPECT_EQ(m["model_params"].get<int64_t>(), all) << r.name;
+      const auto held = m["rank_params"].get<std::vector<int64_t>>();
+      ASSERT_EQ(held.size(), size_t(r.np)) << r.name;
+      int64_t sum = 0;
+      for (int64_t h : held) sum += h;
+      if (r.name == "pp2dual") {  // DualPipe on 2 stages: each rank runs both
+        EXPECT_EQ(held, (std::vector<int64_t>{all, all})) << r.name;
+      } else if (r.name == "dp2ep2pp2") {
+        EXPECT_EQ(sum, 2 * (all + embedding) - experts) << r.name;
+      } else if (r.name == "pp4dual") {
+        EXPECT_EQ(sum, 2 * all) << r.name;
+        for (int64_t h : held) EXPECT_LT(h, all) << r.name;
+      } else {
+        const int replicas = r.np / r.stages;
+        EXPECT_EQ(sum, replicas * (all + embedding)) << r.name;
+        for (int64_t h : held) EXPECT_LT(h, all) << r.name;
+      }
+      if (r.name == "pp4dual") {  // rank r and rank 3 − r hold the same two stages: 2× the model
+        EXPECT_EQ(held[0], held[3]);
+        EXPECT_EQ(held[1], held[2]);
+      }
       ASSERT_EQ(m["pp_busy_s"].size(), size_t(r.np)) << r.name;
       for (int q = 0; q < r.np; ++q) {
         EXPECT_GT(m["pp_busy_s"][q].get<double>(), 0.0) << r.name << " rank " << q;
