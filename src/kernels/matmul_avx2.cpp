@@ -100,10 +100,14 @@ inline float hsum(__m256 v) {
 
 // ---- GEMV -------------------------------------------------------------------------------------
 
+// R rows of W against M rows of xb: y[m*ldy + r] = post · Σ_k, each row's sum in two chains (the
+// first and second 8 columns of every 16) added at the end. The chains are fixed, not chosen by
+// R·M, so a row's result depends on neither R nor M: a decode step (M = 1) and a speculative
+// verification (M = 2..9) round every product sum the same way.
 template <DType DT, int M, int R>
 void gemv_tile(const float* xb, int64_t xld, const uint8_t* w, int64_t wld, int64_t K, float* y,
                int64_t ldy, float post) {
-  constexpr int S = R * M < 4 ? 2 : 1;
+  constexpr int S = 2;
   const int64_t esz = int64_t(dtype_size(DT));
   __m256 acc[S][R][M];
   SEEK_UNROLL
@@ -154,7 +158,7 @@ using GemvRowsFn = void (*)(const float*, int64_t, const uint8_t*, int64_t, int6
 template <DType DT, int M>
 void gemv_rows(const float* xb, int64_t xld, const uint8_t* w, int64_t wld, int64_t rows,
                int64_t K, float* y, int64_t ldy, float post) {
-  constexpr int R = M == 1 ? 4 : M == 2 ? 3 : M <= 4 ? 2 : 1;
+  constexpr int R = M == 1 ? 4 : M == 2 ? 3 : M == 3 ? 2 : 1;  // 2·R·M accumulators
   int64_t r = 0;
   if (M > 2 || M * K * 4 > 16384)  // one weight stream when x stays in L1: see matmul_avx512.cpp
     for (; r + R <= rows; r += R)
@@ -361,7 +365,8 @@ void matmul_t_dt(const float* x, int64_t M, int64_t ldx, const WeightView& w, fl
 void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
             Precision p) {
   // Two GEMV passes beat packing for a few rows more than the GEMV takes (see avx512::matmul);
-  // with 16 registers the 7-8 row GEMV is weak, so only up to 12 (measured: M = 9 1.6x).
+  // with 16 registers the 7-8 row GEMV is weak, so only up to 12 (measured: M = 9 1.6x). Its
+  // 2·M accumulators spill at 7-8 rows, still 13% faster than two passes of 4 (BF16, K = 4096).
   if (M > kGemvMaxRows && M <= 12) {
     const int64_t half = (M + 1) / 2;
     avx2::matmul(x, half, ldx, w, y, ldy, p);

@@ -68,12 +68,12 @@ inline void for_steps32(int64_t K, Step& step) {
   if (k < K) step.template operator()<true>(k, K - k);
 }
 
-// R rows of W against M rows of xb: y[m*ldy + r] = post · Σ_k. When R·M is small the two halves
-// of each step go to separate accumulators so enough independent FMA chains are in flight.
+// R rows of W against M rows of xb: y[m*ldy + r] = post · Σ_k, the two halves of each step in
+// separate accumulators (independent FMA chains) added at the end, whatever R and M are.
 template <DType DT, int M, int R>
 void gemv_tile(const float* xb, int64_t xld, const uint8_t* w, int64_t wld, int64_t K, float* y,
                int64_t ldy, float post) {
-  constexpr int S = R * M < 8 ? 2 : 1;
+  constexpr int S = 2;  // fixed: a row's sum does not depend on R or M (kExactRows)
   __m512 acc[S][R][M];
   SEEK_UNROLL
   for (int s = 0; s < S; ++s)
@@ -121,7 +121,7 @@ using GemvRowsFn = void (*)(const float*, int64_t, const uint8_t*, int64_t, int6
 template <DType DT, int M>
 void gemv_rows(const float* xb, int64_t xld, const uint8_t* w, int64_t wld, int64_t rows,
                int64_t K, float* y, int64_t ldy, float post) {
-  constexpr int R = M == 1 ? 8 : M == 2 ? 4 : M <= 4 ? 3 : 2;
+  constexpr int R = M == 1 ? 8 : M == 2 ? 4 : M == 3 ? 3 : M == 4 ? 2 : 1;  // 2·R·M <= 18 sums
   int64_t r = 0;
   if (M > 2 || M * K * 4 > 16384)
     for (; r + R <= rows; r += R)
@@ -332,10 +332,11 @@ struct Fp8Block {
   int64_t col;       // absolute scale column
 };
 constexpr int64_t kFp8PrefetchBytes = 1024;
-// Up to M·K = this many activations (12 KB of bf16) x stays in L1 beside the weight stream.
-// Longer x is re-read from L2 for every row, and those misses starve the weight stream of fill
-// buffers (down_proj, K = 10944: 10 GB/s instead of 25; R rows sharing each x load recovered
-// only 15), so such products keep the fp32 GEMV (x rounded to bf16).
+// Up to K = this many columns one or two rows of x (12-24 KB of bf16) stay in L1 beside the
+// weight stream. Longer x is re-read from L2 for every row, and those misses starve the weight
+// stream of fill buffers (down_proj, K = 10944: 10 GB/s instead of 25; R rows sharing each x
+// load recovered only 15), so such products keep the fp32 GEMV (x rounded to bf16) at every M.
+// From 3 rows of a K up to this, x is read from L2: the price of every M taking one kernel.
 constexpr int64_t kFp8DotMaxXCols = 6144;
 
 // `rows` weight rows (one 128-row scale block) against M activation rows, one row at a time:
@@ -344,7 +345,7 @@ template <int M>
 void fp8_dot_rows(const uint16_t* xh, const uint16_t* xt, int64_t xld, const uint8_t* w,
                   int64_t wld, int64_t rows, const Fp8Block* blocks, int64_t n_blocks,
                   const float* scale, float* y, int64_t ldy) {
-  constexpr int S = M <= 2 ? 2 : 1;  // separate even / odd sums while there are few chains
+  constexpr int S = 2;  // even / odd sums apart at every M: a row's result does not depend on M
   const __m512i exp_mask = _mm512_set1_epi8(0x78), man_mask = _mm512_set1_epi8(0x07);
   const __m512i keep = _mm512_set1_epi16(short(0x87F0));
   for (int64_t r = 0; r < rows; ++r) {
@@ -556,16 +557,16 @@ void matmul(const float* x, int64_t M, int64_t ldx, const WeightView& w, float* 
             Precision p) {
   if (p == Precision::BF16 && w.dtype == DType::BF16 && M <= kDotGemvMaxRows)
     return gemv_dot(x, M, ldx, w, y, ldy);
-  // Two rows decide as one does: a speculative draft's verification (two tokens) must round
-  // its first token exactly as one-token decoding (24 KB of x still fits L1 beside the stream).
-  if (p == Precision::BF16 && w.dtype == DType::F8_E4M3 && M <= kGemvMaxRows &&
-      (M <= 2 ? w.cols : M * w.cols) <= kFp8DotMaxXCols)
+  // Every M up to 8 takes the same kernel for the same weights, so a speculative verification
+  // rounds each token as decoding it alone does (kExactRows); from 3 rows of long K, x is read
+  // from L2 rather than L1.
+  if (p == Precision::BF16 && w.dtype == DType::F8_E4M3 && M <= kGemvMaxRows && w.cols <= kFp8DotMaxXCols)
     return gemv_dot_fp8(x, M, ldx, w, y, ldy);
   // With fp32 FMAs, packing costs about as much per weight as 9-16 rows of math, so up to 16
   // rows two GEMV passes over the weights beat the GEMM (measured ~1.7x at M = 9..16). The bf16
   // GEMM does twice the math per instruction and wins from M = 9, except against the bf16-dot
   // GEMV (BF16 weights, up to 32 rows).
-  if (M > kGemvMaxRows && !(p == Precision::F32 && M <= 2 * kGemvMaxRows))
+  if (M > kGemvMaxRows && M > kExactRows && !(p == Precision::F32 && M <= 2 * kGemvMaxRows))
     return gemm(x, M, ldx, w, y, ldy, p);
   if (M > kGemvMaxRows) {
     const int64_t half = (M + 1) / 2;

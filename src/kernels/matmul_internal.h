@@ -47,6 +47,11 @@ void gemm_quant(const QuantizedActs& x, const WeightView& w, float* y, int64_t l
 // Up to this many activation rows a product streams the weights once, row-blocked (GEMV);
 // above it, weights are packed into panels and reused from cache by a GEMM micro-kernel.
 inline constexpr int64_t kGemvMaxRows = 8;
+// Up to this many rows every row's result is the one it gets alone (M = 1), bit for bit: a
+// speculative verification (8 drafts and the token before them, model/mla.cpp) must round every
+// product as the decode steps would. The GEMV kernels sum each row in chains fixed per row, and
+// 9 rows go as two GEMV passes rather than the GEMM.
+inline constexpr int64_t kExactRows = 9;
 // The same for block-quantized weights on AVX-512 (above it: avx512::gemm_quant). Measured with
 // bench_quant's small batches: the GEMM's repacking pays for itself from ~9 rows, but Q6_K's
 // (two scale transposes per superblock, twice the scale multiplies) only from ~24.

@@ -249,6 +249,34 @@ TEST_P(MatmulTest, OneHotRowsAreExactWeights) {
   }
 }
 
+// A row's result does not depend on the rows beside it, up to a speculative verification's 9
+// (model/mla.cpp's kVerifyTokens): decoding one token and verifying drafts in one batch must
+// round every product sum the same way, or a greedy near-tie can go the other way. Bit for bit,
+// on shapes that put rows in full tiles at one M and in tails at another, and K on both sides of
+// the dot kernels' L1 limits (the bf16-dot GEMV's 2048, the FP8 one's 6144 columns).
+TEST_P(MatmulTest, RowsDoNotDependOnTheBatchUpToNine) {
+  const auto [isa, dt] = GetParam();
+  IsaScope scope(isa);
+  std::mt19937 rng(99);
+  constexpr int64_t kRows = 9, N = 131;
+  for (int64_t K : {int64_t(100), int64_t(768), int64_t(2048), int64_t(2100), int64_t(7168)}) {
+    const Weights w = make_weights(dt, N, K, 0, 0, rng);
+    Matrix x(kRows, K, 0, 0.0f);
+    fill_random(x, kRows, K, rng);
+    for (Precision p : {Precision::F32, Precision::BF16}) {
+      std::vector<float> one(size_t(kRows * N));
+      for (int64_t m = 0; m < kRows; ++m) matmul(x.data + m * x.ld, 1, x.ld, w.view, one.data() + m * N, N, p);
+      for (int64_t M = 2; M <= kRows; ++M) {
+        std::vector<float> y(size_t(M * N));
+        matmul(x.data, M, x.ld, w.view, y.data(), N, p);
+        for (int64_t i = 0; i < M * N; ++i)
+          ASSERT_EQ(y[size_t(i)], one[size_t(i)]) << "K=" << K << " M=" << M << " row " << i / N << " col "
+                                                  << i % N << (p == Precision::BF16 ? " bf16" : " f32");
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllVariants, MatmulTest,
                          ::testing::Combine(::testing::ValuesIn(isas()),
                                             ::testing::Values(DType::F32, DType::BF16, DType::F16,
