@@ -354,7 +354,8 @@ DotFn dot_for(DType t) {
 
 void matmul_quant(const QuantizedActs& a, const WeightView& w, float* y, int64_t ldy) {
 #if SEEK_QUANT_VNNI
-  if (a.M > quant_gemv_max_rows(w.dtype)) return gemm_quant(a, w, y, ldy);
+  // Up to kExactRows rows stay on the GEMV, whose rows round alike at every M.
+  if (a.M > std::max(quant_gemv_max_rows(w.dtype), kExactRows)) return gemm_quant(a, w, y, ldy);
 #endif
   const int64_t M = a.M, N = w.rows, K = w.cols;
   const int64_t row_bytes = dtype_bytes(w.dtype, w.ld), nb = K / dtype_block(w.dtype);

@@ -115,6 +115,30 @@ TEST_P(MatmulQuantTest, MatchesReference) {
   }
 }
 
+// A row's result does not depend on the rows beside it up to a speculative verification's 9
+// (kernels::kExactRows): bit for bit, with 9 rows on both sides of the GEMV's groups of 4 and
+// of AVX-512's hand-over to the repacked GEMM.
+TEST_P(MatmulQuantTest, RowsDoNotDependOnTheBatchUpToNine) {
+  const auto [isa, t] = GetParam();
+  IsaScope scope(isa);
+  std::mt19937 rng(5);
+  constexpr int64_t kRows = 9, N = 37;
+  for (int64_t K : {int64_t(256), int64_t(2048)}) {
+    const QWeights w = make_weights(t, N, K, rng);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> x(size_t(kRows * K));
+    for (float& v : x) v = nd(rng);
+    std::vector<float> one(size_t(kRows * N));
+    for (int64_t m = 0; m < kRows; ++m) matmul(x.data() + m * K, 1, K, w.view, one.data() + m * N, N);
+    for (int64_t M = 2; M <= kRows; ++M) {
+      std::vector<float> y(size_t(M * N));
+      matmul(x.data(), M, K, w.view, y.data(), N);
+      for (int64_t i = 0; i < M * N; ++i)
+        ASSERT_EQ(y[size_t(i)], one[size_t(i)]) << "K=" << K << " M=" << M << " row " << i / N;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllVariants, MatmulQuantTest,
                          ::testing::Combine(::testing::ValuesIn(isas()),
                                             ::testing::Values(DType::Q8_0, DType::Q4_0,

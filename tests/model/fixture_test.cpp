@@ -304,15 +304,10 @@ TEST_P(ModelFixture, Bf16CacheDecodesThePromptsLastTokenAsItsPrefill) {
 // Each token attends with the decode kernel (a chunk's products would round otherwise past the
 // first 512 rows: 0.004-0.023 here), and every GEMV sums a row the same way at any batch up to 9
 // rows (kernels::kExactRows; before, the chains per row depended on the batch: V2-Lite's
-// router and the FP8 GEMV beyond two rows rounded otherwise, ~1e-7). Bit for bit for V3, V3 FP8
-// and V2-Lite and every chunk the engine verifies (up to 8 drafts); GGUF's block-quantized
-// weights round some products otherwise (~1e-7), and a near-tied expert can then flip (below
-// 0.05 here).
+// router and the FP8 GEMV beyond two rows rounded otherwise, ~1e-7). Bit for bit for V3, V3 FP8,
+// V2-Lite and their GGUF files, for every chunk the engine verifies (up to 8 drafts).
 TEST_P(ModelFixture, AVerificationChunkGivesEachTokensDecodeLogitsExactly) {
   Fixture& f = fx();
-  const std::string name = GetParam();
-  const bool gguf = name.find("@gguf") != std::string::npos;
-  const int64_t exact_up_to = gguf ? 0 : 9;
   // Past the decode kernel's first 512-row block, where a chunk's attention through products
   // would round otherwise.
   std::vector<int32_t> tokens;
@@ -332,12 +327,9 @@ TEST_P(ModelFixture, AVerificationChunkGivesEachTokensDecodeLogitsExactly) {
     ASSERT_EQ(int64_t(a.size()), n * f.V);
     for (int64_t i = 0; i < n; ++i) {
       forward(*f.model, stepped, Batch{{tail[size_t(i)]}, {{0, p + i, 1, false}}}, b, opts);
-      const double diff = max_abs_diff(a.data() + i * f.V, b.data(), size_t(f.V));
-      if (n <= exact_up_to)
-        EXPECT_EQ(0, std::memcmp(a.data() + i * f.V, b.data(), size_t(f.V) * sizeof(float)))
-            << "chunk of " << n << ", token " << i << ": max diff " << diff;
-      else
-        EXPECT_LT(diff, 0.05) << "chunk of " << n << ", token " << i;
+      EXPECT_EQ(0, std::memcmp(a.data() + i * f.V, b.data(), size_t(f.V) * sizeof(float)))
+          << "chunk of " << n << ", token " << i << ": max diff "
+          << max_abs_diff(a.data() + i * f.V, b.data(), size_t(f.V));
     }
   }
 }
