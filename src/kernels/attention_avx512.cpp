@@ -16,11 +16,11 @@
 // 1.2 KB for V2-Lite).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#include <bit>
+
 #define SEEK_SIMD_NS avx512
 #define SEEK_SIMD_AVX512 1
 #include "kernels/attention_x86.h"
-
-#include <bit>
 
 namespace seek::kernels::avx512 {
 namespace {

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "kernels/gemm_train_internal.h"
+#include "kernels/isa_target.h"
 
 namespace seek::kernels::avx2 {
 namespace {

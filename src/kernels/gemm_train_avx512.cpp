@@ -4,12 +4,14 @@
 // Precision::BF16 packs both operands as bf16 pairs and runs the prefill GEMM's vdpbf16ps
 // micro-kernel (ukernel_bf16, matmul_avx512.h) under the same driver; Precision::FP8 packs the
 // e4m3 codes the same way, one 128-wide K block at a time, and scales each block's sums.
-#include "kernels/matmul_avx512.h"  // first: it sets the diagnostics its intrinsics need
-
+// GCC 12's AVX-512 headers warn about their own code (see matmul_avx512.h).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <array>
 #include <bit>
 
 #include "kernels/gemm_train_internal.h"
+#include "kernels/matmul_avx512.h"
 
 namespace seek::kernels::avx512 {
 namespace {

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "kernels/matmul_internal.h"
+#include "kernels/isa_target.h"
 
 namespace seek::kernels::avx2 {
 namespace {

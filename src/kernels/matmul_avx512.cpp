@@ -14,8 +14,9 @@
 //         `v & 0xffff0000` the odd ones (one op each, no shuffle), so xb stores each 32-column
 //         chunk as [16 even columns | 16 odd columns].
 // xb is zero-padded to a multiple of 32 columns and weight tails are read with masked loads.
-#include "kernels/matmul_avx512.h"
-
+// GCC 12's AVX-512 headers warn about their own code (see matmul_avx512.h).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "kernels/matmul_internal.h"
+#include "kernels/matmul_avx512.h"
 
 namespace seek::kernels::avx512 {
 namespace {

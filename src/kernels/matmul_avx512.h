@@ -1,6 +1,6 @@
 // AVX-512 building blocks shared by matmul_avx512.cpp (GEMV, matmul_t) and
 // matmul_gemm_avx512.cpp (packed GEMM). Include only from *_avx512.cpp files: everything here
-// is compiled with the AVX-512 flags.
+// is compiled for AVX-512 (isa_target.h).
 #pragma once
 // GCC 12's AVX-512 headers seed some intrinsics with `__m512 __Y = __Y;` and then warn about it
 // under -W(maybe-)uninitialized (GCC PR 105593, fixed in 12.3/13); silence only that.
@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "kernels/isa_target.h"
 
 namespace seek::kernels::avx512 {
 

@@ -24,8 +24,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/matmul_avx512.h"
 #include "kernels/matmul_internal.h"
+#include "kernels/matmul_avx512.h"
 
 namespace seek::kernels::avx512 {
 namespace {

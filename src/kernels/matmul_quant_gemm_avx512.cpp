@@ -31,8 +31,8 @@
 #include <tuple>
 #include <utility>
 
-#include "kernels/matmul_avx512.h"
 #include "kernels/matmul_internal.h"
+#include "kernels/matmul_avx512.h"
 #include "kernels/quant_x86.h"
 
 namespace seek::kernels::avx512 {

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "kernels/isa_target.h"
+
 namespace seek::kernels {
 namespace {
 

@@ -1,9 +1,11 @@
 // The vector layer of the x86 kernels, written once over the ISA's intrinsic prefix (_mm512_ or
 // _mm256_) and compiled into each ISA's namespace: the including file defines SEEK_SIMD_NS
-// (avx2 or avx512) and SEEK_SIMD_AVX512 (0 or 1) and is compiled with that ISA's flags. Every
+// (avx2 or avx512) and SEEK_SIMD_AVX512 (0 or 1) and its code is compiled for that ISA (isa_target.h). Every
 // helper is in an anonymous namespace, so the compilations never merge at link time.
 #pragma once
 #include <immintrin.h>
+
+#include "kernels/isa_target.h"
 
 #ifndef SEEK_SIMD_NS
 #error "define SEEK_SIMD_NS and SEEK_SIMD_AVX512 before including simd_x86.h"
