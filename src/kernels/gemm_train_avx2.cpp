@@ -37,7 +37,11 @@ struct Tier : F32Panels<6> {
   // C[mr, nr] (+)= a[kc][MR] · b[kc][NR]
   static void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
                            float* c, int64_t ldc, int64_t mr, int64_t nr, bool overwrite) {
+    // Every loop over acc unrolled, so each acc[r] is a register: left rolled, the zeroing loop
+    // made GCC keep acc on the stack and store all 12 accumulators in every k step (55 GFLOP/s
+    // on 2 Zen 3 cores against OpenBLAS's 160; unrolled 140).
     __m256 acc[MR][2];
+#pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
       const __m256 b0 = _mm256_load_ps(b + k * NR), b1 = _mm256_load_ps(b + k * NR + 8);
@@ -49,8 +53,9 @@ struct Tier : F32Panels<6> {
       }
     }
     const __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
+#pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
-      if (r >= mr) break;
+      if (r >= mr) continue;
       float* cr = c + r * ldc;
       if (!overwrite) {
         acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_maskload_ps(cr, m0));
